@@ -1,0 +1,18 @@
+#![doc = include_str!("../README.md")]
+//!
+//! This crate must not depend on any infrastructure crate (actix, diesel, reqwest, serde
+//! models of Stripe's JSON). If a feature seems to need one, the port is wrong.
+
+pub mod auth;
+pub mod ids;
+pub mod model;
+pub mod money;
+pub mod page;
+pub mod ports;
+pub mod webhook;
+
+pub use auth::Actor;
+pub use ids::*;
+pub use model::*;
+pub use money::{Currency, Money, MoneyError};
+pub use page::{Cursor, Page, PageLimit, PageRequest};

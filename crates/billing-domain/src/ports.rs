@@ -1,0 +1,430 @@
+//! Ports: what the domain needs from the outside world, as traits named by role.
+//!
+//! Adapters implement them (`billing-postgres`, `billing-stripe`); tests use the mockall
+//! mocks generated here (`MockTenantRepository`, …), which other crates reach through the
+//! `mocks` feature.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::ids::{
+    CheckoutSessionRef, CustomerRef, EventId, InvoiceId, InvoiceRef, PaymentIntentRef, PlanId,
+    PriceRef, TenantId,
+};
+use crate::model::{
+    Invoice, InvoiceKey, InvoiceStatus, LedgerEntry, LedgerQuery, NewInvoice, NewPlan, Payment,
+    Plan, PlanKey, PlanPatch, Subscription, Tenant, TrialDays,
+};
+use crate::money::Money;
+use crate::page::{Page, PageRequest};
+use crate::webhook::{InvalidPayload, ProviderEvent, SignatureError};
+
+/// Any error, boxed, for the catch-all variants.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// How a repository call failed.
+#[derive(Debug, Error)]
+pub enum RepoError {
+    /// A uniqueness rule was broken; the string names the field (`code`, `number`, …).
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// A referenced row does not exist (foreign key).
+    #[error("referenced {0} does not exist")]
+    MissingReference(&'static str),
+    /// The database could not be reached or timed out: retryable.
+    #[error("database unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("unexpected database error")]
+    Unexpected(#[source] BoxError),
+}
+
+/// Tenants.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait TenantRepository: Send + Sync {
+    /// The tenant, if known.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn get(&self, id: TenantId) -> Result<Option<Tenant>, RepoError>;
+
+    /// The tenant, registering it as `pending` first when unknown. Idempotent and safe
+    /// under concurrency.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn ensure(&self, id: TenantId) -> Result<Tenant, RepoError>;
+
+    /// The tenant whose Stripe customer is `customer`.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn find_by_customer(&self, customer: &CustomerRef) -> Result<Option<Tenant>, RepoError>;
+}
+
+/// Plans.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PlanRepository: Send + Sync {
+    /// All plans, by code; only active ones unless `include_inactive`.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn list(&self, include_inactive: bool) -> Result<Vec<Plan>, RepoError>;
+
+    /// A plan by id or code.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn get(&self, key: &PlanKey) -> Result<Option<Plan>, RepoError>;
+
+    /// The plan billed by a Stripe price.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn find_by_price(&self, price: &PriceRef) -> Result<Option<Plan>, RepoError>;
+
+    /// Stores a new plan.
+    ///
+    /// # Errors
+    /// [`RepoError::Conflict`] naming `code` or `stripePriceId` when either is taken.
+    async fn create(&self, plan: NewPlan) -> Result<Plan, RepoError>;
+
+    /// Applies a patch; `None` when the plan does not exist.
+    ///
+    /// # Errors
+    /// [`RepoError::Conflict`] naming `stripePriceId` when the new price is taken.
+    async fn update(&self, id: PlanId, patch: PlanPatch) -> Result<Option<Plan>, RepoError>;
+}
+
+/// Subscriptions.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SubscriptionRepository: Send + Sync {
+    /// The tenant's current subscription: its newest live one, else its newest one.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn current_for_tenant(&self, tenant: TenantId)
+        -> Result<Option<Subscription>, RepoError>;
+}
+
+/// Filters for listing invoices.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvoiceQuery {
+    /// Only this tenant's.
+    pub tenant: Option<TenantId>,
+    /// Only this status.
+    pub status: Option<InvoiceStatus>,
+}
+
+/// Invoices.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait InvoiceRepository: Send + Sync {
+    /// Stores a new invoice in status `open`, registering its tenant as `pending` when
+    /// unknown (in the same transaction).
+    ///
+    /// # Errors
+    /// [`RepoError::Conflict`] naming `number` when the number is taken.
+    async fn create(&self, invoice: NewInvoice) -> Result<Invoice, RepoError>;
+
+    /// An invoice by id or number.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn get(&self, key: &InvoiceKey) -> Result<Option<Invoice>, RepoError>;
+
+    /// A page of invoices, newest first.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn list(
+        &self,
+        query: InvoiceQuery,
+        page: PageRequest,
+    ) -> Result<Page<Invoice>, RepoError>;
+
+    /// Records the PaymentIntent collecting the invoice unless one is already recorded;
+    /// returns the invoice as stored afterwards (whose `payment_intent` is the winner when
+    /// two callers race).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn attach_payment_intent(
+        &self,
+        id: InvoiceId,
+        payment_intent: &PaymentIntentRef,
+        replace: Option<PaymentIntentRef>,
+    ) -> Result<Option<Invoice>, RepoError>;
+}
+
+/// Filters for listing payments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentQuery {
+    /// Only this tenant's.
+    pub tenant: Option<TenantId>,
+    /// Only this invoice's.
+    pub invoice: Option<InvoiceId>,
+}
+
+/// Payments.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PaymentRepository: Send + Sync {
+    /// A page of payments, newest first.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn list(
+        &self,
+        query: PaymentQuery,
+        page: PageRequest,
+    ) -> Result<Page<Payment>, RepoError>;
+}
+
+/// The webhook event ledger, read side.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait LedgerRepository: Send + Sync {
+    /// A page of ledger rows, newest received first.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn list(
+        &self,
+        query: LedgerQuery,
+        page: PageRequest,
+    ) -> Result<Page<LedgerEntry>, RepoError>;
+
+    /// One ledger row.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn get(&self, id: &EventId) -> Result<Option<LedgerEntry>, RepoError>;
+}
+
+/// Liveness of the storage, for `/health/ready`.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait HealthCheck: Send + Sync {
+    /// Runs a trivial query.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database does not answer.
+    async fn ping(&self) -> Result<(), RepoError>;
+}
+
+/// The time. A port so that tests control it.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A browser-facing secret (a PaymentIntent's client secret). Its `Debug` is redacted
+/// so that it never reaches a log by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// Wraps a secret.
+    #[must_use]
+    pub fn new(s: String) -> Self {
+        Self(s)
+    }
+
+    /// The secret, for the one response that carries it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret(***)")
+    }
+}
+
+/// A Checkout Session to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRequest {
+    /// Who subscribes.
+    pub tenant: TenantId,
+    /// What they subscribe to.
+    pub plan: PlanId,
+    /// The Stripe price of the plan.
+    pub price: PriceRef,
+    /// The customer to reuse, if any (otherwise Checkout creates one).
+    pub customer: Option<CustomerRef>,
+    /// Trial, if the plan has one.
+    pub trial_days: Option<TrialDays>,
+    /// Key that makes a retried request the same request at Stripe.
+    pub idempotency_key: String,
+}
+
+/// A created Checkout Session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutSession {
+    /// Its id.
+    pub id: CheckoutSessionRef,
+    /// The hosted page to redirect to.
+    pub url: String,
+}
+
+/// A PaymentIntent to create for an invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentIntentRequest {
+    /// The invoice it pays.
+    pub invoice: InvoiceId,
+    /// Its owner.
+    pub tenant: TenantId,
+    /// What is still due.
+    pub amount: Money,
+    /// The tenant's customer, when known.
+    pub customer: Option<CustomerRef>,
+    /// Deterministic key: concurrent or retried calls for the same invoice and amount
+    /// get the same PaymentIntent back from Stripe.
+    pub idempotency_key: String,
+}
+
+/// Where a PaymentIntent stands, as far as reusing it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntentState {
+    /// Waiting for the customer (`requires_payment_method`, `requires_confirmation`,
+    /// `requires_action`): its client secret can be handed out again.
+    AwaitingPayment,
+    /// Being processed or captured: handing it out again is fine, paying twice is not
+    /// possible through it.
+    Processing,
+    /// Paid.
+    Succeeded,
+    /// Canceled: a new one is needed.
+    Canceled,
+}
+
+/// A PaymentIntent as far as the domain cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentIntentInfo {
+    /// Its id.
+    pub id: PaymentIntentRef,
+    /// Its client secret.
+    pub client_secret: ClientSecret,
+    /// State.
+    pub state: IntentState,
+    /// Amount it charges.
+    pub amount: Money,
+}
+
+/// How a call to the payment provider failed.
+#[derive(Debug, Error)]
+pub enum ProviderError {
+    /// No API key is configured (development mode).
+    #[error("payment provider is not configured")]
+    NotConfigured,
+    /// Unreachable, timing out, rate limiting or failing on its side after our retries.
+    #[error("payment provider unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Our credentials were refused (401/403): an operator must fix the configuration.
+    #[error("payment provider refused our credentials")]
+    Misconfigured(#[source] BoxError),
+    /// The provider refused this request (400/402/404): the message is safe to show.
+    #[error("payment provider refused the request: {message}")]
+    Refused {
+        /// Provider's machine code (`resource_missing`, `card_declined`, …).
+        code: Option<String>,
+        /// Offending parameter.
+        param: Option<String>,
+        /// Provider's message, safe for the caller.
+        message: String,
+        /// Whether the object named did not exist (404 or `resource_missing`).
+        not_found: bool,
+    },
+    /// The provider answered something we cannot read.
+    #[error("unexpected answer from payment provider")]
+    Unexpected(#[source] BoxError),
+}
+
+/// The payment processor (Stripe).
+///
+/// # Errors
+/// Every method MUST return [`ProviderError::Unavailable`] for network errors, timeouts,
+/// 429 and 5xx once its own retries are exhausted (so callers answer 502), and
+/// [`ProviderError::Refused`] when the provider rejected the request itself.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PaymentProvider: Send + Sync {
+    /// Creates a subscription-mode Checkout Session.
+    async fn create_checkout_session(
+        &self,
+        request: &CheckoutRequest,
+    ) -> Result<CheckoutSession, ProviderError>;
+
+    /// Creates a Customer Portal session; returns its URL.
+    async fn create_portal_session(
+        &self,
+        customer: &CustomerRef,
+        return_url: &str,
+    ) -> Result<String, ProviderError>;
+
+    /// Creates (or, with the same idempotency key, gets back) a PaymentIntent.
+    async fn create_payment_intent(
+        &self,
+        request: &PaymentIntentRequest,
+    ) -> Result<PaymentIntentInfo, ProviderError>;
+
+    /// Reads a PaymentIntent.
+    async fn payment_intent(
+        &self,
+        id: &PaymentIntentRef,
+    ) -> Result<PaymentIntentInfo, ProviderError>;
+
+    /// The PaymentIntent Stripe made for one of its invoices (`expand[]=payments`), if any.
+    async fn invoice_payment_intent(
+        &self,
+        invoice: &InvoiceRef,
+    ) -> Result<Option<PaymentIntentRef>, ProviderError>;
+
+    /// Fetches an event again (`GET /v1/events/{id}`), for replay; returns its raw JSON.
+    async fn fetch_event(&self, id: &EventId) -> Result<Vec<u8>, ProviderError>;
+}
+
+/// Verifies and reads webhook deliveries.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait WebhookVerifier: Send + Sync {
+    /// Checks the signature header against the raw body at time `now`.
+    ///
+    /// # Errors
+    /// The [`SignatureError`] naming what was wrong.
+    #[allow(
+        clippy::needless_lifetimes,
+        reason = "mockall cannot mock an elided lifetime inside Option<&str>"
+    )]
+    fn verify<'a>(
+        &self,
+        payload: &[u8],
+        signature: Option<&'a str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), SignatureError>;
+
+    /// Reads a verified body.
+    ///
+    /// # Errors
+    /// [`InvalidPayload`] when the body is not an event.
+    fn parse(&self, payload: &[u8]) -> Result<ProviderEvent, InvalidPayload>;
+}
