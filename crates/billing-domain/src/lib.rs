@@ -4,15 +4,21 @@
 //! models of Stripe's JSON). If a feature seems to need one, the port is wrong.
 
 pub mod auth;
+pub mod error;
 pub mod ids;
 pub mod model;
 pub mod money;
 pub mod page;
 pub mod ports;
+pub mod service;
 pub mod webhook;
 
 pub use auth::Actor;
+pub use error::BillingError;
 pub use ids::*;
 pub use model::*;
 pub use money::{Currency, Money, MoneyError};
 pub use page::{Cursor, Page, PageLimit, PageRequest};
+pub use service::{
+    BillingApi, BillingService, BillingSettings, CheckoutInput, Ports, TenantOverview,
+};

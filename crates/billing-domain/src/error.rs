@@ -1,0 +1,118 @@
+//! What a use case can answer besides success.
+//!
+//! One enum for the whole `BillingApi` rather than one per operation: the operations share
+//! most outcomes (not found, forbidden, provider down), the HTTP adapter maps each variant
+//! to one stable code, and a per-operation enum would repeat those variants a dozen times.
+
+use thiserror::Error;
+
+use crate::ids::TenantId;
+use crate::model::InvoiceStatus;
+use crate::ports::{BoxError, ProviderError, RepoError};
+
+/// The outcome of a refused or failed use case.
+#[derive(Debug, Error)]
+pub enum BillingError {
+    /// The caller may not act for this tenant.
+    #[error("not allowed to act for tenant {0}")]
+    Forbidden(TenantId),
+    /// The token names no tenant and is not an admin's.
+    #[error("token names no tenant")]
+    NoTenant,
+    /// Only `billing:admin` may do this.
+    #[error("admin role required")]
+    AdminOnly,
+    /// No plan with this id or code.
+    #[error("no plan {0}")]
+    PlanNotFound(String),
+    /// The plan is retired.
+    #[error("plan {0} is not active")]
+    PlanInactive(String),
+    /// A plan with this code or price exists.
+    #[error("a plan with this {0} already exists")]
+    PlanExists(&'static str),
+    /// No such tenant.
+    #[error("no tenant {0}")]
+    TenantNotFound(TenantId),
+    /// The tenant has no subscription.
+    #[error("tenant {0} has no subscription")]
+    SubscriptionNotFound(TenantId),
+    /// The tenant already has a live subscription: manage it in the portal.
+    #[error("tenant {0} already has a live subscription")]
+    AlreadySubscribed(TenantId),
+    /// No such invoice.
+    #[error("no invoice {0}")]
+    InvoiceNotFound(String),
+    /// An invoice with this number exists.
+    #[error("an invoice with this number already exists")]
+    InvoiceExists,
+    /// The invoice cannot be paid in its status.
+    #[error("invoice is {}", .0.as_str())]
+    InvoiceNotPayable(InvoiceStatus),
+    /// Nothing is left to pay.
+    #[error("nothing is left to pay on this invoice")]
+    NothingToPay,
+    /// Stripe made the invoice and has not opened a payment for it; paying it outside
+    /// Stripe's invoice could charge twice.
+    #[error("Stripe has no payment open for this invoice yet")]
+    InvoicePaymentPending,
+    /// No tenant has this Stripe customer.
+    #[error("unknown customer {0}")]
+    CustomerNotFound(String),
+    /// The Stripe customer belongs to another tenant.
+    #[error("customer belongs to another tenant")]
+    CustomerOfAnotherTenant,
+    /// The portal return URL is not acceptable.
+    #[error("invalid returnUrl: {0}")]
+    InvalidReturnUrl(&'static str),
+    /// No return URL was given and none is configured.
+    #[error("returnUrl is required: no PORTAL_RETURN_URL is configured")]
+    ReturnUrlRequired,
+    /// Input that is well-formed but breaks a business rule.
+    #[error("{0}")]
+    Invalid(String),
+    /// No Stripe API key is configured (development mode).
+    #[error("Stripe is not configured")]
+    ProviderNotConfigured,
+    /// Stripe could not be reached, failed, or refused our credentials.
+    #[error("Stripe is unavailable")]
+    ProviderUnavailable(#[source] BoxError),
+    /// Stripe refused the request itself; the message is Stripe's and safe to show.
+    #[error("Stripe refused the request: {message}")]
+    ProviderRefused {
+        /// Stripe's code.
+        code: Option<String>,
+        /// Stripe's message.
+        message: String,
+    },
+    /// The database could not be reached.
+    #[error("database unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else; details go to the log only.
+    #[error("unexpected error")]
+    Unexpected(#[source] BoxError),
+}
+
+impl From<RepoError> for BillingError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::Unavailable(src) => Self::Unavailable(src),
+            e @ (RepoError::Conflict(_) | RepoError::MissingReference(_)) => {
+                Self::Unexpected(Box::new(e))
+            }
+            RepoError::Unexpected(src) => Self::Unexpected(src),
+        }
+    }
+}
+
+impl From<ProviderError> for BillingError {
+    fn from(e: ProviderError) -> Self {
+        match e {
+            ProviderError::NotConfigured => Self::ProviderNotConfigured,
+            ProviderError::Refused { code, message, .. } => Self::ProviderRefused { code, message },
+            e @ (ProviderError::Unavailable(_)
+            | ProviderError::Misconfigured(_)
+            | ProviderError::Unexpected(_)) => Self::ProviderUnavailable(Box::new(e)),
+        }
+    }
+}
