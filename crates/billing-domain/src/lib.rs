@@ -8,6 +8,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod money;
+pub mod notification;
 pub mod page;
 pub mod ports;
 pub mod service;

@@ -12,6 +12,7 @@ use url::Url;
 
 use crate::auth::Actor;
 use crate::error::BillingError;
+use crate::ids::EventId;
 use crate::ids::{CustomerRef, TenantId};
 use crate::model::{
     Invoice, InvoiceKey, InvoiceStatus, LedgerEntry, LedgerQuery, NewInvoice, NewPlan, Payment,
@@ -20,9 +21,16 @@ use crate::model::{
 use crate::page::{Page, PageRequest};
 use crate::ports::{
     CheckoutRequest, CheckoutSession, ClientSecret, Clock, HealthCheck, IntentState, InvoiceQuery,
-    InvoiceRepository, LedgerRepository, PaymentIntentRequest, PaymentProvider, PaymentQuery,
-    PaymentRepository, PlanRepository, RepoError, SubscriptionRepository, TenantRepository,
+    InvoiceRepository, LedgerRepository, NewLedgerEntry, PaymentIntentRequest, PaymentProvider,
+    PaymentQuery, PaymentRepository, PlanRepository, RepoError, SubscriptionRepository,
+    TenantRepository, WebhookStore, WebhookVerifier,
 };
+use crate::webhook::{PaymentEvent, ProviderEvent};
+
+mod webhook;
+
+use webhook::Delivery;
+pub use webhook::{SameSecondTie, WebhookError, WebhookReceipt};
 
 /// A tenant with its current subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +132,19 @@ pub trait BillingApi: Send + Sync {
     ) -> Result<ClientSecret, BillingError>;
     /// Whether the storage answers.
     async fn ready(&self) -> Result<(), BillingError>;
+    /// Verifies and applies one webhook delivery (raw body and `Stripe-Signature`).
+    async fn receive_webhook(
+        &self,
+        payload: &[u8],
+        signature: Option<String>,
+    ) -> Result<WebhookReceipt, WebhookError>;
+    /// Fetches an event from Stripe again and applies it through the same path (admin);
+    /// an `unmatched` or `failed` event is applied anew.
+    async fn replay_event(
+        &self,
+        actor: &Actor,
+        id: &EventId,
+    ) -> Result<WebhookReceipt, BillingError>;
 }
 
 /// Settings the rules need.
@@ -154,6 +175,10 @@ pub struct Ports {
     pub health: Arc<dyn HealthCheck>,
     /// Stripe.
     pub provider: Arc<dyn PaymentProvider>,
+    /// Webhook signature check and event parsing.
+    pub verifier: Arc<dyn WebhookVerifier>,
+    /// Webhook transactions.
+    pub webhooks: Arc<dyn WebhookStore>,
     /// Time.
     pub clock: Arc<dyn Clock>,
 }
@@ -219,6 +244,119 @@ impl BillingService {
         } else {
             Err(BillingError::InvalidReturnUrl("host is not allowed"))
         }
+    }
+
+    /// Fills what the pinned API version leaves out of an invoice payload: the
+    /// PaymentIntent that paid it (`expand[]=payments`). Best effort: the invoice is still
+    /// marked paid without it, and a later `payment_intent.succeeded` links it.
+    async fn enrich(&self, event: &mut ProviderEvent) {
+        let PaymentEvent::InvoicePaid(invoice) = &mut event.event else {
+            return;
+        };
+        if invoice.payment_intent.is_some() {
+            return;
+        }
+        // A redelivery needs no second look at Stripe.
+        if matches!(self.ports.ledger.get(&event.id).await, Ok(Some(_))) {
+            return;
+        }
+        match self
+            .ports
+            .provider
+            .invoice_payment_intent(&invoice.invoice)
+            .await
+        {
+            Ok(found) => invoice.payment_intent = found,
+            Err(e) => tracing::warn!(
+                stripe.invoice = %invoice.invoice,
+                error = %e,
+                "could not read the invoice's PaymentIntent from Stripe"
+            ),
+        }
+    }
+
+    /// Applies a parsed event: one transaction, and on a same-second tie about a
+    /// subscription, a second one with Stripe's current state of it.
+    async fn apply(
+        &self,
+        mut event: ProviderEvent,
+        payload: Arc<str>,
+        delivery: Delivery,
+    ) -> Result<WebhookReceipt, WebhookError> {
+        self.enrich(&mut event).await;
+        let now = self.ports.clock.now();
+        let entry = NewLedgerEntry {
+            event_id: event.id.clone(),
+            kind: event.kind.clone(),
+            created: event.created,
+            api_version: event.api_version.clone(),
+            livemode: event.livemode,
+            received_at: now,
+            outcome: webhook::expected_outcome(&event.event),
+            payload,
+        };
+        let event = Arc::new(event);
+        let first = self
+            .ports
+            .webhooks
+            .apply(webhook::work(
+                Arc::clone(&event),
+                entry.clone(),
+                delivery,
+                now,
+            ))
+            .await;
+        let applied = match first {
+            Err(RepoError::Unexpected(e)) if e.is::<SameSecondTie>() => {
+                let fresh = self.refetched(&event, &e).await?;
+                self.ports
+                    .webhooks
+                    .apply(webhook::work(
+                        Arc::new(fresh),
+                        entry,
+                        Delivery::Refetched,
+                        now,
+                    ))
+                    .await
+            }
+            other => other,
+        }
+        .map_err(|e| match e {
+            RepoError::Unavailable(src) => WebhookError::Unavailable(src),
+            other => WebhookError::Unexpected(Box::new(other)),
+        })?;
+        Ok(WebhookReceipt {
+            event_id: event.id.clone(),
+            kind: event.kind.clone(),
+            created: event.created,
+            outcome: applied.outcome,
+            detail: applied.detail,
+        })
+    }
+
+    /// The event with its subscription snapshot replaced by Stripe's current state.
+    async fn refetched(
+        &self,
+        event: &ProviderEvent,
+        tie: &crate::ports::BoxError,
+    ) -> Result<ProviderEvent, WebhookError> {
+        let Some(SameSecondTie(subscription)) = tie.downcast_ref::<SameSecondTie>() else {
+            return Err(WebhookError::Unexpected(
+                "tie without a subscription".into(),
+            ));
+        };
+        let current = self
+            .ports
+            .provider
+            .subscription(subscription)
+            .await
+            .map_err(|e| WebhookError::Unavailable(Box::new(e)))?;
+        let mut fresh = event.clone();
+        fresh.event = match &event.event {
+            PaymentEvent::SubscriptionDeleted(_) => PaymentEvent::SubscriptionDeleted(current),
+            _ => PaymentEvent::SubscriptionUpdated(current),
+        };
+        Ok(fresh)
     }
 
     async fn find_invoice(&self, key: &InvoiceKey) -> Result<Invoice, BillingError> {
@@ -579,6 +717,57 @@ impl BillingApi for BillingService {
 
     async fn ready(&self) -> Result<(), BillingError> {
         Ok(self.ports.health.ping().await?)
+    }
+
+    #[instrument(skip_all, fields(stripe.event_id, stripe.event_type))]
+    async fn receive_webhook(
+        &self,
+        payload: &[u8],
+        signature: Option<String>,
+    ) -> Result<WebhookReceipt, WebhookError> {
+        let now = self.ports.clock.now();
+        self.ports
+            .verifier
+            .verify(payload, signature.as_deref(), now)?;
+        let event = self
+            .ports
+            .verifier
+            .parse(payload)
+            .map_err(|e| WebhookError::InvalidPayload(e.0))?;
+        let span = tracing::Span::current();
+        span.record("stripe.event_id", event.id.as_str());
+        span.record("stripe.event_type", event.kind.as_str());
+        // `parse` accepted it as JSON, so it is UTF-8.
+        let text = std::str::from_utf8(payload)
+            .map_err(|_| WebhookError::InvalidPayload("body is not UTF-8".into()))?;
+        self.apply(event, Arc::from(text), Delivery::Webhook).await
+    }
+
+    #[instrument(skip_all, fields(stripe.event_id = %id))]
+    async fn replay_event(
+        &self,
+        actor: &Actor,
+        id: &EventId,
+    ) -> Result<WebhookReceipt, BillingError> {
+        Self::require_admin(actor)?;
+        let raw = self.ports.provider.fetch_event(id).await?;
+        let event = self.ports.verifier.parse(&raw).map_err(|e| {
+            BillingError::ProviderUnavailable(
+                format!("Stripe sent an unreadable event: {e}").into(),
+            )
+        })?;
+        if event.id != *id {
+            return Err(BillingError::ProviderUnavailable(
+                "Stripe answered with another event".into(),
+            ));
+        }
+        let text = String::from_utf8(raw).map_err(|e| BillingError::Unexpected(Box::new(e)))?;
+        self.apply(event, Arc::from(text), Delivery::Replay)
+            .await
+            .map_err(|e| match e {
+                WebhookError::Unavailable(src) => BillingError::Unavailable(src),
+                other => BillingError::Unexpected(Box::new(other)),
+            })
     }
 }
 

@@ -11,7 +11,7 @@ use crate::money::{Currency, Money};
 use crate::ports::{
     MockClock, MockHealthCheck, MockInvoiceRepository, MockLedgerRepository, MockPaymentProvider,
     MockPaymentRepository, MockPlanRepository, MockSubscriptionRepository, MockTenantRepository,
-    PaymentIntentInfo, ProviderError,
+    MockWebhookStore, MockWebhookVerifier, PaymentIntentInfo, ProviderError,
 };
 
 #[derive(Default)]
@@ -24,6 +24,9 @@ struct Mocks {
     ledger: MockLedgerRepository,
     health: MockHealthCheck,
     provider: MockPaymentProvider,
+    verifier: MockWebhookVerifier,
+    webhooks: MockWebhookStore,
+    clock: Option<MockClock>,
 }
 
 impl Mocks {
@@ -45,7 +48,13 @@ impl Mocks {
                 ledger: Arc::new(self.ledger),
                 health: Arc::new(self.health),
                 provider: Arc::new(self.provider),
-                clock: Arc::new(MockClock::new()),
+                verifier: Arc::new(self.verifier),
+                webhooks: Arc::new(self.webhooks),
+                clock: Arc::new(self.clock.unwrap_or_else(|| {
+                    let mut clock = MockClock::new();
+                    clock.expect_now().returning(|| at(1_000));
+                    clock
+                })),
             },
             settings,
         )
@@ -857,4 +866,152 @@ async fn an_intent_that_already_succeeded_means_the_invoice_is_paid() {
         err,
         BillingError::InvoiceNotPayable(InvoiceStatus::Paid)
     ));
+}
+
+// ---- webhook delivery ------------------------------------------------------------------
+
+fn parsed_event(id: &str, event: crate::webhook::PaymentEvent) -> ProviderEvent {
+    ProviderEvent {
+        id: EventId::parse(id).unwrap(),
+        kind: "customer.subscription.updated".into(),
+        created: at(500),
+        api_version: None,
+        livemode: false,
+        event,
+    }
+}
+
+fn snapshot(status: SubscriptionStatus) -> crate::webhook::SubscriptionSnapshot {
+    crate::webhook::SubscriptionSnapshot {
+        subscription: crate::ids::SubscriptionRef::parse("sub_1").unwrap(),
+        customer: None,
+        tenant: crate::webhook::TenantHints::default(),
+        status: Some(status),
+        status_raw: status.as_str().into(),
+        price: None,
+        plan: None,
+        current_period_start: None,
+        current_period_end: None,
+        cancel_at_period_end: false,
+        canceled_at: None,
+        ended_at: None,
+    }
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_refused_before_anything_is_stored() {
+    let mut m = Mocks::default();
+    m.verifier
+        .expect_verify()
+        .returning(|_, _, _| Err(crate::webhook::SignatureError::Mismatch));
+    m.webhooks.expect_apply().never();
+
+    let err = m
+        .service()
+        .receive_webhook(b"{}", Some("t=1,v1=00".into()))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(
+        err,
+        WebhookError::Signature(crate::webhook::SignatureError::Mismatch)
+    ));
+}
+
+#[tokio::test]
+async fn a_signed_body_that_is_not_an_event_is_invalid_payload() {
+    let mut m = Mocks::default();
+    m.verifier.expect_verify().returning(|_, _, _| Ok(()));
+    m.verifier
+        .expect_parse()
+        .returning(|_| Err(crate::webhook::InvalidPayload("expected value".into())));
+    m.webhooks.expect_apply().never();
+
+    let err = m
+        .service()
+        .receive_webhook(b"not json", Some("t=1,v1=00".into()))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, WebhookError::InvalidPayload(_)));
+}
+
+#[tokio::test]
+async fn a_database_outage_during_a_delivery_asks_stripe_to_retry() {
+    let mut m = Mocks::default();
+    m.verifier.expect_verify().returning(|_, _, _| Ok(()));
+    m.verifier
+        .expect_parse()
+        .returning(|_| Ok(parsed_event("evt_1", crate::webhook::PaymentEvent::Ignored)));
+    m.webhooks
+        .expect_apply()
+        .returning(|_| Err(RepoError::Unavailable("connection refused".into())));
+
+    let err = m
+        .service()
+        .receive_webhook(b"{}", Some("t=1,v1=00".into()))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, WebhookError::Unavailable(_)));
+}
+
+#[tokio::test]
+async fn a_same_second_tie_is_settled_with_the_subscription_stripe_has_now() {
+    let mut m = Mocks::default();
+    m.verifier.expect_verify().returning(|_, _, _| Ok(()));
+    m.verifier.expect_parse().returning(|_| {
+        Ok(parsed_event(
+            "evt_1",
+            crate::webhook::PaymentEvent::SubscriptionUpdated(snapshot(SubscriptionStatus::Active)),
+        ))
+    });
+    let mut seq = mockall::Sequence::new();
+    m.webhooks
+        .expect_apply()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| {
+            Err(RepoError::Unexpected(Box::new(super::SameSecondTie(
+                crate::ids::SubscriptionRef::parse("sub_1").unwrap(),
+            ))))
+        });
+    m.provider
+        .expect_subscription()
+        .withf(|s| s.as_str() == "sub_1")
+        .times(1)
+        .returning(|_| Ok(snapshot(SubscriptionStatus::PastDue)));
+    m.webhooks
+        .expect_apply()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| {
+            Ok(crate::ports::Applied {
+                outcome: crate::model::EventOutcome::Processed,
+                detail: None,
+            })
+        });
+
+    let receipt = m
+        .service()
+        .receive_webhook(b"{}", Some("t=1,v1=00".into()))
+        .await
+        .unwrap();
+
+    assert_eq!(receipt.outcome, crate::model::EventOutcome::Processed);
+    assert_eq!(receipt.event_id.as_str(), "evt_1");
+}
+
+#[tokio::test]
+async fn replaying_events_is_for_admins_only() {
+    let err = Mocks::default()
+        .service()
+        .replay_event(
+            &tenant_actor(TenantId::new()),
+            &EventId::parse("evt_1").unwrap(),
+        )
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, BillingError::AdminOnly));
 }
