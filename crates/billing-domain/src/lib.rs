@@ -9,6 +9,7 @@ pub mod ids;
 pub mod model;
 pub mod money;
 pub mod notification;
+pub mod outbox;
 pub mod page;
 pub mod ports;
 pub mod service;

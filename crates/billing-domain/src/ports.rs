@@ -557,3 +557,83 @@ pub trait WebhookStore: Send + Sync {
     /// Runs `work` in one transaction and commits it.
     async fn apply(&self, work: WebhookWork) -> Result<Applied, RepoError>;
 }
+
+/// A notification taken from the outbox for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// Stable id: receivers deduplicate on it.
+    pub id: crate::ids::NotificationId,
+    /// The notification type (`invoice.payment_failed`).
+    pub kind: String,
+    /// The JSON document to deliver, as the outbox stored it.
+    pub payload: String,
+    /// Deliveries tried so far.
+    pub attempts: u32,
+}
+
+/// The outbox, dispatch side.
+///
+/// # Errors
+/// Every method returns [`RepoError::Unavailable`] when the database cannot be reached;
+/// the dispatcher then simply tries again on its next pass.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait OutboxRepository: Send + Sync {
+    /// Takes up to `limit` pending messages that are due, hiding them from other
+    /// dispatchers until `lease_until` (a crashed dispatcher's messages come back then).
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, RepoError>;
+    /// Marks a message delivered (`logged` when there is nowhere to deliver to).
+    async fn mark_done(
+        &self,
+        id: crate::ids::NotificationId,
+        logged_only: bool,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+    /// Records a failed attempt and when to try again; `None` gives up (`dead`).
+    async fn mark_failed(
+        &self,
+        id: crate::ids::NotificationId,
+        attempts: u32,
+        retry_at: Option<DateTime<Utc>>,
+        error: String,
+    ) -> Result<(), RepoError>;
+    /// How many messages wait for delivery.
+    async fn backlog(&self) -> Result<u64, RepoError>;
+}
+
+/// How a delivery went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    /// The receiver accepted it.
+    Sent,
+    /// No receiver is configured: it was written to the log.
+    Logged,
+}
+
+/// A delivery that did not go through.
+#[derive(Debug, Error)]
+pub enum NotifyError {
+    /// Network error, timeout, 429 or 5xx: try again later.
+    #[error("notification delivery failed, will retry: {0}")]
+    Retryable(String),
+    /// The receiver refused the message (4xx): retrying will not help.
+    #[error("notification refused: {0}")]
+    Rejected(String),
+}
+
+/// Delivers notifications to whoever listens (SPEC: `NOTIFICATIONS_URL`).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Delivers one message. Deliveries are at least once: the same id may arrive twice.
+    ///
+    /// # Errors
+    /// [`NotifyError::Retryable`] for failures worth retrying, [`NotifyError::Rejected`]
+    /// for a refusal.
+    async fn deliver(&self, message: &OutboxMessage) -> Result<Delivered, NotifyError>;
+}

@@ -1,1 +1,23 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+//!
+//! This crate depends on the domain only; no other adapter, no HTTP. Nothing outside it
+//! names a diesel type: callers see [`PgStore`], [`PgConfig`] and the domain's ports.
+
+mod error;
+mod health;
+mod invoices;
+mod ledger;
+pub mod migrate;
+mod payments;
+mod plans;
+mod rows;
+mod schema;
+mod store;
+mod subscriptions;
+mod tenants;
+pub mod testing;
+
+pub use migrate::{
+    applied_migrations, ensure_database, revert_all, run_migrations, SetupError, MIGRATIONS,
+};
+pub use store::{redact_url, PgConfig, PgStore};

@@ -1,0 +1,269 @@
+//! Dispatching the notification outbox: at least once, with exponential backoff, until
+//! delivered or given up after [`OutboxPolicy::max_attempts`].
+//!
+//! The domain owns one pass ([`OutboxDispatcher::run_once`]); the binary loops it on a
+//! timer and stops it on shutdown, so this crate needs no async runtime. Several replicas
+//! may dispatch at once: claiming leases messages, so each is handed to one dispatcher at
+//! a time, and a crashed dispatcher's messages come back when their lease ends.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use tracing::{info, warn};
+
+use crate::ports::{Clock, Delivered, Notifier, NotifyError, OutboxRepository, RepoError};
+
+/// Retry rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxPolicy {
+    /// Messages taken per pass.
+    pub batch: u32,
+    /// How long a claimed message stays hidden from other dispatchers.
+    pub lease: Duration,
+    /// First retry delay; doubled per attempt.
+    pub initial_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+    /// Attempts before a message is given up (`dead`).
+    pub max_attempts: u32,
+}
+
+impl Default for OutboxPolicy {
+    /// 50 per pass, 60 s lease, 2 s doubling to 1 h, 25 attempts (about a day of retries).
+    fn default() -> Self {
+        Self {
+            batch: 50,
+            lease: Duration::from_secs(60),
+            initial_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(3600),
+            max_attempts: 25,
+        }
+    }
+}
+
+impl OutboxPolicy {
+    /// Delay before the retry that follows attempt number `attempts` (1-based).
+    #[must_use]
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempts.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.initial_backoff
+            .checked_mul(factor)
+            .map_or(self.max_backoff, |d| d.min(self.max_backoff))
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Delivered or logged.
+    pub delivered: u32,
+    /// Failed and rescheduled.
+    pub retried: u32,
+    /// Given up.
+    pub dead: u32,
+}
+
+/// Delivers the outbox.
+pub struct OutboxDispatcher {
+    outbox: Arc<dyn OutboxRepository>,
+    notifier: Arc<dyn Notifier>,
+    clock: Arc<dyn Clock>,
+    policy: OutboxPolicy,
+}
+
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+impl OutboxDispatcher {
+    /// Builds a dispatcher.
+    #[must_use]
+    pub fn new(
+        outbox: Arc<dyn OutboxRepository>,
+        notifier: Arc<dyn Notifier>,
+        clock: Arc<dyn Clock>,
+        policy: OutboxPolicy,
+    ) -> Self {
+        Self {
+            outbox,
+            notifier,
+            clock,
+            policy,
+        }
+    }
+
+    /// The retry rules.
+    #[must_use]
+    pub const fn policy(&self) -> &OutboxPolicy {
+        &self.policy
+    }
+
+    /// Messages waiting.
+    ///
+    /// # Errors
+    /// [`RepoError`] when the database cannot be read.
+    pub async fn backlog(&self) -> Result<u64, RepoError> {
+        self.outbox.backlog().await
+    }
+
+    /// Claims due messages and tries each once.
+    ///
+    /// # Errors
+    /// [`RepoError`] when the outbox cannot be read or updated; messages already claimed
+    /// come back after their lease.
+    pub async fn run_once(&self) -> Result<PassReport, RepoError> {
+        let now = self.clock.now();
+        let due = self
+            .outbox
+            .claim_due(now, now + delta(self.policy.lease), self.policy.batch)
+            .await?;
+        let mut report = PassReport::default();
+        for message in due {
+            let attempts = message.attempts.saturating_add(1);
+            match self.notifier.deliver(&message).await {
+                Ok(how) => {
+                    self.outbox
+                        .mark_done(message.id, how == Delivered::Logged, self.clock.now())
+                        .await?;
+                    info!(notification.id = %message.id, notification.kind = %message.kind, attempts, "notification delivered");
+                    report.delivered += 1;
+                }
+                Err(e) => {
+                    let give_up = matches!(e, NotifyError::Rejected(_))
+                        || attempts >= self.policy.max_attempts;
+                    let retry_at =
+                        (!give_up).then(|| self.clock.now() + delta(self.policy.backoff(attempts)));
+                    warn!(notification.id = %message.id, attempts, error = %e, gave_up = give_up, "notification delivery failed");
+                    self.outbox
+                        .mark_failed(message.id, attempts, retry_at, e.to_string())
+                        .await?;
+                    if give_up {
+                        report.dead += 1;
+                    } else {
+                        report.retried += 1;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::*;
+    use crate::ids::NotificationId;
+    use crate::ports::{MockClock, MockNotifier, MockOutboxRepository, OutboxMessage};
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(secs, 0).unwrap()
+    }
+
+    fn message(attempts: u32) -> OutboxMessage {
+        OutboxMessage {
+            id: NotificationId::new(),
+            kind: "invoice.payment_failed".into(),
+            payload: "{}".into(),
+            attempts,
+        }
+    }
+
+    fn dispatcher(outbox: MockOutboxRepository, notifier: MockNotifier) -> OutboxDispatcher {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(|| at(1_000));
+        OutboxDispatcher::new(
+            Arc::new(outbox),
+            Arc::new(notifier),
+            Arc::new(clock),
+            OutboxPolicy::default(),
+        )
+    }
+
+    #[test]
+    fn backoff_doubles_from_two_seconds_up_to_an_hour() {
+        let p = OutboxPolicy::default();
+
+        assert_eq!(p.backoff(1), Duration::from_secs(2));
+        assert_eq!(p.backoff(2), Duration::from_secs(4));
+        assert_eq!(p.backoff(5), Duration::from_secs(32));
+        assert_eq!(p.backoff(20), Duration::from_secs(3600));
+        assert_eq!(p.backoff(200), Duration::from_secs(3600));
+    }
+
+    #[tokio::test]
+    async fn a_delivered_message_is_marked_done_and_a_logged_one_as_logged() {
+        let mut outbox = MockOutboxRepository::new();
+        outbox
+            .expect_claim_due()
+            .withf(|now, lease, limit| *now == at(1_000) && *lease == at(1_060) && *limit == 50)
+            .returning(|_, _, _| Ok(vec![message(0)]));
+        outbox
+            .expect_mark_done()
+            .withf(|_, logged, _| *logged)
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let mut notifier = MockNotifier::new();
+        notifier
+            .expect_deliver()
+            .returning(|_| Ok(Delivered::Logged));
+
+        let report = dispatcher(outbox, notifier).run_once().await.unwrap();
+
+        assert_eq!(report.delivered, 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_is_rescheduled_with_backoff() {
+        let mut outbox = MockOutboxRepository::new();
+        outbox
+            .expect_claim_due()
+            .returning(|_, _, _| Ok(vec![message(2)]));
+        outbox
+            .expect_mark_failed()
+            .withf(|_, attempts, retry_at, err| {
+                *attempts == 3 && *retry_at == Some(at(1_008)) && err.contains("503")
+            })
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+        let mut notifier = MockNotifier::new();
+        notifier
+            .expect_deliver()
+            .returning(|_| Err(NotifyError::Retryable("HTTP 503".into())));
+
+        let report = dispatcher(outbox, notifier).run_once().await.unwrap();
+
+        assert_eq!(report.retried, 1);
+    }
+
+    #[tokio::test]
+    async fn a_rejected_or_exhausted_message_is_given_up() {
+        let mut outbox = MockOutboxRepository::new();
+        outbox
+            .expect_claim_due()
+            .returning(|_, _, _| Ok(vec![message(0), message(24)]));
+        outbox
+            .expect_mark_failed()
+            .withf(|_, _, retry_at, _| retry_at.is_none())
+            .times(2)
+            .returning(|_, _, _, _| Ok(()));
+        let mut notifier = MockNotifier::new();
+        let mut calls = 0;
+        notifier.expect_deliver().returning(move |_| {
+            calls += 1;
+            if calls == 1 {
+                Err(NotifyError::Rejected("HTTP 400".into()))
+            } else {
+                Err(NotifyError::Retryable("timeout".into()))
+            }
+        });
+
+        let report = dispatcher(outbox, notifier).run_once().await.unwrap();
+
+        assert_eq!(report.dead, 2);
+    }
+}

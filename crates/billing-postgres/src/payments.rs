@@ -1,0 +1,123 @@
+//! [`PaymentRepository`] over the `payments` table.
+
+use async_trait::async_trait;
+use billing_domain::page::{Cursor, Page, PageRequest};
+use billing_domain::ports::{PaymentQuery, PaymentRepository, RepoError};
+use billing_domain::{
+    ChargeRef, InvoiceId, Payment, PaymentId, PaymentIntentRef, PaymentStatus, TenantId,
+};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use crate::error::InvalidRow;
+use crate::rows::{before_cursor, money, overfetch, parse_enum, parse_opt, uuid_cursor};
+use crate::schema::payments;
+use crate::store::PgStore;
+
+const TABLE: &str = "payments";
+
+/// A `payments` row (`source_event_id` is write-side bookkeeping, not read here).
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = payments, check_for_backend(diesel::pg::Pg))]
+pub(crate) struct PaymentRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    invoice_id: Option<Uuid>,
+    amount: i64,
+    currency: String,
+    status: String,
+    failure_code: Option<String>,
+    failure_message: Option<String>,
+    stripe_payment_intent_id: Option<String>,
+    stripe_charge_id: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<PaymentRow> for Payment {
+    type Error = InvalidRow;
+
+    fn try_from(row: PaymentRow) -> Result<Self, Self::Error> {
+        Ok(Payment {
+            id: PaymentId::from_uuid(row.id),
+            tenant_id: TenantId::from_uuid(row.tenant_id),
+            invoice_id: row.invoice_id.map(InvoiceId::from_uuid),
+            amount: money(TABLE, row.amount, &row.currency)?,
+            status: parse_enum(TABLE, "status", &row.status, PaymentStatus::parse)?,
+            failure_code: row.failure_code,
+            failure_message: row.failure_message,
+            payment_intent: parse_opt(
+                TABLE,
+                "stripe_payment_intent_id",
+                row.stripe_payment_intent_id,
+                PaymentIntentRef::parse,
+            )?,
+            charge: parse_opt(
+                TABLE,
+                "stripe_charge_id",
+                row.stripe_charge_id,
+                ChargeRef::parse,
+            )?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+fn cursor_of(payment: &Payment) -> Cursor {
+    Cursor {
+        at: payment.created_at,
+        id: payment.id.to_string(),
+    }
+}
+
+#[async_trait]
+impl PaymentRepository for PgStore {
+    #[tracing::instrument(skip_all, fields(limit = page.limit.get()))]
+    async fn list(
+        &self,
+        query: PaymentQuery,
+        page: PageRequest,
+    ) -> Result<Page<Payment>, RepoError> {
+        let after = match &page.after {
+            Some(cursor) => match uuid_cursor(cursor) {
+                Some(id) => Some((cursor.at, id)),
+                // Not one of our payment cursors: nothing comes after it.
+                None => {
+                    return Ok(Page {
+                        items: Vec::new(),
+                        next: None,
+                    })
+                }
+            },
+            None => None,
+        };
+        self.run(move |conn| {
+            let mut q = payments::table
+                .select(PaymentRow::as_select())
+                .order((payments::created_at.desc(), payments::id.desc()))
+                .limit(overfetch(page.limit))
+                .into_boxed();
+            if let Some(tenant) = query.tenant {
+                q = q.filter(payments::tenant_id.eq(*tenant.as_uuid()));
+            }
+            if let Some(invoice) = query.invoice {
+                q = q.filter(payments::invoice_id.eq(*invoice.as_uuid()));
+            }
+            if let Some((at, id)) = after {
+                q = q.filter(before_cursor(
+                    "payments.created_at, payments.id",
+                    "uuid",
+                    at,
+                    id.to_string(),
+                ));
+            }
+            let rows = q
+                .load(conn)?
+                .into_iter()
+                .map(Payment::try_from)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Page::from_overfetch(rows, page.limit, cursor_of))
+        })
+        .await
+    }
+}

@@ -1,0 +1,209 @@
+//! The connection pool and the one helper every query goes through.
+//!
+//! Diesel is blocking, so each database call runs on tokio's blocking pool
+//! ([`tokio::task::spawn_blocking`]) with a connection checked out of an r2d2 pool, inside
+//! the caller's tracing span. A transaction lives entirely inside one such call: it can
+//! never span an `.await`.
+
+use std::fmt;
+use std::time::Duration;
+
+use billing_domain::ports::RepoError;
+use diesel::r2d2::{ConnectionManager, HandleError, Pool};
+use diesel::{Connection, PgConnection};
+
+use crate::error::{pool_unavailable, DbError};
+
+/// How to reach PostgreSQL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgConfig {
+    /// `postgres://user:password@host:port/database`.
+    pub url: String,
+    /// Largest number of open connections.
+    pub max_connections: u32,
+    /// How long a query waits for a connection (and how long opening one may take)
+    /// before the call fails with [`RepoError::Unavailable`].
+    pub connect_timeout: Duration,
+}
+
+impl PgConfig {
+    /// Default pool size.
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+    /// Default connection timeout: short, so that an outage answers fast.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// A configuration with the default pool size and timeout.
+    #[must_use]
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+}
+
+impl fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// The URL with its password replaced by `***`, for logs.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            // Only fails for URLs that cannot have a password, which this one has.
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparsable database url>".to_owned(),
+    }
+}
+
+/// Adds libpq's `connect_timeout` to a URL that does not set one, so that opening a
+/// connection to a silent host gives up too (libpq's own default is to wait forever).
+fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    if parsed.query_pairs().any(|(k, _)| k == "connect_timeout") {
+        return url.to_owned();
+    }
+    // libpq counts whole seconds and treats anything below 2 as 2.
+    let secs = timeout.as_secs().max(2);
+    parsed
+        .query_pairs_mut()
+        .append_pair("connect_timeout", &secs.to_string());
+    parsed.to_string()
+}
+
+/// Sends the pool's connection failures to `tracing` instead of the `log` crate.
+#[derive(Debug, Clone, Copy)]
+struct TracingErrorHandler;
+
+impl HandleError<diesel::r2d2::Error> for TracingErrorHandler {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        tracing::warn!(error = %error, "database connection failed");
+    }
+}
+
+/// The PostgreSQL adapter: implements every repository port of `billing_domain::ports`
+/// over an r2d2 pool of diesel connections. Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool<ConnectionManager<PgConnection>>,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (in_use, idle) = self.pool_state();
+        f.debug_struct("PgStore")
+            .field("in_use", &in_use)
+            .field("idle", &idle)
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Builds the pool. Connections open lazily (in the background and on first use), so
+    /// this succeeds even while the database is down; calls then fail with
+    /// [`RepoError::Unavailable`] after `connect_timeout`. A `max_connections` of 0 is
+    /// taken as 1.
+    #[must_use]
+    pub fn new(config: &PgConfig) -> Self {
+        let url = with_connect_timeout(&config.url, config.connect_timeout);
+        let max = config.max_connections.max(1);
+        let pool = Pool::builder()
+            .max_size(max)
+            // Keep a couple of warm connections, not the whole pool.
+            .min_idle(Some(max.min(2)))
+            .connection_timeout(config.connect_timeout)
+            // Checks a connection with a trivial query before handing it out, so a
+            // connection killed by a database restart is replaced instead of failing a call.
+            .test_on_check_out(true)
+            .error_handler(Box::new(TracingErrorHandler))
+            .build_unchecked(ConnectionManager::<PgConnection>::new(url));
+        Self { pool }
+    }
+
+    /// Connections `(in_use, idle)`, for metrics.
+    #[must_use]
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (
+            state.connections.saturating_sub(state.idle_connections),
+            state.idle_connections,
+        )
+    }
+
+    /// The pool's maximum size.
+    #[must_use]
+    pub fn max_connections(&self) -> u32 {
+        self.pool.max_size()
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool, inside the current
+    /// tracing span. Every query of this crate goes through here.
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, RepoError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        let joined = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get().map_err(pool_unavailable)?;
+            f(&mut conn).map_err(DbError::into_repo)
+        })
+        .await;
+        match joined {
+            Ok(result) => result,
+            Err(join) => Err(RepoError::Unexpected(Box::new(join))),
+        }
+    }
+
+    /// Like [`Self::run`], with `f` inside one database transaction: committed when it
+    /// returns `Ok`, rolled back otherwise.
+    pub(crate) async fn transaction<T, F>(&self, f: F) -> Result<T, RepoError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| conn.transaction(|tx| f(tx))).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_debug_form_of_a_config_hides_the_password() {
+        let config = PgConfig::new("postgres://app:hunter2@db:5432/billing");
+
+        let shown = format!("{config:?}");
+
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("app:***@db"), "{shown}");
+    }
+
+    #[test]
+    fn a_connect_timeout_is_added_unless_the_url_sets_one() {
+        let added = with_connect_timeout("postgres://h/db", Duration::from_secs(5));
+        let kept =
+            with_connect_timeout("postgres://h/db?connect_timeout=9", Duration::from_secs(5));
+        let floored = with_connect_timeout("postgres://h/db", Duration::from_millis(300));
+
+        assert_eq!(added, "postgres://h/db?connect_timeout=5");
+        assert_eq!(kept, "postgres://h/db?connect_timeout=9");
+        assert_eq!(floored, "postgres://h/db?connect_timeout=2");
+    }
+}

@@ -1,0 +1,57 @@
+//! Tests of the PostgreSQL adapter against a real server (`DATABASE_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`). Each test owns a random database.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail the test loudly, like the tests themselves"
+)]
+
+mod invoices;
+mod ledger;
+mod migrations;
+mod payments;
+mod plans;
+mod subscriptions;
+mod tenants;
+
+use billing_domain::{
+    BillingInterval, Currency, InvoiceNumber, Money, NewInvoice, NewPlan, PlanCode, PriceRef,
+    TenantId,
+};
+use billing_postgres::testing::TestDatabase;
+use billing_postgres::PgStore;
+
+/// A migrated database and a store on it.
+pub fn setup() -> (TestDatabase, PgStore) {
+    let db = TestDatabase::create().expect("test database");
+    let store = db.store();
+    (db, store)
+}
+
+/// `minor` US cents.
+pub fn usd(minor: i64) -> Money {
+    Money::new(minor, Currency::parse("usd").unwrap()).unwrap()
+}
+
+/// A monthly $29 plan without trial.
+pub fn new_plan(code: &str, price: &str) -> NewPlan {
+    NewPlan {
+        code: PlanCode::parse(code).unwrap(),
+        name: format!("Plan {code}"),
+        price: PriceRef::parse(price).unwrap(),
+        amount: usd(2900),
+        interval: BillingInterval::Month,
+        trial_days: None,
+    }
+}
+
+/// An invoice in dollars with no due date or description.
+pub fn new_invoice(tenant: TenantId, number: &str, minor: i64) -> NewInvoice {
+    NewInvoice {
+        tenant_id: tenant,
+        number: InvoiceNumber::parse(number).unwrap(),
+        amount_due: usd(minor),
+        due_date: None,
+        description: None,
+    }
+}
