@@ -1,0 +1,407 @@
+//! The one error type of the HTTP adapter and its `application/problem+json` rendering.
+//!
+//! Every refusal this crate answers, whether it comes from the domain ([`BillingError`]),
+//! from the extractors (bad JSON, bad query, bad token) or from routing (unknown path,
+//! wrong method), becomes an [`ApiError`]: an HTTP status, a stable snake_case `code` and a
+//! hand-written `detail`. Internal errors are logged here, once, and answered with an opaque
+//! body; their `Display` never reaches a client.
+//!
+//! Problem documents use `"type": "about:blank"` with the status's reason phrase as
+//! `title` (RFC 9457 §4.2.1): the machine-readable distinction lives in `code`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
+use billing_domain::{BillingError, InvoiceStatus};
+use serde::Serialize;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The `WWW-Authenticate` challenge when no bearer token was sent (RFC 6750 §3.1).
+const CHALLENGE_NO_TOKEN: &str = "Bearer realm=\"billing\"";
+/// The `WWW-Authenticate` challenge when a bearer token was sent but refused.
+const CHALLENGE_BAD_TOKEN: &str = "Bearer realm=\"billing\", error=\"invalid_token\"";
+
+/// An HTTP error answer: status, stable code and public message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    detail: Cow<'static, str>,
+    challenge: Option<&'static str>,
+    allow: Option<&'static str>,
+}
+
+/// The problem+json body (RFC 9457) plus our `code`.
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'static str,
+    status: u16,
+    detail: &'a str,
+    code: &'static str,
+}
+
+impl ApiError {
+    /// An error with the given status, code and public detail.
+    #[must_use]
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            challenge: None,
+            allow: None,
+        }
+    }
+
+    /// The HTTP status.
+    #[must_use]
+    pub const fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable machine code.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The public message.
+    #[must_use]
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// 401 `unauthorized` with a `WWW-Authenticate: Bearer` challenge; the challenge
+    /// carries `error="invalid_token"` when a bearer token was present (RFC 6750 §3.1).
+    #[must_use]
+    pub fn unauthorized(detail: impl Into<Cow<'static, str>>, token_present: bool) -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail);
+        e.challenge = Some(if token_present {
+            CHALLENGE_BAD_TOKEN
+        } else {
+            CHALLENGE_NO_TOKEN
+        });
+        e
+    }
+
+    /// 400 `invalid_parameter`: a query or path value is missing or malformed. The detail
+    /// starts with the parameter's name.
+    #[must_use]
+    pub fn invalid_parameter(name: &str, problem: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("{name}: {problem}"),
+        )
+    }
+
+    /// 422 `validation_failed`: a well-typed body breaks a rule. The detail starts with the
+    /// field's name.
+    #[must_use]
+    pub fn invalid_field(name: &str, problem: impl fmt::Display) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("{name}: {problem}"),
+        )
+    }
+
+    /// 400 `invalid_json`: the body is not JSON at all.
+    #[must_use]
+    pub fn invalid_json(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_json", detail)
+    }
+
+    /// 422 `invalid_body`: well-formed JSON of the wrong shape (unknown field, wrong
+    /// type, missing field).
+    #[must_use]
+    pub fn invalid_body(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", detail)
+    }
+
+    /// 413 `payload_too_large`.
+    #[must_use]
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than {limit} bytes"),
+        )
+    }
+
+    /// 415 `unsupported_media_type`: a body that is not `application/json`.
+    #[must_use]
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the request body must be application/json",
+        )
+    }
+
+    /// 404 `not_found`: no route matches.
+    #[must_use]
+    pub fn route_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no resource at this path",
+        )
+    }
+
+    /// 405 `method_not_allowed` with an `Allow` header listing `allow`.
+    #[must_use]
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        let mut e = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this resource supports only {allow}"),
+        );
+        e.allow = Some(allow);
+        e
+    }
+
+    /// 500 `internal_error`. `what` goes to the log only.
+    #[must_use]
+    pub fn internal(what: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %Chain(what), "internal error");
+        Self::opaque_internal()
+    }
+
+    fn opaque_internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the request failed because of an internal error",
+        )
+    }
+
+    /// 503 `database_unavailable`.
+    #[must_use]
+    pub fn database_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the service's database is unavailable; retry later",
+        )
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let problem = Problem {
+            kind: "about:blank",
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: self.code,
+        };
+        let mut res = HttpResponseBuilder::new(self.status);
+        res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if let Some(challenge) = self.challenge {
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            ));
+        }
+        if let Some(allow) = self.allow {
+            res.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        }
+        // Serialising a struct of strings and integers cannot fail; the fallback keeps
+        // the answer a valid problem document anyway.
+        let body = serde_json::to_string(&problem).unwrap_or_else(|_| {
+            format!(
+                r#"{{"type":"about:blank","title":"Error","status":{},"code":"{}"}}"#,
+                self.status.as_u16(),
+                self.code
+            )
+        });
+        res.body(body)
+    }
+}
+
+/// Displays an error with its whole `source()` chain, for the log.
+pub(crate) struct Chain<'a>(pub(crate) &'a dyn std::error::Error);
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
+    }
+}
+
+fn conflict(code: &'static str, detail: impl Into<Cow<'static, str>>) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, code, detail)
+}
+
+fn not_found(code: &'static str, detail: impl Into<Cow<'static, str>>) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, code, detail)
+}
+
+fn forbidden(code: &'static str, detail: impl Into<Cow<'static, str>>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, code, detail)
+}
+
+impl From<BillingError> for ApiError {
+    fn from(e: BillingError) -> Self {
+        match e {
+            BillingError::Forbidden(tenant) => forbidden(
+                "forbidden",
+                format!("this token may not act for tenant {tenant}"),
+            ),
+            BillingError::NoTenant => forbidden(
+                "tenant_required",
+                "this token names no tenant (claim tenant_id) and is not an admin's",
+            ),
+            BillingError::AdminOnly => forbidden(
+                "admin_required",
+                "this operation needs the billing:admin role",
+            ),
+            BillingError::PlanNotFound(key) => {
+                not_found("plan_not_found", format!("there is no plan {key}"))
+            }
+            BillingError::PlanInactive(key) => conflict(
+                "plan_inactive",
+                format!("plan {key} is retired and cannot be subscribed to"),
+            ),
+            BillingError::PlanExists(field) => conflict(
+                "plan_exists",
+                format!("a plan with this {field} already exists"),
+            ),
+            BillingError::TenantNotFound(tenant) => {
+                not_found("tenant_not_found", format!("there is no tenant {tenant}"))
+            }
+            BillingError::SubscriptionNotFound(tenant) => not_found(
+                "subscription_not_found",
+                format!("tenant {tenant} has no subscription"),
+            ),
+            BillingError::AlreadySubscribed(tenant) => conflict(
+                "subscription_exists",
+                format!(
+                    "tenant {tenant} already has a live subscription; change or cancel it in \
+                     the Customer Portal (POST /api/v1/billing/stripe/portal)"
+                ),
+            ),
+            BillingError::InvoiceNotFound(key) => {
+                not_found("invoice_not_found", format!("there is no invoice {key}"))
+            }
+            BillingError::InvoiceExists => conflict(
+                "invoice_exists",
+                "an invoice with this number already exists",
+            ),
+            BillingError::InvoiceNotPayable(InvoiceStatus::Paid) => {
+                conflict("invoice_already_paid", "the invoice is already paid")
+            }
+            BillingError::InvoiceNotPayable(status) => conflict(
+                "invoice_not_payable",
+                format!("an invoice in status {} cannot be paid", status.as_str()),
+            ),
+            BillingError::NothingToPay => {
+                conflict("nothing_to_pay", "nothing is left to pay on this invoice")
+            }
+            BillingError::InvoicePaymentPending => conflict(
+                "invoice_payment_pending",
+                "Stripe has not opened a payment for this invoice yet; retry shortly",
+            ),
+            BillingError::CustomerNotFound(customer) => not_found(
+                "customer_not_found",
+                format!("no tenant has the Stripe customer {customer}"),
+            ),
+            BillingError::CustomerOfAnotherTenant => conflict(
+                "customer_belongs_to_other_tenant",
+                "this Stripe customer belongs to another tenant",
+            ),
+            BillingError::InvalidReturnUrl(why) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_return_url",
+                format!("returnUrl is not acceptable: {why}"),
+            ),
+            BillingError::ReturnUrlRequired => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "return_url_required",
+                "returnUrl is required because no default portal return URL is configured",
+            ),
+            // The domain writes these messages for clients (they name the broken rule).
+            BillingError::Invalid(message) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                message,
+            ),
+            BillingError::ProviderNotConfigured => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stripe_not_configured",
+                "payments are not configured on this server (no Stripe API key)",
+            ),
+            BillingError::ProviderUnavailable(source) => {
+                tracing::error!(error = %Chain(source.as_ref()), "Stripe call failed");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "stripe_unavailable",
+                    "the payment provider failed to answer; retry later",
+                )
+            }
+            // Stripe's message for a refused request is written for API users and names
+            // the offending parameter; it holds no secret of ours.
+            BillingError::ProviderRefused { code, message } => {
+                tracing::warn!(stripe.code = code.as_deref(), "Stripe refused the request");
+                ApiError::new(StatusCode::BAD_REQUEST, "stripe_request_refused", message)
+            }
+            BillingError::Unavailable(source) => {
+                tracing::error!(error = %Chain(source.as_ref()), "database unavailable");
+                ApiError::database_unavailable()
+            }
+            BillingError::Unexpected(source) => ApiError::internal(source.as_ref()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_chain_includes_every_source() {
+        let inner = std::io::Error::other("socket closed");
+        let outer = BillingError::Unexpected(Box::new(inner));
+
+        let text = Chain(&outer).to_string();
+
+        assert_eq!(text, "unexpected error: socket closed");
+    }
+
+    #[test]
+    fn an_unexpected_error_answers_an_opaque_body() {
+        let e = ApiError::from(BillingError::Unexpected("password=hunter2".into()));
+
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.detail().contains("hunter2"));
+    }
+}

@@ -1,0 +1,136 @@
+//! Extractor configuration: the JSON, query and path extractors answer problem+json.
+//!
+//! Body errors are split by what went wrong:
+//! * not JSON at all (syntax error, truncated body): 400 `invalid_json`;
+//! * JSON of the wrong shape (unknown field, wrong type, missing field): 422 `invalid_body`;
+//! * larger than [`JSON_LIMIT`]: 413 `payload_too_large`;
+//! * a body that is not `application/json`: 415 `unsupported_media_type`.
+//!
+//! Query and path errors answer 400 `invalid_parameter`.
+
+use actix_web::dev::Payload;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::header;
+use actix_web::{web, Error, FromRequest, HttpRequest};
+use futures::future::{FutureExt, LocalBoxFuture};
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+use crate::error::ApiError;
+
+/// Largest JSON body accepted: 64 KiB.
+pub const JSON_LIMIT: usize = 64 * 1024;
+
+/// The extractor configurations [`crate::configure`] registers.
+#[derive(Clone)]
+pub struct ExtractorConfigs {
+    /// `web::Json`: 64 KiB, problem+json errors.
+    pub json: web::JsonConfig,
+    /// `web::Query`: problem+json errors.
+    pub query: web::QueryConfig,
+    /// `web::Path`: problem+json errors.
+    pub path: web::PathConfig,
+}
+
+/// Builds the JSON, query and path extractor configurations.
+#[must_use]
+pub fn extractor_configs() -> ExtractorConfigs {
+    ExtractorConfigs {
+        json: web::JsonConfig::default()
+            .limit(JSON_LIMIT)
+            .error_handler(|e, _| json_error(&e).into()),
+        query: web::QueryConfig::default().error_handler(|e, _| query_error(&e).into()),
+        path: web::PathConfig::default().error_handler(|e, _| path_error(&e).into()),
+    }
+}
+
+/// Maps a JSON extraction failure to its answer.
+pub(crate) fn json_error(e: &JsonPayloadError) -> ApiError {
+    match e {
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => ApiError::payload_too_large(*limit),
+        JsonPayloadError::ContentType => ApiError::unsupported_media_type(),
+        // serde_json's messages describe the client's document (position, field names);
+        // they hold nothing of ours.
+        JsonPayloadError::Deserialize(de) => match de.classify() {
+            Category::Data => ApiError::invalid_body(format!("the body does not fit: {de}")),
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::invalid_json(format!("the body is not valid JSON: {de}"))
+            }
+        },
+        JsonPayloadError::Payload(actix_web::error::PayloadError::Overflow) => {
+            ApiError::payload_too_large(JSON_LIMIT)
+        }
+        _ => ApiError::invalid_json("the request body could not be read"),
+    }
+}
+
+fn query_error(e: &QueryPayloadError) -> ApiError {
+    match e {
+        // serde_urlencoded names the unknown or duplicated parameter in its message.
+        QueryPayloadError::Deserialize(de) => ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("the query string is not acceptable: {de}"),
+        ),
+        _ => ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "the query string is not acceptable",
+        ),
+    }
+}
+
+fn path_error(e: &PathError) -> ApiError {
+    match e {
+        PathError::Deserialize(de) => ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("a path parameter is not acceptable: {de}"),
+        ),
+        _ => ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "a path parameter is not acceptable",
+        ),
+    }
+}
+
+/// A JSON body that may be absent: `None` when the request has no body, otherwise
+/// extracted exactly like `web::Json<T>` (same limit, same error answers). Used where the
+/// same fields may come from the query string instead.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+/// Whether the request carries a body, by HTTP/1.1 framing (RFC 9112 §6.3): a positive
+/// `Content-Length` or any `Transfer-Encoding`. The server speaks HTTP/1.1 only (actix's
+/// `http2` feature is off); an HTTP/2 front end (ingress) forwards as HTTP/1.1 with
+/// framing headers.
+fn has_body(req: &HttpRequest) -> bool {
+    let headers = req.headers();
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return true;
+    }
+    headers.get(header::CONTENT_LENGTH).is_some_and(|length| {
+        length
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            // An unreadable length is left to the JSON extractor to refuse.
+            .is_none_or(|n| n > 0)
+    })
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if !has_body(req) {
+            return std::future::ready(Ok(Self(None))).boxed_local();
+        }
+        web::Json::<T>::from_request(req, payload)
+            .map(|r| r.map(|json| Self(Some(json.into_inner()))))
+            .boxed_local()
+    }
+}

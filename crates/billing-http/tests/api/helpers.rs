@@ -1,0 +1,256 @@
+//! Shared test plumbing: the app under test, tokens and domain fixtures.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::StatusCode;
+use actix_web::{test, web, App};
+use billing_domain::service::MockBillingApi;
+use billing_domain::*;
+use billing_http::{mint_hs256, Authenticator};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use serde_json::Value;
+
+/// HS256 secret of the app under test (test-only).
+pub const SECRET: &[u8] = b"test-only-jwt-secret-0123456789abcdef";
+
+pub const PUBLIC_PEM: &[u8] = include_bytes!("../fixtures/test_only_rsa_public.pem");
+pub const PRIVATE_PEM: &[u8] = include_bytes!("../fixtures/test_only_rsa_private.pem");
+
+/// What the app answered.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json answer with this status and code; returns its detail.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) -> String {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(
+            self.header(header::CONTENT_TYPE),
+            Some("application/problem+json"),
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert_eq!(self.body["type"], "about:blank");
+        assert!(self.body["title"].is_string());
+        self.body["detail"]
+            .as_str()
+            .expect("detail is a string")
+            .to_owned()
+    }
+}
+
+/// Sends `req` to an app over `api`, verifying tokens with `auth`.
+pub async fn send_with(auth: Authenticator, api: MockBillingApi, req: test::TestRequest) -> Reply {
+    let api: Arc<dyn BillingApi> = Arc::new(api);
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::from(api))
+            .app_data(web::Data::new(auth))
+            .configure(billing_http::configure),
+    )
+    .await;
+    let res = test::call_service(&app, req.to_request()).await;
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = test::read_body(res).await;
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Sends `req` to an app over `api` with the HS256 authenticator.
+pub async fn send(api: MockBillingApi, req: test::TestRequest) -> Reply {
+    send_with(Authenticator::hs256(SECRET), api, req).await
+}
+
+/// A mock that fails the test if any use case is called.
+pub fn untouched() -> MockBillingApi {
+    MockBillingApi::new()
+}
+
+pub fn admin_token() -> String {
+    mint_hs256(
+        SECRET,
+        "ops@example.test",
+        None,
+        true,
+        Duration::from_secs(300),
+    )
+    .unwrap()
+}
+
+pub fn tenant_token(tenant: TenantId) -> String {
+    mint_hs256(
+        SECRET,
+        "user-1",
+        Some(tenant),
+        false,
+        Duration::from_secs(300),
+    )
+    .unwrap()
+}
+
+pub fn bearer(token: &str) -> (header::HeaderName, String) {
+    (header::AUTHORIZATION, format!("Bearer {token}"))
+}
+
+pub fn now() -> i64 {
+    Utc::now().timestamp()
+}
+
+/// An HS256 token with exactly these claims, signed with `secret`.
+pub fn hs256_token(secret: &[u8], claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+/// An RS256 token with these claims, signed with the test-only private key.
+pub fn rs256_token(claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(PRIVATE_PEM).unwrap(),
+    )
+    .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+pub fn created() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
+}
+
+pub fn updated() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 2, 3, 4, 5, 6).unwrap()
+}
+
+pub fn usd(minor: i64) -> Money {
+    Money::new(minor, Currency::parse("usd").unwrap()).unwrap()
+}
+
+pub fn plan() -> Plan {
+    Plan {
+        id: PlanId::new(),
+        code: PlanCode::parse("plan-pro").unwrap(),
+        name: "Pro".into(),
+        price: PriceRef::parse("price_pro_test").unwrap(),
+        amount: usd(2900),
+        interval: BillingInterval::Month,
+        trial_days: Some(TrialDays::new(14).unwrap()),
+        active: true,
+        created_at: created(),
+        updated_at: updated(),
+    }
+}
+
+pub fn tenant(id: TenantId) -> Tenant {
+    Tenant {
+        id,
+        name: "Acme".into(),
+        status: TenantStatus::Active,
+        customer: Some(CustomerRef::parse("cus_test_acme").unwrap()),
+        created_at: created(),
+        updated_at: updated(),
+    }
+}
+
+pub fn subscription(tenant: TenantId) -> Subscription {
+    Subscription {
+        id: SubscriptionId::new(),
+        tenant_id: tenant,
+        plan_id: PlanId::new(),
+        status: SubscriptionStatus::Trialing,
+        current_period_start: Some(at("2026-01-01T00:00:00Z")),
+        current_period_end: Some(at("2026-02-01T00:00:00Z")),
+        cancel_at_period_end: false,
+        canceled_at: None,
+        subscription_ref: Some(SubscriptionRef::parse("sub_test_1").unwrap()),
+        customer: Some(CustomerRef::parse("cus_test_acme").unwrap()),
+        last_event_at: None,
+        created_at: created(),
+        updated_at: updated(),
+    }
+}
+
+pub fn invoice(tenant: TenantId) -> Invoice {
+    Invoice {
+        id: InvoiceId::new(),
+        tenant_id: tenant,
+        subscription_id: None,
+        number: InvoiceNumber::parse("inv-001").unwrap(),
+        status: InvoiceStatus::Open,
+        amount_due: usd(5000),
+        amount_paid: usd(1500),
+        due_date: Some(NaiveDate::from_ymd_opt(2026, 3, 31).unwrap()),
+        description: Some("March".into()),
+        paid_at: None,
+        invoice_ref: None,
+        payment_intent: Some(PaymentIntentRef::parse("pi_test_1").unwrap()),
+        last_event_at: None,
+        created_at: created(),
+        updated_at: updated(),
+    }
+}
+
+pub fn payment(tenant: TenantId, invoice: InvoiceId) -> Payment {
+    Payment {
+        id: PaymentId::new(),
+        tenant_id: tenant,
+        invoice_id: Some(invoice),
+        amount: usd(1500),
+        status: PaymentStatus::Failed,
+        failure_code: Some("card_declined".into()),
+        failure_message: Some("Your card was declined.".into()),
+        payment_intent: Some(PaymentIntentRef::parse("pi_test_1").unwrap()),
+        charge: None,
+        created_at: created(),
+    }
+}
+
+pub fn ledger_entry() -> LedgerEntry {
+    LedgerEntry {
+        event_id: EventId::parse("evt_test_1").unwrap(),
+        kind: "invoice.payment_failed".into(),
+        created: at("2026-01-05T10:00:00Z"),
+        api_version: Some("2026-07-29.dahlia".into()),
+        received_at: at("2026-01-05T10:00:01Z"),
+        processed_at: Some(at("2026-01-05T10:00:02Z")),
+        outcome: EventOutcome::Unmatched,
+        detail: Some("no tenant for customer cus_x".into()),
+        payload: r#"{"id":"evt_test_1","secret":"payload"}"#.into(),
+    }
+}
