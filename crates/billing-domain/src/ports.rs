@@ -409,11 +409,7 @@ pub trait PaymentProvider: Send + Sync {
     async fn subscription(
         &self,
         id: &SubscriptionRef,
-    ) -> Result<SubscriptionSnapshot, ProviderError> {
-        Err(ProviderError::Unexpected(
-            format!("reading subscription {id} is not supported by this provider").into(),
-        ))
-    }
+    ) -> Result<SubscriptionSnapshot, ProviderError>;
 }
 
 /// Verifies and reads webhook deliveries.

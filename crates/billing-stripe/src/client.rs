@@ -9,12 +9,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use billing_domain::ids::{CheckoutSessionRef, CustomerRef, EventId, InvoiceRef, PaymentIntentRef};
+use billing_domain::ids::{
+    CheckoutSessionRef, CustomerRef, EventId, InvoiceRef, PaymentIntentRef, SubscriptionRef,
+};
 use billing_domain::money::{Currency, Money};
 use billing_domain::ports::{
     BoxError, CheckoutRequest, CheckoutSession, ClientSecret, IntentState, PaymentIntentInfo,
     PaymentIntentRequest, PaymentProvider, ProviderError,
 };
+use billing_domain::webhook::SubscriptionSnapshot;
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, USER_AGENT};
 use secrecy::{ExposeSecret, SecretString};
@@ -781,6 +784,18 @@ impl PaymentProvider for StripeClient {
             inv.first_payment_intent()
                 .map(|id| PaymentIntentRef::parse(id).map_err(|e| e.to_string()))
                 .transpose()
+        })
+        .await
+    }
+
+    async fn subscription(
+        &self,
+        id: &SubscriptionRef,
+    ) -> Result<SubscriptionSnapshot, ProviderError> {
+        let path = object_path("subscriptions", id.as_str()).map_err(ProviderError::from)?;
+        self.call(ApiRequest::get("retrieve_subscription", path), |body| {
+            let object: wire::SubscriptionObject = json(body)?;
+            crate::webhook::subscription(object).map_err(|e| e.0)
         })
         .await
     }

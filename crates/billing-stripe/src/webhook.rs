@@ -368,7 +368,9 @@ fn invoice(i: wire::InvoiceObject) -> Result<InvoiceSnapshot, InvalidPayload> {
     })
 }
 
-fn subscription(s: wire::SubscriptionObject) -> Result<SubscriptionSnapshot, InvalidPayload> {
+pub(crate) fn subscription(
+    s: wire::SubscriptionObject,
+) -> Result<SubscriptionSnapshot, InvalidPayload> {
     let metadata = meta(s.metadata.as_ref());
     let item = s.items.as_ref().and_then(|l| l.data.first());
     // Basil moved the period onto the items; older payloads have it at the top level.

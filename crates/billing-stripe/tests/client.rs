@@ -997,3 +997,39 @@ fn defaults_follow_the_sdks() {
     assert_eq!(cfg.retry.per_try_timeout, Duration::from_secs(30));
     assert_eq!(cfg.retry.deadline, Duration::from_secs(60));
 }
+
+#[tokio::test]
+async fn reading_a_subscription_gives_its_current_state() {
+    let server = MockServer::start().await;
+    let sub =
+        fixture("subscription.json").replace("\"status\": \"active\"", "\"status\": \"past_due\"");
+    Mock::given(method("GET"))
+        .and(path("/v1/subscriptions/sub_1"))
+        .respond_with(json(&sub))
+        .mount(&server)
+        .await;
+
+    let snapshot = client(&server)
+        .subscription(&billing_domain::ids::SubscriptionRef::parse("sub_1").unwrap())
+        .await
+        .unwrap();
+
+    let original: serde_json::Value = serde_json::from_str(&fixture("subscription.json")).unwrap();
+    assert_eq!(
+        snapshot.subscription.as_str(),
+        original["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        snapshot.status,
+        Some(billing_domain::model::SubscriptionStatus::PastDue)
+    );
+    assert_eq!(
+        snapshot.price.unwrap().as_str(),
+        original["items"]["data"][0]["price"]["id"]
+            .as_str()
+            .unwrap()
+    );
+    let r = &server.received_requests().await.unwrap()[0];
+    assert_eq!(r.method.as_str(), "GET");
+    assert_common_headers(r);
+}
