@@ -35,6 +35,7 @@ pub const CLOCK_LEEWAY_SECS: u64 = 5;
 pub const ADMIN_ROLE: &str = "billing:admin";
 
 /// Verifies bearer tokens with the one configured key and algorithm.
+#[derive(Clone)]
 pub struct Authenticator {
     key: DecodingKey,
     validation: Validation,
@@ -234,7 +235,13 @@ impl FromRequest for AuthenticatedActor {
             tracing::error!("no Authenticator registered as app data");
             return ready(Err(ApiError::internal(&MissingAuthenticator)));
         };
-        let result = auth.authenticate(req).map(Self).map_err(|e| {
+        let result = auth.authenticate(req).map(Self).inspect(|actor| {
+            if let Some(tenant) = actor.tenant {
+                crate::middleware::root_span(req)
+                    .record("tenant.id", tracing::field::display(tenant));
+            }
+        });
+        let result = result.map_err(|e| {
             tracing::debug!(reason = %e, "request refused: not authenticated");
             ApiError::from(e)
         });

@@ -9,6 +9,7 @@
 //!   absent optional values are `null` (never omitted) so every response has one shape.
 
 use billing_domain::ports::{CheckoutSession, InvoiceQuery, PaymentQuery};
+use billing_domain::service::WebhookReceipt;
 use billing_domain::{
     BillingInterval, Currency, Cursor, CustomerRef, EventOutcome, Invoice, InvoiceId, InvoiceKey,
     InvoiceNumber, InvoiceStatus, LedgerEntry, LedgerQuery, Money, NewInvoice, NewPlan, Page,
@@ -103,13 +104,119 @@ where
 }
 
 // ---------------------------------------------------------------------------------------
+// Names of the enumerations, for the OpenAPI document only (responses carry them as
+// strings from the domain's `as_str`; the tests check the two agree).
+
+/// A plan's billing interval.
+#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum IntervalName {
+    /// Monthly.
+    Month,
+    /// Yearly.
+    Year,
+}
+
+/// A tenant's status.
+#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum TenantStatusName {
+    /// Registered, not yet subscribed.
+    Pending,
+    /// Subscribed.
+    Active,
+    /// Suspended by an operator.
+    Suspended,
+    /// Nothing live is left.
+    Cancelled,
+}
+
+/// A subscription's status (Stripe's set).
+#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum SubscriptionStatusName {
+    /// `incomplete`.
+    Incomplete,
+    /// `incomplete_expired`.
+    IncompleteExpired,
+    /// `trialing`.
+    Trialing,
+    /// `active`.
+    Active,
+    /// `past_due`.
+    PastDue,
+    /// `canceled`.
+    Canceled,
+    /// `unpaid`.
+    Unpaid,
+    /// `paused`.
+    Paused,
+}
+
+/// An invoice's status.
+#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum InvoiceStatusName {
+    /// Not yet issued.
+    Draft,
+    /// Issued, awaiting payment.
+    Open,
+    /// Paid in full.
+    Paid,
+    /// A payment failed or the due date passed.
+    Overdue,
+    /// Cancelled.
+    Void,
+    /// Written off.
+    Uncollectible,
+}
+
+/// A payment's status.
+#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum PaymentStatusName {
+    /// Money moved.
+    Succeeded,
+    /// A failed attempt.
+    Failed,
+}
+
+/// What became of a webhook event.
+#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum EventOutcomeName {
+    /// Applied.
+    Processed,
+    /// Already in the ledger.
+    Duplicate,
+    /// Older than the newest applied event about the same object.
+    Stale,
+    /// A type the service does not act on.
+    Ignored,
+    /// Its tenant could not be resolved; kept for replay.
+    Unmatched,
+    /// Could not be applied; kept for an operator.
+    Failed,
+}
+
+/// A health answer.
+#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum HealthStatusName {
+    /// Healthy.
+    Ok,
+}
+
+// ---------------------------------------------------------------------------------------
 // Plans
 
 /// Query of `GET /api/v1/billing/plans`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListPlansParams {
     /// `true` to include retired plans (admins only; ignored for others).
+    #[param(value_type = Option<bool>)]
     pub include_inactive: Option<String>,
 }
 
@@ -131,7 +238,7 @@ impl ListPlansParams {
 }
 
 /// Body of `POST /api/v1/billing/plans`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreatePlanBody {
     /// Code such as `plan-pro`.
@@ -145,6 +252,7 @@ pub struct CreatePlanBody {
     /// Currency code.
     pub currency: String,
     /// `month` or `year`.
+    #[schema(value_type = IntervalName)]
     pub interval: String,
     /// Trial days (1-730), if any.
     #[serde(default)]
@@ -174,7 +282,7 @@ impl CreatePlanBody {
 
 /// Body of `PATCH /api/v1/billing/plans/{planId}`. Absent fields stay as they are;
 /// `"trialDays": null` removes the trial. `amount` and `currency` go together.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdatePlanBody {
     /// New display name.
@@ -191,6 +299,7 @@ pub struct UpdatePlanBody {
     pub currency: Option<String>,
     /// New trial; `null` removes it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
     pub trial_days: Option<Option<i64>>,
     /// Activate or retire.
     #[serde(default)]
@@ -237,10 +346,11 @@ impl UpdatePlanBody {
 }
 
 /// A plan.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanResponse {
     /// Id.
+    #[schema(format = Uuid)]
     pub id: String,
     /// Code.
     pub code: String,
@@ -253,8 +363,10 @@ pub struct PlanResponse {
     /// Lower-case currency.
     pub currency: String,
     /// `month` or `year`.
+    #[schema(value_type = IntervalName)]
     pub interval: &'static str,
     /// Trial days or `null`.
+    #[schema(required = true)]
     pub trial_days: Option<u16>,
     /// Whether it can be bought.
     pub active: bool,
@@ -286,28 +398,37 @@ impl From<&Plan> for PlanResponse {
 // Tenants and subscriptions
 
 /// A subscription.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionResponse {
     /// Id.
+    #[schema(format = Uuid)]
     pub id: String,
     /// Owner.
+    #[schema(format = Uuid)]
     pub tenant_id: String,
     /// Plan billed.
+    #[schema(format = Uuid)]
     pub plan_id: String,
     /// Stripe's status.
+    #[schema(value_type = SubscriptionStatusName)]
     pub status: &'static str,
     /// Start of the current period.
+    #[schema(required = true)]
     pub current_period_start: Option<DateTime<Utc>>,
     /// End of the current period.
+    #[schema(required = true)]
     pub current_period_end: Option<DateTime<Utc>>,
     /// Whether it ends with the period.
     pub cancel_at_period_end: bool,
     /// When it was canceled.
+    #[schema(required = true)]
     pub canceled_at: Option<DateTime<Utc>>,
     /// Stripe subscription id.
+    #[schema(required = true)]
     pub stripe_subscription_id: Option<String>,
     /// Stripe customer id.
+    #[schema(required = true)]
     pub stripe_customer_id: Option<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
@@ -335,18 +456,22 @@ impl From<&Subscription> for SubscriptionResponse {
 }
 
 /// A tenant with its current subscription.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantResponse {
     /// Id.
+    #[schema(format = Uuid)]
     pub id: String,
     /// Display name.
     pub name: String,
     /// `pending`, `active`, `suspended` or `cancelled`.
+    #[schema(value_type = TenantStatusName)]
     pub status: &'static str,
     /// Stripe customer id.
+    #[schema(required = true)]
     pub stripe_customer_id: Option<String>,
     /// Current subscription or `null`.
+    #[schema(required = true)]
     pub subscription: Option<SubscriptionResponse>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
@@ -373,14 +498,18 @@ impl From<&TenantOverview> for TenantResponse {
 // Invoices
 
 /// Query of `GET /api/v1/billing/invoices`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListInvoicesParams {
     /// Only this tenant's (a tenant token sees only its own anyway).
+    #[param(value_type = Option<String>, format = Uuid)]
     pub tenant_id: Option<String>,
     /// Only this status.
+    #[param(value_type = Option<InvoiceStatusName>, inline)]
     pub status: Option<String>,
     /// Page size, 1-100 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -415,10 +544,11 @@ impl ListInvoicesParams {
 }
 
 /// Body of `POST /api/v1/billing/invoices`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateInvoiceBody {
     /// Owner (UUID).
+    #[schema(format = Uuid)]
     pub tenant_id: String,
     /// Unique number such as `inv-001`.
     pub number: String,
@@ -463,18 +593,22 @@ impl CreateInvoiceBody {
 }
 
 /// An invoice.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InvoiceResponse {
     /// Id.
+    #[schema(format = Uuid)]
     pub id: String,
     /// Owner.
+    #[schema(format = Uuid)]
     pub tenant_id: String,
     /// Subscription billed, if any.
+    #[schema(format = Uuid, required = true)]
     pub subscription_id: Option<String>,
     /// Number.
     pub number: String,
     /// Status.
+    #[schema(value_type = InvoiceStatusName)]
     pub status: &'static str,
     /// Amount owed, minor units.
     pub amount_due: i64,
@@ -485,14 +619,19 @@ pub struct InvoiceResponse {
     /// Lower-case currency.
     pub currency: String,
     /// Due date `YYYY-MM-DD`.
+    #[schema(required = true)]
     pub due_date: Option<NaiveDate>,
     /// Free text.
+    #[schema(required = true)]
     pub description: Option<String>,
     /// When paid in full.
+    #[schema(required = true)]
     pub paid_at: Option<DateTime<Utc>>,
     /// Stripe invoice id.
+    #[schema(required = true)]
     pub stripe_invoice_id: Option<String>,
     /// Stripe PaymentIntent id.
+    #[schema(required = true)]
     pub stripe_payment_intent_id: Option<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
@@ -533,14 +672,18 @@ impl From<&Invoice> for InvoiceResponse {
 // Payments
 
 /// Query of `GET /api/v1/billing/payments`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListPaymentsParams {
     /// Only this tenant's.
+    #[param(value_type = Option<String>, format = Uuid)]
     pub tenant_id: Option<String>,
     /// Only this invoice's (UUID).
+    #[param(value_type = Option<String>, format = Uuid)]
     pub invoice_id: Option<String>,
     /// Page size, 1-100 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -571,28 +714,36 @@ impl ListPaymentsParams {
 }
 
 /// A payment or failed attempt.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentResponse {
     /// Id.
+    #[schema(format = Uuid)]
     pub id: String,
     /// Payer.
+    #[schema(format = Uuid)]
     pub tenant_id: String,
     /// Invoice paid, if known.
+    #[schema(format = Uuid, required = true)]
     pub invoice_id: Option<String>,
     /// Amount, minor units.
     pub amount: i64,
     /// Lower-case currency.
     pub currency: String,
     /// `succeeded` or `failed`.
+    #[schema(value_type = PaymentStatusName)]
     pub status: &'static str,
     /// Stripe's failure code.
+    #[schema(required = true)]
     pub failure_code: Option<String>,
     /// Stripe's failure message.
+    #[schema(required = true)]
     pub failure_message: Option<String>,
     /// Stripe PaymentIntent id.
+    #[schema(required = true)]
     pub stripe_payment_intent_id: Option<String>,
     /// Stripe charge id.
+    #[schema(required = true)]
     pub stripe_charge_id: Option<String>,
     /// When recorded.
     pub created_at: DateTime<Utc>,
@@ -620,15 +771,19 @@ impl From<&Payment> for PaymentResponse {
 // Event ledger
 
 /// Query of `GET /api/v1/billing/stripe/events`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListEventsParams {
     /// Outcome filter.
+    #[param(value_type = Option<EventOutcomeName>, inline)]
     pub status: Option<String>,
     /// Stripe event type filter.
     #[serde(rename = "type")]
+    #[param(min_length = 1, max_length = 255)]
     pub kind: Option<String>,
     /// Page size, 1-100 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -672,7 +827,7 @@ impl ListEventsParams {
 }
 
 /// A ledger row, without its payload.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventResponse {
     /// Stripe event id.
@@ -683,14 +838,18 @@ pub struct EventResponse {
     /// Stripe's `created`.
     pub created: DateTime<Utc>,
     /// API version of the payload.
+    #[schema(required = true)]
     pub api_version: Option<String>,
     /// When first received.
     pub received_at: DateTime<Utc>,
     /// When its outcome was decided.
+    #[schema(required = true)]
     pub processed_at: Option<DateTime<Utc>>,
     /// Outcome.
+    #[schema(value_type = EventOutcomeName)]
     pub outcome: &'static str,
     /// Why (stale, unmatched, failed).
+    #[schema(required = true)]
     pub detail: Option<String>,
 }
 
@@ -713,12 +872,13 @@ impl From<&LedgerEntry> for EventResponse {
 // Pages
 
 /// A page of results: `{"data": [...], "nextCursor": "..."|null}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PageResponse<T> {
     /// The rows, newest first.
     pub data: Vec<T>,
     /// Pass as `cursor` to read the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -739,11 +899,14 @@ impl<T> PageResponse<T> {
 // Stripe endpoints
 
 /// The checkout fields, from the query string or the JSON body (same names).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CheckoutParams {
     /// Tenant subscribing (UUID).
     #[serde(default)]
+    #[schema(format = Uuid)]
+    #[param(format = Uuid)]
     pub tenant_id: Option<String>,
     /// Plan UUID or code.
     #[serde(default)]
@@ -754,7 +917,7 @@ pub struct CheckoutParams {
 }
 
 /// `POST /api/v1/billing/stripe/checkout` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckoutResponse {
     /// The hosted Checkout page.
@@ -773,7 +936,8 @@ impl From<&CheckoutSession> for CheckoutResponse {
 }
 
 /// The portal fields, from the query string or the JSON body (same names).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PortalParams {
     /// Stripe customer (required).
@@ -785,7 +949,7 @@ pub struct PortalParams {
 }
 
 /// `POST /api/v1/billing/stripe/portal` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PortalResponse {
     /// The portal session URL.
@@ -793,7 +957,7 @@ pub struct PortalResponse {
 }
 
 /// `POST /api/v1/billing/invoices/{invoiceId}/payment-intent` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentIntentResponse {
     /// The PaymentIntent's client secret, for Stripe.js.
@@ -801,10 +965,62 @@ pub struct PaymentIntentResponse {
 }
 
 /// Health answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HealthResponse {
     /// Always `ok`.
+    #[schema(value_type = HealthStatusName)]
     pub status: &'static str,
+}
+
+/// `POST /api/v1/billing/stripe/webhook` answer to an accepted delivery.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookAck {
+    /// Always `true`.
+    pub received: bool,
+    /// Stripe's event id.
+    pub event_id: String,
+    /// What the delivery came to.
+    #[schema(value_type = EventOutcomeName)]
+    pub outcome: &'static str,
+}
+
+impl From<&WebhookReceipt> for WebhookAck {
+    fn from(r: &WebhookReceipt) -> Self {
+        Self {
+            received: true,
+            event_id: r.event_id.to_string(),
+            outcome: r.outcome.as_str(),
+        }
+    }
+}
+
+/// `POST /api/v1/billing/stripe/events/{eventId}/replay` answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayResponse {
+    /// Stripe's event id.
+    pub event_id: String,
+    /// Stripe's event type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What the replay came to.
+    #[schema(value_type = EventOutcomeName)]
+    pub outcome: &'static str,
+    /// Why, when not simply processed.
+    #[schema(required = true)]
+    pub detail: Option<String>,
+}
+
+impl From<&WebhookReceipt> for ReplayResponse {
+    fn from(r: &WebhookReceipt) -> Self {
+        Self {
+            event_id: r.event_id.to_string(),
+            kind: r.kind.clone(),
+            outcome: r.outcome.as_str(),
+            detail: r.detail.clone(),
+        }
+    }
 }
 
 /// Merges one field given in the query string and/or the body: either may carry it, and

@@ -15,8 +15,9 @@ use std::fmt;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
+use billing_domain::webhook::SignatureError;
 use billing_domain::{BillingError, InvoiceStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -36,9 +37,34 @@ pub struct ApiError {
     allow: Option<&'static str>,
 }
 
-/// The problem+json body (RFC 9457) plus our `code`.
+/// An error body as the OpenAPI document describes it (and tests read it): RFC 9457
+/// problem details plus our stable `code`. Content type `application/problem+json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "about:blank",
+    "title": "Not Found",
+    "status": 404,
+    "detail": "there is no plan plan-gold",
+    "code": "plan_not_found"
+}))]
+pub struct Problem {
+    /// Always `about:blank`: the distinction lives in `code`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The status's reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    /// What went wrong, for a human.
+    pub detail: String,
+    /// A stable snake_case machine code such as `plan_not_found`.
+    pub code: String,
+}
+
+/// The problem+json body (RFC 9457) plus our `code`, as written.
 #[derive(Serialize)]
-struct Problem<'a> {
+struct ProblemBody<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     title: &'static str,
@@ -187,6 +213,39 @@ impl ApiError {
         )
     }
 
+    /// 400 `invalid_signature`: the webhook's `Stripe-Signature` does not prove the body
+    /// came from Stripe. The detail is a fixed phrase per reason; the header is never
+    /// echoed.
+    #[must_use]
+    pub fn invalid_signature(reason: &SignatureError) -> Self {
+        let detail = match reason {
+            SignatureError::MissingHeader => "the Stripe-Signature header is missing",
+            SignatureError::MalformedHeader => "the Stripe-Signature header is malformed",
+            SignatureError::NoV1Signature => "the Stripe-Signature header has no v1 signature",
+            SignatureError::Mismatch => "no signature matches the payload",
+            SignatureError::OutsideTolerance => {
+                "the signature timestamp is outside the accepted tolerance"
+            }
+        };
+        Self::new(StatusCode::BAD_REQUEST, "invalid_signature", detail)
+    }
+
+    /// 400 `invalid_payload`: a webhook body that is not a Stripe event we can read.
+    #[must_use]
+    pub fn invalid_payload(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_payload", detail)
+    }
+
+    /// 503 `service_unavailable`: a temporary failure; the caller should retry.
+    #[must_use]
+    pub fn service_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "the service is temporarily unable to handle the request; retry later",
+        )
+    }
+
     /// 503 `database_unavailable`.
     #[must_use]
     pub fn database_unavailable() -> Self {
@@ -212,7 +271,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let problem = Problem {
+        let problem = ProblemBody {
             kind: "about:blank",
             title: self.status.canonical_reason().unwrap_or("Error"),
             status: self.status.as_u16(),

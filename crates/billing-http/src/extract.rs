@@ -96,8 +96,9 @@ fn path_error(e: &PathError) -> ApiError {
     }
 }
 
-/// A JSON body that may be absent: `None` when the request has no body, otherwise
-/// extracted exactly like `web::Json<T>` (same limit, same error answers). Used where the
+/// A JSON body that may be absent: `None` when the request has no body (or the body is
+/// `null`), otherwise extracted exactly like `web::Json<T>` (same limit, same error
+/// answers). Used where the
 /// same fields may come from the query string instead.
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub Option<T>);
@@ -129,8 +130,66 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
         if !has_body(req) {
             return std::future::ready(Ok(Self(None))).boxed_local();
         }
-        web::Json::<T>::from_request(req, payload)
-            .map(|r| r.map(|json| Self(Some(json.into_inner()))))
+        // A JSON `null` body means "no fields", like no body at all.
+        web::Json::<Option<T>>::from_request(req, payload)
+            .map(|r| r.map(|json| Self(json.into_inner())))
+            .boxed_local()
+    }
+}
+
+/// Largest webhook body accepted: 256 KiB (SPEC §3). Stripe's events are far smaller.
+pub const WEBHOOK_LIMIT: usize = 256 * 1024;
+
+/// The raw body of a webhook delivery, exactly as received (its signature covers these
+/// bytes). Read through `web::Bytes` with the route's `PayloadConfig`
+/// ([`WEBHOOK_LIMIT`]); a declared `Content-Length` over the limit is refused before
+/// any of the body is read. Refusals answer problem+json and count in
+/// `billing_webhook_rejections_total`.
+#[derive(Debug)]
+pub struct WebhookBody(pub web::Bytes);
+
+fn reject_webhook(req: &HttpRequest, error: ApiError, reason: &str) -> Error {
+    if let Some(metrics) = req.app_data::<web::Data<crate::metrics::Metrics>>() {
+        metrics.observe_webhook_rejection(reason);
+    }
+    tracing::warn!(reason, "webhook delivery refused");
+    error.into()
+}
+
+fn declared_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+impl FromRequest for WebhookBody {
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let too_large = || ApiError::payload_too_large(WEBHOOK_LIMIT);
+        if declared_length(req).is_some_and(|n| n > WEBHOOK_LIMIT as u64) {
+            let e = reject_webhook(req, too_large(), "payload_too_large");
+            return std::future::ready(Err(e)).boxed_local();
+        }
+        let req = req.clone();
+        web::Bytes::from_request(&req, payload)
+            .map(move |read| {
+                read.map(Self).map_err(|e| {
+                    let overflow = matches!(
+                        e.as_error::<actix_web::error::PayloadError>(),
+                        Some(actix_web::error::PayloadError::Overflow)
+                    );
+                    if overflow {
+                        reject_webhook(&req, too_large(), "payload_too_large")
+                    } else {
+                        let unreadable =
+                            ApiError::invalid_payload("the request body could not be read");
+                        reject_webhook(&req, unreadable, "invalid_payload")
+                    }
+                })
+            })
             .boxed_local()
     }
 }

@@ -4,9 +4,9 @@
 //! without a valid token is refused before its body is read.
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
-use billing_domain::BillingApi;
-use billing_domain::CheckoutInput;
+use actix_web::{web, HttpRequest, HttpResponse};
+use billing_domain::service::{WebhookError, WebhookReceipt};
+use billing_domain::{BillingApi, CheckoutInput, EventId};
 
 use crate::auth::AuthenticatedActor;
 use crate::dto::{
@@ -14,10 +14,17 @@ use crate::dto::{
     CheckoutResponse, CreateInvoiceBody, CreatePlanBody, EventResponse, HealthResponse,
     InvoiceResponse, ListEventsParams, ListInvoicesParams, ListPaymentsParams, ListPlansParams,
     PageResponse, PaymentIntentResponse, PaymentResponse, PlanResponse, PortalParams,
-    PortalResponse, SubscriptionResponse, TenantResponse, UpdatePlanBody,
+    PortalResponse, ReplayResponse, SubscriptionResponse, TenantResponse, UpdatePlanBody,
+    WebhookAck,
 };
-use crate::error::ApiError;
-use crate::extract::OptionalJson;
+use crate::error::{ApiError, Chain};
+use crate::extract::{OptionalJson, WebhookBody};
+use crate::metrics::{Metrics, TEXT_FORMAT};
+use crate::middleware::root_span;
+use crate::openapi::{
+    BadGateway, BadRequest, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized,
+    Unavailable, Unprocessable, UnsupportedMediaType,
+};
 use crate::paths;
 
 /// The service, as the handlers see it.
@@ -26,6 +33,21 @@ type Api = web::Data<dyn BillingApi>;
 /// Lists plans.
 /// # Responses
 /// 200 `[PlanResponse]` · 400 bad `includeInactive`
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/plans",
+    tag = "plans",
+    params(ListPlansParams),
+    responses(
+        (status = 200, description = "Plans, by code", body = Vec<PlanResponse>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable)
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all)]
 pub async fn list_plans(
     actor: AuthenticatedActor,
@@ -41,6 +63,22 @@ pub async fn list_plans(
 /// One plan by UUID or code.
 /// # Responses
 /// 200 `PlanResponse` · 400 malformed key · 404 `plan_not_found`
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/plans/{planId}",
+    tag = "plans",
+    params(("planId" = String, Path, description = "A plan's UUID or its code, e.g. `plan-pro`")),
+    responses(
+        (status = 200, description = "The plan", body = PlanResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound)
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(plan.key = %path))]
 pub async fn get_plan(
     actor: AuthenticatedActor,
@@ -55,6 +93,25 @@ pub async fn get_plan(
 /// Creates a plan (admin).
 /// # Responses
 /// 201 `PlanResponse` with `Location` · 403 `admin_required` · 409 `plan_exists` · 422
+#[utoipa::path(
+    post,
+    path = "/api/v1/billing/plans",
+    tag = "plans",
+    request_body = CreatePlanBody,
+    responses(
+        (status = 201, description = "The new plan", body = PlanResponse, headers(("Location" = String, description = "The new resource"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+        (status = 409, response = Conflict)
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(plan.code = %body.code))]
 pub async fn create_plan(
     actor: AuthenticatedActor,
@@ -72,6 +129,27 @@ pub async fn create_plan(
 /// Changes a plan (admin).
 /// # Responses
 /// 200 `PlanResponse` · 403 `admin_required` · 404 `plan_not_found` · 409 · 422
+#[utoipa::path(
+    patch,
+    path = "/api/v1/billing/plans/{planId}",
+    tag = "plans",
+    params(("planId" = String, Path, description = "A plan's UUID or its code, e.g. `plan-pro`")),
+    request_body = UpdatePlanBody,
+    responses(
+        (status = 200, description = "The changed plan", body = PlanResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict)
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(plan.key = %path))]
 pub async fn update_plan(
     actor: AuthenticatedActor,
@@ -88,6 +166,22 @@ pub async fn update_plan(
 /// A tenant with its current subscription.
 /// # Responses
 /// 200 `TenantResponse` · 400 bad UUID · 403 `forbidden` · 404 `tenant_not_found`
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/tenants/{tenantId}",
+    tag = "tenants",
+    params(("tenantId" = String, Path, format = Uuid, description = "The tenant's UUID")),
+    responses(
+        (status = 200, description = "The tenant with its current subscription", body = TenantResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound)
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(tenant.id = %path))]
 pub async fn get_tenant(
     actor: AuthenticatedActor,
@@ -102,6 +196,22 @@ pub async fn get_tenant(
 /// A tenant's current subscription.
 /// # Responses
 /// 200 `SubscriptionResponse` · 400 bad UUID · 403 · 404 `subscription_not_found`
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/tenants/{tenantId}/subscription",
+    tag = "tenants",
+    params(("tenantId" = String, Path, format = Uuid, description = "The tenant's UUID")),
+    responses(
+        (status = 200, description = "The tenant's current subscription", body = SubscriptionResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound)
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(tenant.id = %path))]
 pub async fn tenant_subscription(
     actor: AuthenticatedActor,
@@ -116,6 +226,21 @@ pub async fn tenant_subscription(
 /// A page of invoices.
 /// # Responses
 /// 200 `{data: [InvoiceResponse], nextCursor}` · 400 bad filter, limit or cursor · 403
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/invoices",
+    tag = "invoices",
+    params(ListInvoicesParams),
+    responses(
+        (status = 200, description = "A page of invoices, newest first", body = PageResponse<InvoiceResponse>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable)
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(tenant.id = ?query.tenant_id))]
 pub async fn list_invoices(
     actor: AuthenticatedActor,
@@ -130,6 +255,22 @@ pub async fn list_invoices(
 /// One invoice by UUID or number.
 /// # Responses
 /// 200 `InvoiceResponse` · 400 malformed key · 403 · 404 `invoice_not_found`
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/invoices/{invoiceId}",
+    tag = "invoices",
+    params(("invoiceId" = String, Path, description = "An invoice's UUID or its number, e.g. `inv-001`")),
+    responses(
+        (status = 200, description = "The invoice", body = InvoiceResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound)
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(invoice.key = %path))]
 pub async fn get_invoice(
     actor: AuthenticatedActor,
@@ -144,6 +285,26 @@ pub async fn get_invoice(
 /// Creates an invoice (admin).
 /// # Responses
 /// 201 `InvoiceResponse` with `Location` · 403 `admin_required` · 409 `invoice_exists` · 422
+#[utoipa::path(
+    post,
+    path = "/api/v1/billing/invoices",
+    tag = "invoices",
+    request_body = CreateInvoiceBody,
+    responses(
+        (status = 201, description = "The new invoice", body = InvoiceResponse, headers(("Location" = String, description = "The new resource"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict)
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(tenant.id = %body.tenant_id))]
 pub async fn create_invoice(
     actor: AuthenticatedActor,
@@ -165,6 +326,24 @@ pub async fn create_invoice(
 /// # Responses
 /// 200 `{clientSecret}` · 403 · 404 · 409 (paid, not payable, nothing to pay, pending) ·
 /// 502/503 Stripe
+#[utoipa::path(
+    post,
+    path = "/api/v1/billing/invoices/{invoiceId}/payment-intent",
+    tag = "invoices",
+    params(("invoiceId" = String, Path, description = "An invoice's UUID or its number, e.g. `inv-001`")),
+    responses(
+        (status = 200, description = "The client secret of the invoice's one PaymentIntent", body = PaymentIntentResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 502, response = BadGateway)
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(invoice.key = %path))]
 pub async fn invoice_payment_intent(
     actor: AuthenticatedActor,
@@ -181,6 +360,21 @@ pub async fn invoice_payment_intent(
 /// A page of payments.
 /// # Responses
 /// 200 `{data: [PaymentResponse], nextCursor}` · 400 bad filter, limit or cursor · 403
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/payments",
+    tag = "payments",
+    params(ListPaymentsParams),
+    responses(
+        (status = 200, description = "A page of payments, newest first", body = PageResponse<PaymentResponse>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable)
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(tenant.id = ?query.tenant_id))]
 pub async fn list_payments(
     actor: AuthenticatedActor,
@@ -195,6 +389,21 @@ pub async fn list_payments(
 /// A page of the webhook event ledger (admin), without payloads.
 /// # Responses
 /// 200 `{data: [EventResponse], nextCursor}` · 400 bad filter · 403 `admin_required`
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/stripe/events",
+    tag = "stripe",
+    params(ListEventsParams),
+    responses(
+        (status = 200, description = "A page of the event ledger (admin), without payloads", body = PageResponse<EventResponse>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable)
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all)]
 pub async fn list_events(
     actor: AuthenticatedActor,
@@ -210,6 +419,28 @@ pub async fn list_events(
 /// # Responses
 /// 200 `{sessionUrl, sessionId}` · 400 missing/bad/conflicting parameter · 403 · 404 plan ·
 /// 409 inactive plan, live subscription, foreign customer · 502/503 Stripe
+#[utoipa::path(
+    post,
+    path = "/api/v1/billing/stripe/checkout",
+    tag = "stripe",
+    params(CheckoutParams),
+    request_body(content = Option<CheckoutParams>, description = "The same fields as the query string, as JSON (optional)"),
+    responses(
+        (status = 200, description = "The Checkout Session", body = CheckoutResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 502, response = BadGateway)
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(tenant.id = tracing::field::Empty))]
 pub async fn start_checkout(
     actor: AuthenticatedActor,
@@ -256,6 +487,28 @@ pub async fn start_checkout(
 /// # Responses
 /// 200 `{portalUrl}` · 400 missing `customerId`, bad `returnUrl` · 403 · 404 customer ·
 /// 502/503 Stripe
+#[utoipa::path(
+    post,
+    path = "/api/v1/billing/stripe/portal",
+    tag = "stripe",
+    params(PortalParams),
+    request_body(content = Option<PortalParams>, description = "The same fields as the query string, as JSON (optional)"),
+    responses(
+        (status = 200, description = "The Customer Portal session", body = PortalResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 502, response = BadGateway)
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all)]
 pub async fn open_portal(
     actor: AuthenticatedActor,
@@ -285,6 +538,14 @@ pub async fn open_portal(
 /// Liveness: the process answers.
 /// # Responses
 /// 200 `{"status":"ok"}`
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The process answers", body = HealthResponse)
+    )
+)]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(HealthResponse { status: "ok" })
 }
@@ -292,6 +553,15 @@ pub async fn live() -> HttpResponse {
 /// Readiness: the database answers.
 /// # Responses
 /// 200 `{"status":"ok"}` · 503 `database_unavailable`
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = HealthResponse),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn ready(api: Api) -> Result<HttpResponse, ApiError> {
     match api.ready().await {
         Ok(()) => Ok(HttpResponse::Ok().json(HealthResponse { status: "ok" })),
@@ -301,4 +571,169 @@ pub async fn ready(api: Api) -> Result<HttpResponse, ApiError> {
             Err(ApiError::database_unavailable())
         }
     }
+}
+
+/// The header Stripe signs webhook deliveries with.
+pub const STRIPE_SIGNATURE: &str = "Stripe-Signature";
+
+/// Records an event's id and type in the request's root span.
+fn record_event(req: &HttpRequest, receipt: &WebhookReceipt) {
+    let span = root_span(req);
+    span.record("stripe.event_id", receipt.event_id.as_str());
+    span.record("stripe.event_type", receipt.kind.as_str());
+}
+
+/// Records a delivered event in the root span and the metrics.
+fn observe_receipt(req: &HttpRequest, receipt: &WebhookReceipt) {
+    record_event(req, receipt);
+    if let Some(metrics) = req.app_data::<web::Data<Metrics>>() {
+        // An event "from the future" (clock skew) counts as no lag.
+        let lag = (chrono::Utc::now() - receipt.created)
+            .to_std()
+            .unwrap_or_default();
+        metrics.observe_webhook_event(&receipt.kind, receipt.outcome.as_str(), lag);
+    }
+}
+
+/// Receives a Stripe webhook delivery. No bearer token: the `Stripe-Signature` header is
+/// the credential, checked by the service over the raw body exactly as received.
+/// # Responses
+/// 200 `{received, eventId, outcome}` for every recorded outcome (processed, duplicate,
+/// stale, ignored, unmatched, failed) · 400 `invalid_signature`, `invalid_payload` ·
+/// 413 `payload_too_large` · 503 `service_unavailable` (Stripe retries) · 500
+#[utoipa::path(
+    post,
+    path = "/api/v1/billing/stripe/webhook",
+    tag = "stripe",
+    params(("Stripe-Signature" = Option<String>, Header, description = "`t=<unix>,v1=<hex>[,v1=...]`: the credential")),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "A Stripe event, verified byte for byte as received (at most 256 KiB)"),
+    responses(
+        (status = 200, description = "Accepted; `outcome` says what it came to", body = WebhookAck),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable)
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn stripe_webhook(
+    req: HttpRequest,
+    api: Api,
+    body: WebhookBody,
+) -> Result<HttpResponse, ApiError> {
+    // A header that is not visible ASCII is handed over as text anyway: the service's
+    // parser refuses it as malformed, the one place that judges signatures.
+    let signature = req
+        .headers()
+        .get(STRIPE_SIGNATURE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    match api.receive_webhook(&body.0, signature).await {
+        Ok(receipt) => {
+            observe_receipt(&req, &receipt);
+            tracing::info!(
+                stripe.event_id = receipt.event_id.as_str(),
+                stripe.event_type = receipt.kind.as_str(),
+                outcome = receipt.outcome.as_str(),
+                "webhook event received"
+            );
+            Ok(HttpResponse::Ok().json(WebhookAck::from(&receipt)))
+        }
+        Err(WebhookError::Signature(e)) => {
+            reject(&req, e.reason());
+            tracing::warn!(reason = e.reason(), "webhook signature refused");
+            Err(ApiError::invalid_signature(&e))
+        }
+        Err(WebhookError::InvalidPayload(why)) => {
+            reject(&req, "invalid_payload");
+            tracing::warn!(reason = %why, "webhook payload refused");
+            Err(ApiError::invalid_payload(
+                "the signed body is not a Stripe event this service can read",
+            ))
+        }
+        Err(WebhookError::Unavailable(e)) => {
+            tracing::error!(error = %Chain(e.as_ref()), "webhook not processed: unavailable");
+            Err(ApiError::service_unavailable())
+        }
+        Err(WebhookError::Unexpected(e)) => Err(ApiError::internal(e.as_ref())),
+    }
+}
+
+fn reject(req: &HttpRequest, reason: &str) {
+    if let Some(metrics) = req.app_data::<web::Data<Metrics>>() {
+        metrics.observe_webhook_rejection(reason);
+    }
+}
+
+/// Fetches an event from Stripe again and applies it (admin); an `unmatched` or `failed`
+/// event is applied anew.
+/// # Responses
+/// 200 `{eventId, type, outcome, detail}` · 400 malformed id · 403 `admin_required` ·
+/// 502/503 Stripe or database
+#[utoipa::path(
+    post,
+    path = "/api/v1/billing/stripe/events/{eventId}/replay",
+    tag = "stripe",
+    params(("eventId" = String, Path, description = "A Stripe event id, e.g. `evt_123`")),
+    responses(
+        (status = 200, description = "What the replay came to", body = ReplayResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 502, response = BadGateway)
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(stripe.event_id = %path))]
+pub async fn replay_event(
+    req: HttpRequest,
+    actor: AuthenticatedActor,
+    api: Api,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = EventId::parse(path.as_str()).map_err(|_| {
+        ApiError::invalid_parameter("eventId", "must be a Stripe event id such as evt_123")
+    })?;
+    let receipt = api.replay_event(&actor, &id).await?;
+    // Not a delivery: the webhook metrics (lag, outcomes) stay Stripe's.
+    record_event(&req, &receipt);
+    Ok(HttpResponse::Ok().json(ReplayResponse::from(&receipt)))
+}
+
+/// The metrics in the Prometheus text format; scrape hooks run first.
+/// # Responses
+/// 200 `text/plain; version=0.0.4`
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")
+    )
+)]
+pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    metrics.run_scrape_hooks();
+    HttpResponse::Ok()
+        .content_type(TEXT_FORMAT)
+        .body(metrics.render())
+}
+
+/// The OpenAPI 3 document of this API.
+/// # Responses
+/// 200 `application/json`
+#[utoipa::path(
+    get,
+    path = "/api-docs/openapi.json",
+    tag = "operations",
+    responses(
+        (status = 200, description = "This document", body = serde_json::Value, content_type = "application/json")
+    )
+)]
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(crate::openapi::document_json())
 }

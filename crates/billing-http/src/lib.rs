@@ -7,12 +7,22 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
 
-use actix_web::web;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{web, App};
+use billing_domain::BillingApi;
 
 pub use auth::{mint_hs256, AuthError, AuthenticatedActor, Authenticator, InvalidKey, MintError};
-pub use error::ApiError;
-pub use extract::{extractor_configs, ExtractorConfigs, JSON_LIMIT};
+pub use error::{ApiError, Problem};
+pub use extract::{extractor_configs, ExtractorConfigs, JSON_LIMIT, WEBHOOK_LIMIT};
+pub use metrics::Metrics;
+pub use middleware::RequestId;
 
 /// The paths of the API (SPEC §3), for routing, `Location` headers and tests.
 pub mod paths {
@@ -38,18 +48,79 @@ pub mod paths {
     pub const STRIPE_CHECKOUT: &str = "/api/v1/billing/stripe/checkout";
     /// Customer Portal session.
     pub const STRIPE_PORTAL: &str = "/api/v1/billing/stripe/portal";
-    /// Stripe webhook (registered by the server, not by this crate).
+    /// Stripe webhook (no bearer token; `Stripe-Signature`).
     pub const STRIPE_WEBHOOK: &str = "/api/v1/billing/stripe/webhook";
+    /// Replays one ledger event (admin).
+    pub const STRIPE_EVENT_REPLAY: &str = "/api/v1/billing/stripe/events/{eventId}/replay";
     /// Liveness probe.
     pub const HEALTH_LIVE: &str = "/health/live";
     /// Readiness probe.
     pub const HEALTH_READY: &str = "/health/ready";
+    /// Prometheus metrics.
+    pub const METRICS: &str = "/metrics";
+    /// The OpenAPI document.
+    pub const OPENAPI: &str = "/api-docs/openapi.json";
+
+    /// Every route pattern [`super::configure`] registers, with its methods. Keep in step
+    /// with `configure`; the tests compare it with the router and the OpenAPI document.
+    pub const ALL: [(&str, &[&str]); 17] = [
+        (PLANS, &["get", "post"]),
+        (PLAN, &["get", "patch"]),
+        (TENANT, &["get"]),
+        (TENANT_SUBSCRIPTION, &["get"]),
+        (INVOICES, &["get", "post"]),
+        (INVOICE, &["get"]),
+        (INVOICE_PAYMENT_INTENT, &["post"]),
+        (PAYMENTS, &["get"]),
+        (STRIPE_EVENTS, &["get"]),
+        (STRIPE_EVENT_REPLAY, &["post"]),
+        (STRIPE_CHECKOUT, &["post"]),
+        (STRIPE_PORTAL, &["post"]),
+        (STRIPE_WEBHOOK, &["post"]),
+        (HEALTH_LIVE, &["get"]),
+        (HEALTH_READY, &["get"]),
+        (METRICS, &["get"]),
+        (OPENAPI, &["get"]),
+    ];
+}
+
+/// Everything the app needs: the use cases, the token verifier and the metrics.
+#[derive(Clone)]
+pub struct AppState {
+    /// The billing use cases.
+    pub api: Arc<dyn BillingApi>,
+    /// Bearer-token verification.
+    pub auth: Authenticator,
+    /// The metrics registry, also rendered at `GET /metrics`.
+    pub metrics: Metrics,
+}
+
+/// The whole application, for the server and the tests alike: app data from `state`,
+/// the request-id/tracing/metrics middleware ([`middleware::observe`]) around every
+/// route of [`configure`].
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::from(state.api))
+        .app_data(web::Data::new(state.auth))
+        .app_data(web::Data::new(state.metrics))
+        .wrap(actix_web::middleware::from_fn(middleware::observe))
+        .configure(configure)
 }
 
 /// A resource at `path` that answers 405 `method_not_allowed` (problem+json, with an
 /// `Allow: <allow>` header) to methods it has no route for. Use it for any route added
-/// next to [`configure`]'s, e.g. the webhook:
-/// `cfg.service(billing_http::resource(paths::STRIPE_WEBHOOK, "POST").route(web::post().to(h)))`.
+/// next to [`configure`]'s:
+/// `cfg.service(billing_http::resource("/extra", "POST").route(web::post().to(h)))`.
 #[must_use]
 pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(move || async move {
@@ -57,11 +128,12 @@ pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
     }))
 }
 
-/// Registers every route of the billing API, the extractor configurations and a
-/// problem+json 404 for unknown paths.
+/// Registers every route of the billing API (the webhook, health, metrics and OpenAPI
+/// ones included), the extractor configurations and a problem+json 404 for unknown paths.
 ///
 /// The app must also hold, as app data, a `web::Data<dyn BillingApi>` (from an
-/// `Arc<dyn BillingApi>` with `web::Data::from`) and a `web::Data<Authenticator>`.
+/// `Arc<dyn BillingApi>` with `web::Data::from`), a `web::Data<Authenticator>` and a
+/// `web::Data<Metrics>`; [`app`] does all of it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use handlers as h;
 
@@ -98,8 +170,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(paths::STRIPE_EVENTS, "GET").route(web::get().to(h::list_events)))
     .service(resource(paths::STRIPE_CHECKOUT, "POST").route(web::post().to(h::start_checkout)))
     .service(resource(paths::STRIPE_PORTAL, "POST").route(web::post().to(h::open_portal)))
+    .service(resource(paths::STRIPE_EVENT_REPLAY, "POST").route(web::post().to(h::replay_event)))
+    .service(
+        // Raw bytes only: the signature covers the body exactly as received.
+        resource(paths::STRIPE_WEBHOOK, "POST")
+            .app_data(web::PayloadConfig::new(WEBHOOK_LIMIT))
+            .route(web::post().to(h::stripe_webhook)),
+    )
     .service(resource(paths::HEALTH_LIVE, "GET").route(web::get().to(h::live)))
-    .service(resource(paths::HEALTH_READY, "GET").route(web::get().to(h::ready)));
+    .service(resource(paths::HEALTH_READY, "GET").route(web::get().to(h::ready)))
+    .service(resource(paths::METRICS, "GET").route(web::get().to(h::metrics)))
+    .service(resource(paths::OPENAPI, "GET").route(web::get().to(h::openapi)));
 
     cfg.default_service(web::to(|| async {
         Err::<actix_web::HttpResponse, ApiError>(ApiError::route_not_found())

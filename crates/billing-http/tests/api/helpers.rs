@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::StatusCode;
-use actix_web::{test, web, App};
+use actix_web::test;
 use billing_domain::service::MockBillingApi;
 use billing_domain::*;
-use billing_http::{mint_hs256, Authenticator};
+use billing_http::{mint_hs256, AppState, Authenticator, Metrics};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_json::Value;
 
@@ -23,7 +23,10 @@ pub const PRIVATE_PEM: &[u8] = include_bytes!("../fixtures/test_only_rsa_private
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
+    /// The body as JSON (`Null` when empty or not JSON).
     pub body: Value,
+    /// The body as text.
+    pub text: String,
 }
 
 impl Reply {
@@ -54,32 +57,46 @@ impl Reply {
 
 /// Sends `req` to an app over `api`, verifying tokens with `auth`.
 pub async fn send_with(auth: Authenticator, api: MockBillingApi, req: test::TestRequest) -> Reply {
+    let mut replies = send_all(auth, api, Metrics::new(), vec![req]).await;
+    replies.pop().unwrap()
+}
+
+/// Sends each request in turn to one app (the real [`billing_http::app`]).
+pub async fn send_all(
+    auth: Authenticator,
+    api: MockBillingApi,
+    metrics: Metrics,
+    reqs: Vec<test::TestRequest>,
+) -> Vec<Reply> {
     let api: Arc<dyn BillingApi> = Arc::new(api);
-    let app = test::init_service(
-        App::new()
-            .app_data(web::Data::from(api))
-            .app_data(web::Data::new(auth))
-            .configure(billing_http::configure),
-    )
-    .await;
-    let res = test::call_service(&app, req.to_request()).await;
+    let app = test::init_service(billing_http::app(AppState { api, auth, metrics })).await;
+    let mut replies = Vec::new();
+    for req in reqs {
+        let res = test::call_service(&app, req.to_request()).await;
+        replies.push(reply(res).await);
+    }
+    replies
+}
+
+async fn reply(res: actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>) -> Reply {
     let status = res.status();
     let headers = res.headers().clone();
     let bytes = test::read_body(res).await;
-    let body = if bytes.is_empty() {
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json"));
+    let body = if bytes.is_empty() || !json {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&bytes)
-            )
-        })
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"))
     };
     Reply {
         status,
         headers,
         body,
+        text,
     }
 }
 

@@ -13,4 +13,7 @@ mod auth;
 mod endpoints;
 mod error_mapping;
 mod helpers;
+mod openapi;
 mod rejections;
+mod telemetry;
+mod webhook;
