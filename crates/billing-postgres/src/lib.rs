@@ -8,14 +8,17 @@ mod health;
 mod invoices;
 mod ledger;
 pub mod migrate;
+mod outbox;
 mod payments;
 mod plans;
 mod rows;
 mod schema;
+mod statement;
 mod store;
 mod subscriptions;
 mod tenants;
 pub mod testing;
+mod webhook;
 
 pub use migrate::{
     applied_migrations, ensure_database, revert_all, run_migrations, SetupError, MIGRATIONS,

@@ -118,7 +118,7 @@ impl From<PlanPatch> for PlanChanges {
     }
 }
 
-fn find_plan(conn: &mut PgConnection, key: &PlanKey) -> Result<Option<Plan>, DbError> {
+pub(crate) fn find_plan(conn: &mut PgConnection, key: &PlanKey) -> Result<Option<Plan>, DbError> {
     let query = plans::table.select(PlanRow::as_select());
     let row = match key {
         PlanKey::Id(id) => query.filter(plans::id.eq(id.as_uuid())).first(conn),

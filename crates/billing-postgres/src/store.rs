@@ -6,6 +6,8 @@
 //! never span an `.await`.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use billing_domain::ports::RepoError;
@@ -99,6 +101,8 @@ impl HandleError<diesel::r2d2::Error> for TracingErrorHandler {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool<ConnectionManager<PgConnection>>,
+    /// Callers currently waiting for a pooled connection (r2d2 does not count them).
+    waiting: Arc<AtomicU32>,
 }
 
 impl fmt::Debug for PgStore {
@@ -130,7 +134,10 @@ impl PgStore {
             .test_on_check_out(true)
             .error_handler(Box::new(TracingErrorHandler))
             .build_unchecked(ConnectionManager::<PgConnection>::new(url));
-        Self { pool }
+        Self {
+            pool,
+            waiting: Arc::new(AtomicU32::new(0)),
+        }
     }
 
     /// Connections `(in_use, idle)`, for metrics.
@@ -141,6 +148,12 @@ impl PgStore {
             state.connections.saturating_sub(state.idle_connections),
             state.idle_connections,
         )
+    }
+
+    /// Callers waiting for a connection right now: a pool too small for the load.
+    #[must_use]
+    pub fn waiting(&self) -> u32 {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// The pool's maximum size.
@@ -157,10 +170,14 @@ impl PgStore {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let waiting = Arc::clone(&self.waiting);
         let span = tracing::Span::current();
         let joined = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let mut conn = pool.get().map_err(pool_unavailable)?;
+            waiting.fetch_add(1, Ordering::Relaxed);
+            let conn = pool.get();
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            let mut conn = conn.map_err(pool_unavailable)?;
             f(&mut conn).map_err(DbError::into_repo)
         })
         .await;

@@ -18,7 +18,7 @@ use crate::store::PgStore;
 const TABLE: &str = "subscriptions";
 
 /// Statuses that make a subscription live (see `SubscriptionStatus::is_live`).
-const LIVE: [SubscriptionStatus; 3] = [
+pub(crate) const LIVE: [SubscriptionStatus; 3] = [
     SubscriptionStatus::Trialing,
     SubscriptionStatus::Active,
     SubscriptionStatus::PastDue,

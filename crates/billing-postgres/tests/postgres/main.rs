@@ -9,10 +9,12 @@
 mod invoices;
 mod ledger;
 mod migrations;
+mod outbox;
 mod payments;
 mod plans;
 mod subscriptions;
 mod tenants;
+mod webhook;
 
 use billing_domain::{
     BillingInterval, Currency, InvoiceNumber, Money, NewInvoice, NewPlan, PlanCode, PriceRef,

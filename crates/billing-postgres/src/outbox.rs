@@ -1,0 +1,183 @@
+//! [`OutboxRepository`]: the dispatch side of the `notifications` outbox (the write side
+//! is [`crate::webhook`]'s `enqueue_notification`).
+//!
+//! Claiming leases messages: one statement picks due pending rows with
+//! `FOR UPDATE SKIP LOCKED` (two dispatchers never take the same row) and moves their
+//! `next_attempt_at` to the end of the lease (a crashed dispatcher's messages come back
+//! then). Messages stay `pending` while leased.
+
+use async_trait::async_trait;
+use billing_domain::ports::{OutboxMessage, OutboxRepository, RepoError};
+use billing_domain::NotificationId;
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sql_types;
+use uuid::Uuid;
+
+use crate::schema::notifications;
+use crate::statement::prepared_statement;
+use crate::store::PgStore;
+
+/// Longest `last_error` kept, in characters.
+pub(crate) const MAX_ERROR_CHARS: usize = 1000;
+
+const PENDING: &str = "pending";
+
+/// ```sql
+/// UPDATE notifications SET next_attempt_at = $1
+/// WHERE id IN (SELECT id FROM notifications
+///              WHERE status = 'pending' AND next_attempt_at <= $2
+///              ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+/// RETURNING id, kind, payload, attempts
+/// ```
+struct ClaimDue<'a> {
+    lease_until: &'a DateTime<Utc>,
+    now: &'a DateTime<Utc>,
+    limit: i64,
+}
+
+prepared_statement!(
+    ClaimDue,
+    (
+        sql_types::Uuid,
+        sql_types::Text,
+        sql_types::Text,
+        sql_types::Integer,
+    )
+);
+
+impl QueryFragment<Pg> for ClaimDue<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("UPDATE notifications SET next_attempt_at = ");
+        out.push_bind_param::<sql_types::Timestamptz, _>(self.lease_until)?;
+        out.push_sql(
+            " WHERE id IN (SELECT id FROM notifications \
+             WHERE status = 'pending' AND next_attempt_at <= ",
+        );
+        out.push_bind_param::<sql_types::Timestamptz, _>(self.now)?;
+        out.push_sql(" ORDER BY next_attempt_at LIMIT ");
+        out.push_bind_param::<sql_types::BigInt, _>(&self.limit)?;
+        out.push_sql(" FOR UPDATE SKIP LOCKED) RETURNING id, kind, payload, attempts");
+        Ok(())
+    }
+}
+
+/// At most [`MAX_ERROR_CHARS`] characters of `error`.
+fn truncated(error: &str) -> &str {
+    match error.char_indices().nth(MAX_ERROR_CHARS) {
+        Some((end, _)) => &error[..end],
+        None => error,
+    }
+}
+
+#[async_trait]
+impl OutboxRepository for PgStore {
+    #[tracing::instrument(skip_all, fields(limit))]
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, RepoError> {
+        self.run(move |conn| {
+            let rows = ClaimDue {
+                lease_until: &lease_until,
+                now: &now,
+                limit: i64::from(limit),
+            }
+            .load::<(Uuid, String, String, i32)>(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, kind, payload, attempts)| OutboxMessage {
+                    id: NotificationId::from_uuid(id),
+                    kind,
+                    payload,
+                    attempts: u32::try_from(attempts).unwrap_or(0),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(notification.id = %id, logged_only))]
+    async fn mark_done(
+        &self,
+        id: NotificationId,
+        logged_only: bool,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let status = if logged_only { "logged" } else { "delivered" };
+        self.run(move |conn| {
+            diesel::update(notifications::table.find(id.as_uuid()))
+                .set((
+                    notifications::status.eq(status),
+                    notifications::delivered_at.eq(Some(at)),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(notification.id = %id, attempts))]
+    async fn mark_failed(
+        &self,
+        id: NotificationId,
+        attempts: u32,
+        retry_at: Option<DateTime<Utc>>,
+        error: String,
+    ) -> Result<(), RepoError> {
+        let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
+        self.run(move |conn| {
+            let target = notifications::table.find(id.as_uuid());
+            let last_error = truncated(&error);
+            match retry_at {
+                Some(at) => diesel::update(target)
+                    .set((
+                        notifications::attempts.eq(attempts),
+                        notifications::last_error.eq(last_error),
+                        notifications::next_attempt_at.eq(at),
+                    ))
+                    .execute(conn)?,
+                None => diesel::update(target)
+                    .set((
+                        notifications::attempts.eq(attempts),
+                        notifications::last_error.eq(last_error),
+                        notifications::status.eq("dead"),
+                    ))
+                    .execute(conn)?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn backlog(&self) -> Result<u64, RepoError> {
+        self.run(|conn| {
+            let pending = notifications::table
+                .filter(notifications::status.eq(PENDING))
+                .count()
+                .get_result::<i64>(conn)?;
+            Ok(u64::try_from(pending).unwrap_or(0))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_cut_to_a_thousand_characters_without_splitting_one() {
+        let long = "é".repeat(1500);
+
+        let cut = truncated(&long);
+
+        assert_eq!(cut.chars().count(), MAX_ERROR_CHARS);
+        assert_eq!(truncated("short"), "short");
+    }
+}

@@ -1,0 +1,31 @@
+//! Hand-written SQL statements that diesel still prepares once per connection.
+//!
+//! `diesel::sql_query` and `diesel::dsl::sql` mark their statements as not cacheable, so
+//! PostgreSQL would parse and plan them on every call. The few statements the query
+//! builder cannot express (a data-modifying CTE, `UPDATE … WHERE id IN (… SKIP LOCKED)`)
+//! are therefore small structs implementing `QueryFragment` by hand, with a static
+//! [`QueryId`](diesel::query_builder::QueryId): diesel then keys its prepared-statement
+//! cache on the type, as it does for its own queries.
+//!
+//! In `walk_ast`, each bind is pushed where its parameter first appears (diesel numbers
+//! them `$1`, `$2`, … in push order); a later use of the same value repeats its `$n` as
+//! plain SQL text, so the value travels once.
+
+/// Implements `QueryId` (static, keyed on the type), `Query` with the given SQL type and
+/// `RunQueryDsl` for a hand-written statement struct with one lifetime parameter.
+macro_rules! prepared_statement {
+    ($name:ident, $sql_type:ty) => {
+        impl diesel::query_builder::QueryId for $name<'_> {
+            type QueryId = $name<'static>;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl diesel::query_builder::Query for $name<'_> {
+            type SqlType = $sql_type;
+        }
+
+        impl<Conn> diesel::query_dsl::RunQueryDsl<Conn> for $name<'_> {}
+    };
+}
+
+pub(crate) use prepared_statement;
