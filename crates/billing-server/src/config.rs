@@ -1,0 +1,507 @@
+//! Configuration from the environment (SPEC §2), validated at start-up.
+//!
+//! Every setting is read through [`Env`], so tests pass a map instead of mutating the
+//! process environment. A missing or malformed setting is one [`ConfigError`] naming the
+//! variable. Secrets are [`SecretString`]s: their `Debug` prints `[REDACTED]` and they are
+//! exposed only where they are used.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use thiserror::Error;
+use url::Url;
+
+/// The default HTTP port.
+pub const DEFAULT_PORT: u16 = 8087;
+/// The default database.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/billing";
+/// The pinned Stripe API version.
+pub const DEFAULT_STRIPE_API_VERSION: &str = "2026-07-29.dahlia";
+/// Stripe's API.
+pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
+
+/// A setting that stops start-up.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Required and absent.
+    #[error("{0} is required but not set")]
+    Missing(&'static str),
+    /// Present but unusable.
+    #[error("{var} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong (never the value of a secret).
+        reason: String,
+    },
+}
+
+fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        var,
+        reason: reason.into(),
+    }
+}
+
+/// Where settings come from.
+pub trait Env {
+    /// The value of `name`, if set and not empty.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl Env for HashMap<&str, &str> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name)
+            .map(|v| (*v).to_owned())
+            .filter(|v| !v.trim().is_empty())
+    }
+}
+
+/// How bearer tokens are verified.
+#[derive(Debug, Clone)]
+pub enum JwtKey {
+    /// HS256 shared secret (`JWT_SECRET`).
+    Hs256(SecretString),
+    /// RS256 public key in PEM (`JWT_PUBLIC_KEY`).
+    Rs256Pem(String),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Stripe settings.
+#[derive(Debug, Clone)]
+pub struct StripeSettings {
+    /// `STRIPE_API_KEY`; `None` only in development mode.
+    pub api_key: Option<SecretString>,
+    /// `STRIPE_WEBHOOK_SECRET`, split on commas.
+    pub webhook_secrets: Vec<SecretString>,
+    /// `STRIPE_API_BASE`.
+    pub api_base: Url,
+    /// `STRIPE_API_VERSION`.
+    pub api_version: String,
+    /// `STRIPE_WEBHOOK_TOLERANCE_SECS`.
+    pub webhook_tolerance: Duration,
+    /// `CHECKOUT_SUCCESS_URL`.
+    pub checkout_success_url: String,
+    /// `CHECKOUT_CANCEL_URL`.
+    pub checkout_cancel_url: String,
+    /// `STRIPE_MAX_RETRIES` (default 2, as Stripe's SDKs).
+    pub max_retries: u32,
+    /// `STRIPE_TIMEOUT_SECS`: one try (default 30).
+    pub request_timeout: Duration,
+    /// `STRIPE_DEADLINE_SECS`: a whole call with its retries (default 45).
+    pub deadline: Duration,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `PORT`.
+    pub port: u16,
+    /// `DATABASE_URL` (may hold a password).
+    pub database_url: SecretString,
+    /// `DATABASE_MAX_CONNECTIONS` (default 10).
+    pub database_max_connections: u32,
+    /// `MIGRATE_ON_START` (default true).
+    pub migrate_on_start: bool,
+    /// Stripe.
+    pub stripe: StripeSettings,
+    /// JWT verification key.
+    pub jwt: JwtKey,
+    /// `PORTAL_RETURN_URL`.
+    pub portal_return_url: Option<String>,
+    /// `RETURN_URL_ALLOWED_HOSTS`, lower-case.
+    pub allowed_return_hosts: Vec<String>,
+    /// `NOTIFICATIONS_URL`.
+    pub notifications_url: Option<Url>,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests may take to finish (default 20;
+    /// keep it below the pod's termination grace period).
+    pub shutdown_timeout: Duration,
+    /// `HTTP_WORKERS` (default: one per core).
+    pub workers: Option<usize>,
+    /// Development mode (`--dev`).
+    pub dev: bool,
+}
+
+/// What development mode made up, to be announced once at start.
+#[derive(Debug, Default)]
+pub struct DevDefaults {
+    /// The ephemeral HS256 secret, when `JWT_SECRET`/`JWT_PUBLIC_KEY` were unset.
+    pub jwt_secret: Option<SecretString>,
+    /// Settings that were filled in.
+    pub filled: Vec<&'static str>,
+}
+
+fn parsed<T: std::str::FromStr>(
+    env: &dyn Env,
+    var: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    env.var(var).map_or(Ok(default), |v| {
+        v.trim()
+            .parse()
+            .map_err(|e: T::Err| invalid(var, e.to_string()))
+    })
+}
+
+fn absolute_url(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw).map_err(|e| invalid(var, e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid(var, "must be an absolute http(s) URL"));
+    }
+    Ok(url)
+}
+
+fn bool_var(env: &dyn Env, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match env.var(var).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(_) => Err(invalid(var, "expected true or false")),
+    }
+}
+
+fn secs(env: &dyn Env, var: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    parsed(env, var, default).map(Duration::from_secs)
+}
+
+impl Config {
+    /// Reads and validates everything. In development mode missing settings get
+    /// development defaults, reported in the returned [`DevDefaults`].
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found.
+    pub fn from_env(env: &dyn Env, dev: bool) -> Result<(Self, DevDefaults), ConfigError> {
+        let mut made_up = DevDefaults::default();
+        let mut required = |var: &'static str, dev_default: &str| -> Result<String, ConfigError> {
+            match env.var(var) {
+                Some(v) => Ok(v),
+                None if dev => {
+                    made_up.filled.push(var);
+                    Ok(dev_default.to_owned())
+                }
+                None => Err(ConfigError::Missing(var)),
+            }
+        };
+
+        let port = parsed(env, "PORT", DEFAULT_PORT)?;
+        let local = format!("http://localhost:{port}");
+        let checkout_success_url = required(
+            "CHECKOUT_SUCCESS_URL",
+            &format!("{local}/billing/success?session_id={{CHECKOUT_SESSION_ID}}"),
+        )?;
+        let checkout_cancel_url =
+            required("CHECKOUT_CANCEL_URL", &format!("{local}/billing/cancel"))?;
+        let portal_return_url = required("PORTAL_RETURN_URL", &format!("{local}/billing"))?;
+        let success = absolute_url("CHECKOUT_SUCCESS_URL", &checkout_success_url)?;
+        let cancel = absolute_url("CHECKOUT_CANCEL_URL", &checkout_cancel_url)?;
+        let portal = absolute_url("PORTAL_RETURN_URL", &portal_return_url)?;
+
+        let api_key = match env.var("STRIPE_API_KEY") {
+            Some(key) if key.starts_with("sk_") || key.starts_with("rk_") => {
+                Some(SecretString::from(key))
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "STRIPE_API_KEY",
+                    "expected a secret key starting with sk_ or rk_",
+                ))
+            }
+            None if dev => {
+                made_up.filled.push("STRIPE_API_KEY");
+                None
+            }
+            None => return Err(ConfigError::Missing("STRIPE_API_KEY")),
+        };
+        let webhook_secrets = match env.var("STRIPE_WEBHOOK_SECRET") {
+            Some(list) => {
+                let secrets: Vec<SecretString> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| SecretString::from(s.to_owned()))
+                    .collect();
+                if secrets.is_empty() {
+                    return Err(invalid("STRIPE_WEBHOOK_SECRET", "no secret in the list"));
+                }
+                secrets
+            }
+            None if dev => {
+                made_up.filled.push("STRIPE_WEBHOOK_SECRET");
+                Vec::new()
+            }
+            None => return Err(ConfigError::Missing("STRIPE_WEBHOOK_SECRET")),
+        };
+
+        let jwt = match (env.var("JWT_SECRET"), env.var("JWT_PUBLIC_KEY")) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    "set either JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256), not both",
+                ))
+            }
+            (Some(secret), None) => {
+                if secret.len() < 32 {
+                    return Err(invalid("JWT_SECRET", "must be at least 32 bytes long"));
+                }
+                JwtKey::Hs256(SecretString::from(secret))
+            }
+            (None, Some(pem)) => {
+                if !pem.contains("-----BEGIN") {
+                    return Err(invalid("JWT_PUBLIC_KEY", "expected a PEM public key"));
+                }
+                JwtKey::Rs256Pem(pem)
+            }
+            (None, None) if dev => {
+                let secret = SecretString::from(random_secret());
+                made_up.jwt_secret = Some(secret.clone());
+                made_up.filled.push("JWT_SECRET");
+                JwtKey::Hs256(secret)
+            }
+            (None, None) => return Err(ConfigError::Missing("JWT_SECRET")),
+        };
+
+        let allowed_return_hosts = match env.var("RETURN_URL_ALLOWED_HOSTS") {
+            Some(list) => list
+                .split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            None => {
+                let mut hosts: Vec<String> = [&success, &cancel, &portal]
+                    .iter()
+                    .filter_map(|u| u.host_str().map(str::to_ascii_lowercase))
+                    .collect();
+                hosts.dedup();
+                hosts.sort();
+                hosts.dedup();
+                hosts
+            }
+        };
+
+        let api_base = match env.var("STRIPE_API_BASE") {
+            Some(raw) => absolute_url("STRIPE_API_BASE", &raw)?,
+            None => Url::parse(DEFAULT_STRIPE_API_BASE)
+                .map_err(|e| invalid("STRIPE_API_BASE", e.to_string()))?,
+        };
+        let notifications_url = env
+            .var("NOTIFICATIONS_URL")
+            .map(|raw| absolute_url("NOTIFICATIONS_URL", &raw))
+            .transpose()?;
+        let log_format = match env.var("LOG_FORMAT").as_deref() {
+            None | Some("pretty" | "text") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(_) => return Err(invalid("LOG_FORMAT", "expected json or pretty")),
+        };
+        let database_max_connections = parsed(env, "DATABASE_MAX_CONNECTIONS", 10u32)?;
+        if database_max_connections == 0 {
+            return Err(invalid("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        let workers = env
+            .var("HTTP_WORKERS")
+            .map(|v| {
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| invalid("HTTP_WORKERS", "expected a positive integer"))
+            })
+            .transpose()?;
+
+        let config = Self {
+            port,
+            database_url: SecretString::from(
+                env.var("DATABASE_URL")
+                    .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            ),
+            database_max_connections,
+            migrate_on_start: bool_var(env, "MIGRATE_ON_START", true)?,
+            stripe: StripeSettings {
+                api_key,
+                webhook_secrets,
+                api_base,
+                api_version: env
+                    .var("STRIPE_API_VERSION")
+                    .unwrap_or_else(|| DEFAULT_STRIPE_API_VERSION.to_owned()),
+                webhook_tolerance: secs(env, "STRIPE_WEBHOOK_TOLERANCE_SECS", 300)?,
+                checkout_success_url,
+                checkout_cancel_url,
+                max_retries: parsed(env, "STRIPE_MAX_RETRIES", 2u32)?,
+                request_timeout: secs(env, "STRIPE_TIMEOUT_SECS", 30)?,
+                deadline: secs(env, "STRIPE_DEADLINE_SECS", 45)?,
+            },
+            jwt,
+            portal_return_url: Some(portal_return_url),
+            allowed_return_hosts,
+            notifications_url,
+            log_format,
+            shutdown_timeout: secs(env, "SHUTDOWN_TIMEOUT_SECS", 20)?,
+            workers,
+            dev,
+        };
+        Ok((config, made_up))
+    }
+
+    /// The database URL, for the one place that connects.
+    #[must_use]
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+}
+
+/// 32 random bytes as hex: an ephemeral development secret.
+#[must_use]
+pub fn random_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn production() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("STRIPE_API_KEY", "sk_test_not_a_real_key"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_one, whsec_two"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            (
+                "CHECKOUT_SUCCESS_URL",
+                "https://app.example.com/ok?s={CHECKOUT_SESSION_ID}",
+            ),
+            ("CHECKOUT_CANCEL_URL", "https://app.example.com/cancel"),
+            ("PORTAL_RETURN_URL", "https://portal.example.com/billing"),
+        ])
+    }
+
+    #[test]
+    fn a_complete_environment_gives_the_specs_defaults() {
+        let (config, made_up) = Config::from_env(&production(), false).unwrap();
+
+        assert_eq!(config.port, 8087);
+        assert_eq!(config.database_url(), DEFAULT_DATABASE_URL);
+        assert_eq!(config.stripe.api_version, "2026-07-29.dahlia");
+        assert_eq!(config.stripe.api_base.as_str(), "https://api.stripe.com/");
+        assert_eq!(config.stripe.webhook_tolerance, Duration::from_secs(300));
+        assert_eq!(config.stripe.webhook_secrets.len(), 2);
+        assert_eq!(
+            config.allowed_return_hosts,
+            ["app.example.com", "portal.example.com"]
+        );
+        assert!(made_up.filled.is_empty());
+    }
+
+    #[test]
+    fn each_required_setting_is_named_when_missing() {
+        for var in [
+            "STRIPE_API_KEY",
+            "STRIPE_WEBHOOK_SECRET",
+            "JWT_SECRET",
+            "CHECKOUT_SUCCESS_URL",
+            "CHECKOUT_CANCEL_URL",
+            "PORTAL_RETURN_URL",
+        ] {
+            let mut env = production();
+            env.remove(var);
+
+            let err = Config::from_env(&env, false).unwrap_err();
+
+            assert_eq!(err, ConfigError::Missing(var));
+            assert_eq!(err.to_string(), format!("{var} is required but not set"));
+        }
+    }
+
+    #[test]
+    fn malformed_values_name_their_variable() {
+        for (var, value) in [
+            ("PORT", "eighty"),
+            ("PORT", "70000"),
+            ("STRIPE_WEBHOOK_TOLERANCE_SECS", "-1"),
+            ("STRIPE_API_BASE", "not a url"),
+            ("CHECKOUT_CANCEL_URL", "/relative"),
+            ("LOG_FORMAT", "xml"),
+            ("MIGRATE_ON_START", "maybe"),
+            ("STRIPE_API_KEY", "pk_test_publishable"),
+            ("JWT_SECRET", "short"),
+        ] {
+            let mut env = production();
+            env.insert(var, value);
+
+            let err = Config::from_env(&env, false).unwrap_err();
+
+            assert!(
+                matches!(&err, ConfigError::Invalid { var: v, .. } if *v == var),
+                "{var}={value}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn both_jwt_keys_at_once_are_refused() {
+        let mut env = production();
+        env.insert("JWT_PUBLIC_KEY", "-----BEGIN PUBLIC KEY-----");
+
+        assert!(Config::from_env(&env, false).is_err());
+    }
+
+    #[test]
+    fn development_mode_starts_with_nothing_configured() {
+        let (config, made_up) = Config::from_env(&HashMap::new(), true).unwrap();
+
+        assert!(config.stripe.api_key.is_none());
+        assert!(made_up.jwt_secret.is_some());
+        assert!(made_up.filled.contains(&"STRIPE_API_KEY"));
+        assert_eq!(config.allowed_return_hosts, ["localhost"]);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let (config, _) = Config::from_env(&production(), false).unwrap();
+
+        let printed = format!("{config:?}");
+
+        assert!(!printed.contains("sk_test_not_a_real_key"));
+        assert!(!printed.contains("whsec_one"));
+        assert!(!printed.contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn the_allowed_hosts_can_be_given_explicitly() {
+        let mut env = production();
+        env.insert(
+            "RETURN_URL_ALLOWED_HOSTS",
+            "App.Example.com, other.example.com",
+        );
+
+        let (config, _) = Config::from_env(&env, false).unwrap();
+
+        assert_eq!(
+            config.allowed_return_hosts,
+            ["app.example.com", "other.example.com"]
+        );
+    }
+}

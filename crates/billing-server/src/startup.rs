@@ -1,0 +1,248 @@
+//! Wiring: concrete adapters behind the domain's ports, the HTTP server, the outbox
+//! dispatcher, and a shutdown that lets in-flight requests finish.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::HttpServer;
+use billing_domain::outbox::{OutboxDispatcher, OutboxPolicy};
+use billing_domain::ports::{Clock, Notifier, SystemClock};
+use billing_domain::{BillingApi, BillingService, BillingSettings, Ports};
+use billing_http::{AppState, Authenticator, Metrics};
+use billing_notifier::{HttpNotifier, LogNotifier};
+use billing_postgres::{PgConfig, PgStore};
+use billing_stripe::StripeWebhookVerifier;
+use billing_stripe::{CallRecord, RetryPolicy, StripeClient, StripeConfig, StripeMetrics};
+use secrecy::ExposeSecret;
+use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, JwtKey};
+
+/// Why the service could not start.
+#[derive(Debug, Error)]
+pub enum StartupError {
+    /// The database could not be created or migrated.
+    #[error("database setup failed: {0}")]
+    Database(String),
+    /// The JWT key is unusable.
+    #[error("JWT_PUBLIC_KEY is invalid: {0}")]
+    JwtKey(String),
+    /// The Stripe client could not be built.
+    #[error("Stripe client: {0}")]
+    Stripe(String),
+    /// The notifier could not be built.
+    #[error("notifier: {0}")]
+    Notifier(String),
+    /// The port could not be bound.
+    #[error("cannot listen: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+/// Creates the database when missing and applies pending migrations under the advisory
+/// lock. Blocking work, run off the async workers.
+///
+/// # Errors
+/// [`StartupError::Database`] naming what failed (the URL's password is never printed).
+pub async fn migrate(database_url: &str) -> Result<Vec<String>, StartupError> {
+    let url = database_url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        billing_postgres::ensure_database(&url)
+            .map_err(|e| StartupError::Database(e.to_string()))?;
+        billing_postgres::run_migrations(&url).map_err(|e| StartupError::Database(e.to_string()))
+    })
+    .await
+    .map_err(|e| StartupError::Database(e.to_string()))?
+}
+
+/// Forwards the Stripe client's call records to the metrics registry.
+struct StripeCallMetrics(Metrics);
+
+impl StripeMetrics for StripeCallMetrics {
+    fn record(&self, call: &CallRecord) {
+        self.0.observe_stripe_call(
+            call.operation,
+            call.outcome.as_str(),
+            call.attempts,
+            call.duration,
+        );
+    }
+}
+
+/// A running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    dispatcher: JoinHandle<()>,
+    stop_dispatcher: watch::Sender<bool>,
+    store: PgStore,
+}
+
+impl Application {
+    /// Builds everything and binds `listener` (port 0 in tests). Does not migrate: call
+    /// [`migrate`] first when the configuration asks for it.
+    ///
+    /// # Errors
+    /// [`StartupError`] for an unusable key or client.
+    pub fn build(config: &Config, listener: TcpListener) -> Result<Self, StartupError> {
+        let port = listener.local_addr()?.port();
+        let metrics = Metrics::new();
+        let store = PgStore::new(&PgConfig {
+            max_connections: config.database_max_connections,
+            ..PgConfig::new(config.database_url())
+        });
+
+        let mut stripe = StripeConfig::new(
+            config.stripe.api_key.clone(),
+            config.stripe.checkout_success_url.clone(),
+            config.stripe.checkout_cancel_url.clone(),
+        );
+        stripe.api_base = config.stripe.api_base.clone();
+        stripe.api_version.clone_from(&config.stripe.api_version);
+        stripe.retry = RetryPolicy {
+            max_retries: config.stripe.max_retries,
+            per_try_timeout: config.stripe.request_timeout,
+            deadline: config.stripe.deadline,
+            ..RetryPolicy::default()
+        };
+        let provider = StripeClient::new(stripe)
+            .map_err(|e| StartupError::Stripe(e.to_string()))?
+            .with_metrics(Arc::new(StripeCallMetrics(metrics.clone())));
+        let verifier = StripeWebhookVerifier::new(
+            config.stripe.webhook_secrets.clone(),
+            config.stripe.webhook_tolerance,
+        );
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let shared = Arc::new(store.clone());
+        let service = BillingService::new(
+            Ports {
+                tenants: shared.clone(),
+                plans: shared.clone(),
+                subscriptions: shared.clone(),
+                invoices: shared.clone(),
+                payments: shared.clone(),
+                ledger: shared.clone(),
+                health: shared.clone(),
+                webhooks: shared.clone(),
+                provider: Arc::new(provider),
+                verifier: Arc::new(verifier),
+                clock: clock.clone(),
+            },
+            BillingSettings {
+                portal_return_url: config.portal_return_url.clone(),
+                allowed_return_hosts: config.allowed_return_hosts.clone(),
+            },
+        );
+        let api: Arc<dyn BillingApi> = Arc::new(service);
+
+        let auth = match &config.jwt {
+            JwtKey::Hs256(secret) => Authenticator::hs256(secret.expose_secret().as_bytes()),
+            JwtKey::Rs256Pem(pem) => Authenticator::rs256_pem(pem.as_bytes())
+                .map_err(|e| StartupError::JwtKey(e.to_string()))?,
+        };
+
+        let sampled = store.clone();
+        metrics.on_scrape(move |m| {
+            let (in_use, idle) = sampled.pool_state();
+            m.set_db_pool(in_use, idle, sampled.max_connections(), sampled.waiting());
+        });
+
+        let notifier: Arc<dyn Notifier> = match &config.notifications_url {
+            Some(url) => Arc::new(
+                HttpNotifier::new(url.clone(), Duration::from_secs(10))
+                    .map_err(|e| StartupError::Notifier(e.to_string()))?,
+            ),
+            None => Arc::new(LogNotifier),
+        };
+        let dispatcher = OutboxDispatcher::new(
+            Arc::new(store.clone()),
+            notifier,
+            clock,
+            OutboxPolicy::default(),
+        );
+        let (stop_dispatcher, stopped) = watch::channel(false);
+        let dispatcher = tokio::spawn(dispatch_outbox(dispatcher, metrics.clone(), stopped));
+
+        let state = AppState { api, auth, metrics };
+        let mut server = HttpServer::new(move || billing_http::app(state.clone()))
+            .shutdown_timeout(config.shutdown_timeout.as_secs())
+            .listen(listener)?;
+        if let Some(workers) = config.workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            dispatcher,
+            stop_dispatcher,
+            store,
+        })
+    }
+
+    /// The bound port.
+    #[must_use]
+    pub const fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server (graceful).
+    #[must_use]
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM, SIGINT or [`ServerHandle::stop`]; in-flight requests get up
+    /// to the shutdown timeout to finish, then the dispatcher stops and the pool closes.
+    ///
+    /// # Errors
+    /// The server's I/O error.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        let _ = self.stop_dispatcher.send(true);
+        if let Err(e) = self.dispatcher.await {
+            tracing::warn!(error = %e, "outbox dispatcher ended abnormally");
+        }
+        drop(self.store);
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// How often the outbox is polled when it was empty.
+const OUTBOX_POLL: Duration = Duration::from_secs(1);
+
+async fn dispatch_outbox(
+    dispatcher: OutboxDispatcher,
+    metrics: Metrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let busy = match dispatcher.run_once().await {
+            Ok(report) => {
+                metrics.add_outbox_failures(u64::from(report.retried + report.dead));
+                metrics.add_outbox_dead(u64::from(report.dead));
+                report.delivered + report.retried + report.dead >= dispatcher.policy().batch
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox pass failed; retrying");
+                false
+            }
+        };
+        if let Ok(n) = dispatcher.backlog().await {
+            metrics.set_outbox_backlog(n);
+        }
+        if busy {
+            continue;
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(OUTBOX_POLL) => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}

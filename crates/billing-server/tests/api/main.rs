@@ -1,0 +1,14 @@
+//! End-to-end tests: the real server on a random port, a fresh PostgreSQL database per
+//! test and a local fake of Stripe's API.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on broken fixtures"
+)]
+
+mod foundation;
+mod helpers;
+mod outbox;
+mod stripe_calls;
+mod webhooks;
