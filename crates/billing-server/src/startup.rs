@@ -168,6 +168,13 @@ impl Application {
 
         let state = AppState { api, auth, metrics };
         let mut server = HttpServer::new(move || billing_http::app(state.clone()))
+            // Set explicitly (tests/resilience relies on them): a client has 5 s to send a
+            // whole request head, or gets 408 and the connection closed (slowloris, idle
+            // sockets); an idle keep-alive connection is closed after 5 s; a closing
+            // connection gets 1 s. Request heads of 128 KiB or more get 431 (actix, fixed).
+            .client_request_timeout(Duration::from_secs(5))
+            .keep_alive(Duration::from_secs(5))
+            .client_disconnect_timeout(Duration::from_secs(1))
             .shutdown_timeout(config.shutdown_timeout.as_secs())
             .listen(listener)?;
         if let Some(workers) = config.workers {
