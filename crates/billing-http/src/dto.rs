@@ -90,6 +90,18 @@ fn price_field(raw: String) -> Result<PriceRef, ApiError> {
     })
 }
 
+/// Free text stored as given. PostgreSQL cannot store U+0000 in text, so a NUL is refused
+/// here (422 naming the field) rather than failing in the database (500).
+fn text_field(name: &str, value: String) -> Result<String, ApiError> {
+    if value.contains('\0') {
+        return Err(ApiError::invalid_field(
+            name,
+            "must not contain NUL (U+0000) characters",
+        ));
+    }
+    Ok(value)
+}
+
 fn trial_field(days: i64) -> Result<TrialDays, ApiError> {
     TrialDays::new(days).map_err(|e| ApiError::invalid_field("trialDays", e))
 }
@@ -242,20 +254,31 @@ impl ListPlansParams {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreatePlanBody {
     /// Code such as `plan-pro`.
+    #[schema(pattern = "^[a-z][a-z0-9-]{0,63}$", example = "plan-pro")]
     pub code: String,
-    /// Display name.
+    /// Display name: 1-200 characters, not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00]*\\S[^\\x00]*$",
+        example = "Pro"
+    )]
     pub name: String,
     /// Stripe price id.
+    #[schema(pattern = "^[!-~]{1,255}$", example = "price_123")]
     pub stripe_price_id: String,
     /// Price per interval in minor units.
+    #[schema(minimum = 0)]
     pub amount: i64,
     /// Currency code.
+    #[schema(pattern = "^[A-Za-z]{3}$", example = "usd")]
     pub currency: String,
     /// `month` or `year`.
     #[schema(value_type = IntervalName)]
     pub interval: String,
     /// Trial days (1-730), if any.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 730)]
     pub trial_days: Option<i64>,
 }
 
@@ -271,7 +294,7 @@ impl CreatePlanBody {
             .ok_or_else(|| ApiError::invalid_field("interval", "must be month or year"))?;
         Ok(NewPlan {
             code,
-            name: self.name,
+            name: text_field("name", self.name)?,
             price: price_field(self.stripe_price_id)?,
             amount: money_field("amount", self.amount, currency)?,
             interval,
@@ -285,21 +308,30 @@ impl CreatePlanBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdatePlanBody {
-    /// New display name.
+    /// New display name: 1-200 characters, not blank.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00]*\\S[^\\x00]*$",
+        example = "Pro"
+    )]
     pub name: Option<String>,
     /// New Stripe price id.
     #[serde(default)]
+    #[schema(pattern = "^[!-~]{1,255}$", example = "price_123")]
     pub stripe_price_id: Option<String>,
     /// New amount (requires `currency`).
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub amount: Option<i64>,
     /// Currency of the new amount (requires `amount`).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z]{3}$", example = "usd")]
     pub currency: Option<String>,
-    /// New trial; `null` removes it.
+    /// New trial (1-730); `null` removes it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 730)]
     pub trial_days: Option<Option<i64>>,
     /// Activate or retire.
     #[serde(default)]
@@ -333,7 +365,7 @@ impl UpdatePlanBody {
             }
         };
         Ok(PlanPatch {
-            name: self.name,
+            name: self.name.map(|n| text_field("name", n)).transpose()?,
             price: self.stripe_price_id.map(price_field).transpose()?,
             amount,
             trial_days: self
@@ -550,17 +582,23 @@ pub struct CreateInvoiceBody {
     /// Owner (UUID).
     #[schema(format = Uuid)]
     pub tenant_id: String,
-    /// Unique number such as `inv-001`.
+    /// Unique number such as `inv-001`: 1-64 visible ASCII characters but `/`, and not a
+    /// UUID.
+    #[schema(pattern = "^[!-.0-~]{1,64}$", example = "inv-001")]
     pub number: String,
     /// Amount owed in minor units (> 0).
+    #[schema(minimum = 1)]
     pub amount_due: i64,
     /// Currency code.
+    #[schema(pattern = "^[A-Za-z]{3}$", example = "usd")]
     pub currency: String,
     /// `YYYY-MM-DD`.
     #[serde(default)]
+    #[schema(format = Date)]
     pub due_date: Option<String>,
-    /// Free text.
+    /// Free text (no NUL characters).
     #[serde(default)]
+    #[schema(pattern = "^[^\\x00]*$")]
     pub description: Option<String>,
 }
 
@@ -587,7 +625,10 @@ impl CreateInvoiceBody {
             number,
             amount_due: money_field("amountDue", self.amount_due, currency)?,
             due_date,
-            description: self.description,
+            description: self
+                .description
+                .map(|d| text_field("description", d))
+                .transpose()?,
         })
     }
 }
@@ -780,7 +821,12 @@ pub struct ListEventsParams {
     pub status: Option<String>,
     /// Stripe event type filter.
     #[serde(rename = "type")]
-    #[param(min_length = 1, max_length = 255)]
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]{1,255}$",
+        example = "invoice.paid"
+    )]
     pub kind: Option<String>,
     /// Page size, 1-100 (default 20).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
@@ -910,9 +956,19 @@ pub struct CheckoutParams {
     pub tenant_id: Option<String>,
     /// Plan UUID or code.
     #[serde(default)]
+    #[schema(
+        pattern = "^([a-z][a-z0-9-]{0,63}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$",
+        example = "plan-pro"
+    )]
+    #[param(
+        pattern = "^([a-z][a-z0-9-]{0,63}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$",
+        example = "plan-pro"
+    )]
     pub plan_id: Option<String>,
     /// Stripe customer to reuse.
     #[serde(default)]
+    #[schema(pattern = "^[!-~]{1,255}$", example = "cus_123")]
+    #[param(pattern = "^[!-~]{1,255}$", example = "cus_123")]
     pub customer_id: Option<String>,
 }
 
@@ -942,6 +998,8 @@ impl From<&CheckoutSession> for CheckoutResponse {
 pub struct PortalParams {
     /// Stripe customer (required).
     #[serde(default)]
+    #[schema(pattern = "^[!-~]{1,255}$", example = "cus_123")]
+    #[param(pattern = "^[!-~]{1,255}$", example = "cus_123")]
     pub customer_id: Option<String>,
     /// Where the portal sends the customer back.
     #[serde(default)]
@@ -1061,6 +1119,44 @@ mod tests {
             set.try_into_domain().unwrap().trial_days,
             Some(Some(TrialDays::new(14).unwrap()))
         );
+    }
+
+    #[test]
+    fn a_nul_character_in_free_text_is_refused_naming_the_field() {
+        let plan: CreatePlanBody = serde_json::from_str(
+            r#"{"code":"p","name":"a\u0000b","stripePriceId":"price_1","amount":1,"currency":"usd","interval":"month"}"#,
+        )
+        .unwrap();
+        let patch: UpdatePlanBody = serde_json::from_str(r#"{"name":"\u0000"}"#).unwrap();
+        let invoice: CreateInvoiceBody = serde_json::from_str(
+            r#"{"tenantId":"6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b","number":"n1","amountDue":5,"currency":"usd","description":"x\u0000"}"#,
+        )
+        .unwrap();
+
+        let plan = plan.try_into_domain().unwrap_err();
+        let patch = patch.try_into_domain().unwrap_err();
+        let invoice = invoice.try_into_domain().unwrap_err();
+
+        assert_eq!(plan.code(), "validation_failed");
+        assert!(plan.detail().starts_with("name:"), "{}", plan.detail());
+        assert!(patch.detail().starts_with("name:"), "{}", patch.detail());
+        assert!(
+            invoice.detail().starts_with("description:"),
+            "{}",
+            invoice.detail()
+        );
+    }
+
+    #[test]
+    fn free_text_without_nul_passes_unchanged() {
+        let body: CreateInvoiceBody = serde_json::from_str(
+            r#"{"tenantId":"6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b","number":"n1","amountDue":5,"currency":"usd","description":"Zoë's \u00e9 invoice"}"#,
+        )
+        .unwrap();
+
+        let invoice = body.try_into_domain().unwrap();
+
+        assert_eq!(invoice.description.as_deref(), Some("Zoë's é invoice"));
     }
 
     #[test]

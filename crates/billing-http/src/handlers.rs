@@ -67,7 +67,7 @@ pub async fn list_plans(
     get,
     path = "/api/v1/billing/plans/{planId}",
     tag = "plans",
-    params(("planId" = String, Path, description = "A plan's UUID or its code, e.g. `plan-pro`")),
+    params(("planId" = String, Path, description = "A plan's UUID or its code, e.g. `plan-pro`", pattern = "^([a-z][a-z0-9-]{0,63}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$", example = "plan-pro")),
     responses(
         (status = 200, description = "The plan", body = PlanResponse),
         (status = 400, response = BadRequest),
@@ -133,7 +133,7 @@ pub async fn create_plan(
     patch,
     path = "/api/v1/billing/plans/{planId}",
     tag = "plans",
-    params(("planId" = String, Path, description = "A plan's UUID or its code, e.g. `plan-pro`")),
+    params(("planId" = String, Path, description = "A plan's UUID or its code, e.g. `plan-pro`", pattern = "^([a-z][a-z0-9-]{0,63}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$", example = "plan-pro")),
     request_body = UpdatePlanBody,
     responses(
         (status = 200, description = "The changed plan", body = PlanResponse),
@@ -170,7 +170,7 @@ pub async fn update_plan(
     get,
     path = "/api/v1/billing/tenants/{tenantId}",
     tag = "tenants",
-    params(("tenantId" = String, Path, format = Uuid, description = "The tenant's UUID")),
+    params(("tenantId" = String, Path, format = Uuid, description = "The tenant's UUID", example = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b")),
     responses(
         (status = 200, description = "The tenant with its current subscription", body = TenantResponse),
         (status = 400, response = BadRequest),
@@ -200,7 +200,7 @@ pub async fn get_tenant(
     get,
     path = "/api/v1/billing/tenants/{tenantId}/subscription",
     tag = "tenants",
-    params(("tenantId" = String, Path, format = Uuid, description = "The tenant's UUID")),
+    params(("tenantId" = String, Path, format = Uuid, description = "The tenant's UUID", example = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b")),
     responses(
         (status = 200, description = "The tenant's current subscription", body = SubscriptionResponse),
         (status = 400, response = BadRequest),
@@ -259,7 +259,7 @@ pub async fn list_invoices(
     get,
     path = "/api/v1/billing/invoices/{invoiceId}",
     tag = "invoices",
-    params(("invoiceId" = String, Path, description = "An invoice's UUID or its number, e.g. `inv-001`")),
+    params(("invoiceId" = String, Path, description = "An invoice's UUID or its number, e.g. `inv-001`", pattern = "^[!-.0-~]{1,64}$", example = "inv-001")),
     responses(
         (status = 200, description = "The invoice", body = InvoiceResponse),
         (status = 400, response = BadRequest),
@@ -330,7 +330,7 @@ pub async fn create_invoice(
     post,
     path = "/api/v1/billing/invoices/{invoiceId}/payment-intent",
     tag = "invoices",
-    params(("invoiceId" = String, Path, description = "An invoice's UUID or its number, e.g. `inv-001`")),
+    params(("invoiceId" = String, Path, description = "An invoice's UUID or its number, e.g. `inv-001`", pattern = "^[!-.0-~]{1,64}$", example = "inv-001")),
     responses(
         (status = 200, description = "The client secret of the invoice's one PaymentIntent", body = PaymentIntentResponse),
         (status = 400, response = BadRequest),
@@ -673,7 +673,7 @@ fn reject(req: &HttpRequest, reason: &str) {
     post,
     path = "/api/v1/billing/stripe/events/{eventId}/replay",
     tag = "stripe",
-    params(("eventId" = String, Path, description = "A Stripe event id, e.g. `evt_123`")),
+    params(("eventId" = String, Path, description = "A Stripe event id, e.g. `evt_123`", pattern = "^[!-~]{1,255}$", example = "evt_123")),
     responses(
         (status = 200, description = "What the replay came to", body = ReplayResponse),
         (status = 400, response = BadRequest),

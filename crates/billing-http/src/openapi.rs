@@ -21,7 +21,7 @@ pub const BEARER: &str = "bearer";
 /// 400: a malformed parameter, body or signature.
 #[derive(ToResponse)]
 #[response(
-    description = "Bad input: a malformed parameter (`invalid_parameter`), body (`invalid_json`) or webhook (`invalid_signature`, `invalid_payload`)",
+    description = "Bad input: a malformed parameter (`invalid_parameter`), body (`invalid_json`), return URL (`invalid_return_url`, `return_url_required`) or webhook (`invalid_signature`, `invalid_payload`), or a request Stripe refused (`stripe_request_refused`, with Stripe's message)",
     content_type = "application/problem+json"
 )]
 pub struct BadRequest(pub Problem);
