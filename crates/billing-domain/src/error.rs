@@ -56,6 +56,9 @@ pub enum BillingError {
     /// Stripe's invoice could charge twice.
     #[error("Stripe has no payment open for this invoice yet")]
     InvoicePaymentPending,
+    /// Stripe knows no event with this id (or it is older than Stripe's 30 days).
+    #[error("no event {0} at Stripe")]
+    EventNotFound(String),
     /// No tenant has this Stripe customer.
     #[error("unknown customer {0}")]
     CustomerNotFound(String),

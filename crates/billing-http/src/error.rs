@@ -390,6 +390,10 @@ impl From<BillingError> for ApiError {
                 "invoice_payment_pending",
                 "Stripe has not opened a payment for this invoice yet; retry shortly",
             ),
+            BillingError::EventNotFound(event) => not_found(
+                "event_not_found",
+                format!("Stripe has no event {event} (events older than 30 days are gone)"),
+            ),
             BillingError::CustomerNotFound(customer) => not_found(
                 "customer_not_found",
                 format!("no tenant has the Stripe customer {customer}"),

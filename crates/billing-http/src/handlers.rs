@@ -591,7 +591,12 @@ fn observe_receipt(req: &HttpRequest, receipt: &WebhookReceipt) {
         let lag = (chrono::Utc::now() - receipt.created)
             .to_std()
             .unwrap_or_default();
-        metrics.observe_webhook_event(&receipt.kind, receipt.outcome.as_str(), lag);
+        metrics.observe_webhook_event(
+            &receipt.kind,
+            receipt.outcome.as_str(),
+            lag,
+            receipt.api_version.as_deref(),
+        );
     }
 }
 
@@ -668,6 +673,7 @@ fn reject(req: &HttpRequest, reason: &str) {
 /// event is applied anew.
 /// # Responses
 /// 200 `{eventId, type, outcome, detail}` · 400 malformed id · 403 `admin_required` ·
+/// 404 `event_not_found` ·
 /// 502/503 Stripe or database
 #[utoipa::path(
     post,

@@ -42,6 +42,8 @@ struct Inner {
     webhook_events: IntCounterVec,
     webhook_rejections: IntCounterVec,
     webhook_lag: HistogramVec,
+    api_version_mismatch: IntCounter,
+    pinned_api_version: std::sync::OnceLock<String>,
     stripe_calls: IntCounterVec,
     stripe_duration: HistogramVec,
     stripe_retries: IntCounterVec,
@@ -189,6 +191,14 @@ impl Metrics {
                     &["type"],
                 ),
             ),
+            api_version_mismatch: registered(
+                r,
+                counter(
+                    "billing_webhook_api_version_mismatch_total",
+                    "Webhook events rendered in another API version than the pinned one.",
+                ),
+            ),
+            pinned_api_version: std::sync::OnceLock::new(),
             stripe_calls: registered(
                 r,
                 counter_vec(
@@ -278,8 +288,26 @@ impl Metrics {
             .observe(duration.as_secs_f64());
     }
 
-    /// Records a verified webhook event: its outcome and how old it was on arrival.
-    pub fn observe_webhook_event(&self, kind: &str, outcome: &str, lag: Duration) {
+    /// The API version webhook endpoints are registered with (`STRIPE_API_VERSION`);
+    /// events rendered in another one are counted. Set once, at start.
+    pub fn set_pinned_api_version(&self, version: &str) {
+        let _already_set = self.inner.pinned_api_version.set(version.to_owned());
+    }
+
+    /// Records a verified webhook event: its outcome, how old it was on arrival, and
+    /// whether it was rendered in another API version than the pinned one.
+    pub fn observe_webhook_event(
+        &self,
+        kind: &str,
+        outcome: &str,
+        lag: Duration,
+        api_version: Option<&str>,
+    ) {
+        if let (Some(pinned), Some(version)) = (self.inner.pinned_api_version.get(), api_version) {
+            if pinned != version {
+                self.inner.api_version_mismatch.inc();
+            }
+        }
         let kind = event_type_label(kind);
         self.inner
             .webhook_events
@@ -401,6 +429,21 @@ mod tests {
         assert!(text.contains(
             r#"billing_stripe_api_calls_total{operation="create_checkout_session",outcome="ok"} 1"#
         ));
+    }
+
+    #[test]
+    fn events_in_another_api_version_than_the_pinned_one_are_counted() {
+        let m = Metrics::new();
+        m.set_pinned_api_version("2026-07-29.dahlia");
+        let lag = Duration::from_secs(1);
+
+        m.observe_webhook_event("invoice.paid", "processed", lag, Some("2026-07-29.dahlia"));
+        m.observe_webhook_event("invoice.paid", "processed", lag, Some("2025-03-31.basil"));
+        m.observe_webhook_event("invoice.paid", "processed", lag, None);
+
+        assert!(m
+            .render()
+            .contains("billing_webhook_api_version_mismatch_total 1"));
     }
 
     #[test]

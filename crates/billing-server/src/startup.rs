@@ -166,6 +166,7 @@ impl Application {
         let (stop_dispatcher, stopped) = watch::channel(false);
         let dispatcher = tokio::spawn(dispatch_outbox(dispatcher, metrics.clone(), stopped));
 
+        metrics.set_pinned_api_version(&config.stripe.api_version);
         let state = AppState { api, auth, metrics };
         let mut server = HttpServer::new(move || billing_http::app(state.clone()))
             // Set explicitly (tests/resilience relies on them): a client has 5 s to send a

@@ -214,6 +214,18 @@ fn parse_event(payload: &[u8]) -> Result<ProviderEvent, InvalidPayload> {
         .map_err(|e| invalid(format_args!("not a Stripe event ({})", describe(&e))))?;
     let id = EventId::parse(envelope.id).map_err(|e| invalid(format_args!("event id: {e}")))?;
     let created = timestamp(envelope.created, "created")?;
+    // Stripe's types are dotted lower-case words; anything else (a NUL, a megabyte of text)
+    // would only end up in the ledger and the metrics' labels.
+    if !is_event_type(&envelope.kind) {
+        return Err(invalid("event type is not a Stripe event type"));
+    }
+    if envelope
+        .api_version
+        .as_deref()
+        .is_some_and(|v| !is_api_version(v))
+    {
+        return Err(invalid("api_version is not a Stripe API version"));
+    }
     let kind = EventKind::from_type(&envelope.kind);
     let object = || {
         envelope
@@ -255,6 +267,25 @@ fn parse_event(payload: &[u8]) -> Result<ProviderEvent, InvalidPayload> {
         livemode: envelope.livemode.unwrap_or(false),
         event,
     })
+}
+
+fn is_event_type(kind: &str) -> bool {
+    (1..=100).contains(&kind.len())
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_')
+}
+
+fn is_api_version(version: &str) -> bool {
+    (1..=64).contains(&version.len())
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+}
+
+/// Free text from Stripe (decline messages) without the NUL that PostgreSQL refuses.
+fn text(s: &str) -> String {
+    s.replace('\0', "\u{FFFD}")
 }
 
 fn typed<T: DeserializeOwned>(raw: &str) -> Result<T, InvalidPayload> {
@@ -428,8 +459,10 @@ fn payment_intent(p: wire::PaymentIntentObject) -> Result<PaymentIntentSnapshot,
         },
         local_invoice: metadata.invoice_id,
         charge: charge_ref(id_of(charge), "latest_charge")?,
-        failure_code: error.and_then(|e| e.decline_code.clone().or_else(|| e.code.clone())),
-        failure_message: error.and_then(|e| e.message.clone()),
+        failure_code: error
+            .and_then(|e| e.decline_code.as_deref().or(e.code.as_deref()))
+            .map(text),
+        failure_message: error.and_then(|e| e.message.as_deref()).map(text),
     })
 }
 

@@ -408,3 +408,31 @@ fn truncated_or_mutated_sample_events_never_panic() {
         }
     }
 }
+
+#[test]
+fn an_event_type_that_is_not_a_stripe_type_is_invalid() {
+    let body = String::from_utf8(fixture("payment_intent.succeeded.json"))
+        .unwrap()
+        .replace(
+            "\"payment_intent.succeeded\"",
+            "\"payment_intent.\\u0000succeeded\"",
+        );
+
+    assert!(verifier().parse(body.as_bytes()).is_err());
+}
+
+#[test]
+fn a_nul_in_a_decline_message_is_replaced_not_passed_on() {
+    let body = String::from_utf8(fixture("payment_intent.payment_failed.json")).unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(&body).unwrap();
+    event["data"]["object"]["last_payment_error"]["message"] = "Declined\u{0}!".into();
+
+    let parsed = verifier()
+        .parse(serde_json::to_string(&event).unwrap().as_bytes())
+        .unwrap();
+
+    let PaymentEvent::PaymentFailed(p) = parsed.event else {
+        panic!("expected PaymentFailed")
+    };
+    assert_eq!(p.failure_message.as_deref(), Some("Declined\u{FFFD}!"));
+}

@@ -22,8 +22,8 @@ use crate::page::{Page, PageRequest};
 use crate::ports::{
     CheckoutRequest, CheckoutSession, ClientSecret, Clock, HealthCheck, IntentState, InvoiceQuery,
     InvoiceRepository, LedgerRepository, NewLedgerEntry, PaymentIntentRequest, PaymentProvider,
-    PaymentQuery, PaymentRepository, PlanRepository, RepoError, SubscriptionRepository,
-    TenantRepository, WebhookStore, WebhookVerifier,
+    PaymentQuery, PaymentRepository, PlanRepository, ProviderError, RepoError,
+    SubscriptionRepository, TenantRepository, WebhookStore, WebhookVerifier,
 };
 use crate::webhook::{PaymentEvent, ProviderEvent};
 
@@ -308,15 +308,13 @@ impl BillingService {
             .await;
         let applied = match first {
             Err(RepoError::Unexpected(e)) if e.is::<SameSecondTie>() => {
-                let fresh = self.refetched(&event, &e).await?;
+                let (fresh, delivery) = match self.refetched(&event, &e).await? {
+                    Some(fresh) => (Arc::new(fresh), Delivery::Refetched),
+                    None => (Arc::clone(&event), Delivery::Unsettled),
+                };
                 self.ports
                     .webhooks
-                    .apply(webhook::work(
-                        Arc::new(fresh),
-                        entry,
-                        Delivery::Refetched,
-                        now,
-                    ))
+                    .apply(webhook::work(fresh, entry, delivery, now))
                     .await
             }
             other => other,
@@ -329,34 +327,36 @@ impl BillingService {
             event_id: event.id.clone(),
             kind: event.kind.clone(),
             created: event.created,
+            api_version: event.api_version.clone(),
             outcome: applied.outcome,
             detail: applied.detail,
         })
     }
 
-    /// The event with its subscription snapshot replaced by Stripe's current state.
+    /// The event with its subscription snapshot replaced by Stripe's current state;
+    /// `None` when Stripe no longer knows the subscription (a redelivery cannot change
+    /// that, so the event is recorded as failed rather than answered 5xx forever).
     async fn refetched(
         &self,
         event: &ProviderEvent,
         tie: &crate::ports::BoxError,
-    ) -> Result<ProviderEvent, WebhookError> {
+    ) -> Result<Option<ProviderEvent>, WebhookError> {
         let Some(SameSecondTie(subscription)) = tie.downcast_ref::<SameSecondTie>() else {
             return Err(WebhookError::Unexpected(
                 "tie without a subscription".into(),
             ));
         };
-        let current = self
-            .ports
-            .provider
-            .subscription(subscription)
-            .await
-            .map_err(|e| WebhookError::Unavailable(Box::new(e)))?;
+        let current = match self.ports.provider.subscription(subscription).await {
+            Ok(current) => current,
+            Err(ProviderError::Refused { .. }) => return Ok(None),
+            Err(e) => return Err(WebhookError::Unavailable(Box::new(e))),
+        };
         let mut fresh = event.clone();
         fresh.event = match &event.event {
             PaymentEvent::SubscriptionDeleted(_) => PaymentEvent::SubscriptionDeleted(current),
             _ => PaymentEvent::SubscriptionUpdated(current),
         };
-        Ok(fresh)
+        Ok(Some(fresh))
     }
 
     async fn find_invoice(&self, key: &InvoiceKey) -> Result<Invoice, BillingError> {
@@ -750,7 +750,12 @@ impl BillingApi for BillingService {
         id: &EventId,
     ) -> Result<WebhookReceipt, BillingError> {
         Self::require_admin(actor)?;
-        let raw = self.ports.provider.fetch_event(id).await?;
+        let raw = match self.ports.provider.fetch_event(id).await {
+            Err(ProviderError::Refused {
+                not_found: true, ..
+            }) => return Err(BillingError::EventNotFound(id.to_string())),
+            other => other?,
+        };
         let event = self.ports.verifier.parse(&raw).map_err(|e| {
             BillingError::ProviderUnavailable(
                 format!("Stripe sent an unreadable event: {e}").into(),

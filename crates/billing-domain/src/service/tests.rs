@@ -1015,3 +1015,72 @@ async fn replaying_events_is_for_admins_only() {
 
     assert!(matches!(err, BillingError::AdminOnly));
 }
+
+#[tokio::test]
+async fn replaying_an_event_stripe_does_not_know_is_not_found() {
+    let mut m = Mocks::default();
+    m.provider.expect_fetch_event().returning(|_| {
+        Err(ProviderError::Refused {
+            code: Some("resource_missing".into()),
+            param: None,
+            message: "No such event".into(),
+            not_found: true,
+        })
+    });
+
+    let err = m
+        .service()
+        .replay_event(&admin(), &EventId::parse("evt_404").unwrap())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, BillingError::EventNotFound(id) if id == "evt_404"));
+}
+
+#[tokio::test]
+async fn a_tie_on_a_subscription_stripe_no_longer_knows_is_recorded_not_retried_forever() {
+    let mut m = Mocks::default();
+    m.verifier.expect_verify().returning(|_, _, _| Ok(()));
+    m.verifier.expect_parse().returning(|_| {
+        Ok(parsed_event(
+            "evt_1",
+            crate::webhook::PaymentEvent::SubscriptionUpdated(snapshot(SubscriptionStatus::Active)),
+        ))
+    });
+    let mut seq = mockall::Sequence::new();
+    m.webhooks
+        .expect_apply()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| {
+            Err(RepoError::Unexpected(Box::new(super::SameSecondTie(
+                crate::ids::SubscriptionRef::parse("sub_1").unwrap(),
+            ))))
+        });
+    m.provider.expect_subscription().returning(|_| {
+        Err(ProviderError::Refused {
+            code: Some("resource_missing".into()),
+            param: Some("id".into()),
+            message: "No such subscription".into(),
+            not_found: true,
+        })
+    });
+    m.webhooks
+        .expect_apply()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| {
+            Ok(crate::ports::Applied {
+                outcome: crate::model::EventOutcome::Failed,
+                detail: Some("tie".into()),
+            })
+        });
+
+    let receipt = m
+        .service()
+        .receive_webhook(b"{}", Some("t=1,v1=00".into()))
+        .await
+        .unwrap();
+
+    assert_eq!(receipt.outcome, crate::model::EventOutcome::Failed);
+}

@@ -47,6 +47,8 @@ pub struct WebhookReceipt {
     pub kind: String,
     /// Stripe's `created`.
     pub created: DateTime<Utc>,
+    /// The API version Stripe rendered it in.
+    pub api_version: Option<String>,
     /// What it did.
     pub outcome: EventOutcome,
     /// Why, when not simply processed.
@@ -87,6 +89,9 @@ pub(crate) enum Delivery {
     /// The event's subscription snapshot was replaced by Stripe's current state after a
     /// same-second tie: it may be applied over an event of the same second.
     Refetched,
+    /// A same-second tie Stripe could not settle (it no longer knows the subscription):
+    /// the event is recorded as `failed` for an operator, without effects.
+    Unsettled,
 }
 
 fn applied(outcome: EventOutcome, detail: Option<String>) -> Applied {
@@ -118,8 +123,10 @@ fn stale(created: DateTime<Utc>, newest: DateTime<Utc>) -> Applied {
 }
 
 /// Keeps at most 64 characters of an untrusted value for a ledger detail.
+/// Control characters are dropped: PostgreSQL refuses NUL in text, and none belongs in a
+/// ledger detail.
 fn quote(raw: &str) -> String {
-    raw.chars().take(64).collect()
+    raw.chars().filter(|c| !c.is_control()).take(64).collect()
 }
 
 /// The outcome a ledger row is inserted with, before the rules run.
@@ -144,7 +151,7 @@ pub(crate) fn apply_event(
     if !tx.insert_event(entry)? {
         let reopened = match delivery {
             Delivery::Webhook => false,
-            Delivery::Replay | Delivery::Refetched => matches!(
+            Delivery::Replay | Delivery::Refetched | Delivery::Unsettled => matches!(
                 tx.lock_event(&event.id)?,
                 Some(EventOutcome::Unmatched | EventOutcome::Failed)
             ),
@@ -154,7 +161,15 @@ pub(crate) fn apply_event(
         }
         rewrite = true;
     }
-    let result = effects(tx, event, delivery, now)?;
+    let result = if delivery == Delivery::Unsettled {
+        flagged(
+            "two events about this subscription share a second and Stripe no longer knows it; \
+             nothing applied"
+                .to_owned(),
+        )
+    } else {
+        effects(tx, event, delivery, now)?
+    };
     if rewrite || result.outcome != entry.outcome || result.detail.is_some() {
         tx.set_event_outcome(&event.id, &result, now)?;
     }
@@ -339,7 +354,7 @@ fn subscription_changed(
             if event.created < newest {
                 return Ok(stale(event.created, newest));
             }
-            if event.created == newest && delivery != Delivery::Refetched {
+            if event.created == newest && matches!(delivery, Delivery::Webhook | Delivery::Replay) {
                 return Err(RepoError::Unexpected(Box::new(SameSecondTie(
                     s.subscription.clone(),
                 ))));

@@ -66,6 +66,11 @@ fn cases() -> Vec<Case> {
             "invoice_payment_pending",
         ),
         (
+            || BillingError::EventNotFound("evt_x".into()),
+            404,
+            "event_not_found",
+        ),
+        (
             || BillingError::CustomerNotFound("cus_x".into()),
             404,
             "customer_not_found",

@@ -89,6 +89,7 @@ async fn metrics_list_every_family_with_route_patterns_not_raw_paths() {
             event_id: EventId::parse("evt_test_m").unwrap(),
             kind: "invoice.payment_failed".into(),
             created: chrono::Utc::now() - chrono::Duration::seconds(3),
+            api_version: Some("2026-07-29.dahlia".into()),
             outcome: EventOutcome::Processed,
             detail: None,
         })

@@ -17,6 +17,7 @@ fn receipt(outcome: EventOutcome) -> WebhookReceipt {
         event_id: EventId::parse("evt_test_webhook").unwrap(),
         kind: "invoice.payment_succeeded".into(),
         created: at("2026-01-05T10:00:00Z"),
+        api_version: Some("2026-07-29.dahlia".into()),
         outcome,
         detail: None,
     }

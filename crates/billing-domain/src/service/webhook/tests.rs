@@ -996,3 +996,54 @@ async fn a_replay_applies_an_unmatched_event_once_its_cause_is_fixed() {
         EventOutcome::Processed
     );
 }
+
+#[tokio::test]
+async fn a_tie_stripe_cannot_settle_is_recorded_as_failed_without_effects() {
+    let store = store_with_plan();
+    let tenant = TenantId::new();
+    deliver(
+        &store,
+        event(
+            "evt_a",
+            200,
+            PaymentEvent::SubscriptionUpdated(sub_snapshot(
+                SubscriptionStatus::Active,
+                Some(tenant),
+            )),
+        ),
+    )
+    .await
+    .unwrap();
+
+    let outcome = deliver_as(
+        &store,
+        event(
+            "evt_b",
+            200,
+            PaymentEvent::SubscriptionUpdated(sub_snapshot(
+                SubscriptionStatus::Canceled,
+                Some(tenant),
+            )),
+        ),
+        Delivery::Unsettled,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(outcome.outcome, EventOutcome::Failed);
+    let state = store.state();
+    assert_eq!(
+        state.events[&EventId::parse("evt_b").unwrap()].0,
+        EventOutcome::Failed
+    );
+    assert_eq!(
+        state.subscriptions.values().next().unwrap().status,
+        SubscriptionStatus::Active
+    );
+}
+
+#[test]
+fn ledger_details_never_carry_control_characters() {
+    assert_eq!(quote("a\0b\nc"), "abc");
+    assert_eq!(quote(&"x".repeat(100)).len(), 64);
+}
