@@ -10,7 +10,7 @@
 
 use actix_web::dev::Payload;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, Error, FromRequest, HttpRequest};
 use futures::future::{FutureExt, LocalBoxFuture};
 use serde::de::DeserializeOwned;
@@ -148,6 +148,9 @@ pub const WEBHOOK_LIMIT: usize = 256 * 1024;
 #[derive(Debug)]
 pub struct WebhookBody(pub web::Bytes);
 
+/// How long a webhook sender may take to send its body.
+pub const WEBHOOK_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn reject_webhook(req: &HttpRequest, error: ApiError, reason: &str) -> Error {
     if let Some(metrics) = req.app_data::<web::Data<crate::metrics::Metrics>>() {
         metrics.observe_webhook_rejection(reason);
@@ -174,8 +177,22 @@ impl FromRequest for WebhookBody {
             return std::future::ready(Err(e)).boxed_local();
         }
         let req = req.clone();
-        web::Bytes::from_request(&req, payload)
+        let read = web::Bytes::from_request(&req, payload);
+        // actix times out a slow request head, not a slow body: a sender trickling the body
+        // of this unauthenticated endpoint would hold a connection forever.
+        actix_web::rt::time::timeout(WEBHOOK_READ_TIMEOUT, read)
             .map(move |read| {
+                let Ok(read) = read else {
+                    let timeout = ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        format!(
+                            "the request body was not received within {} s",
+                            WEBHOOK_READ_TIMEOUT.as_secs()
+                        ),
+                    );
+                    return Err(reject_webhook(&req, timeout, "body_timeout"));
+                };
                 read.map(Self).map_err(|e| {
                     let overflow = matches!(
                         e.as_error::<actix_web::error::PayloadError>(),

@@ -24,7 +24,7 @@ pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The reasons a webhook delivery is refused, as `billing_webhook_rejections_total`
 /// labels them (the signature ones are `SignatureError::reason()`).
-pub const WEBHOOK_REJECTION_REASONS: [&str; 7] = [
+pub const WEBHOOK_REJECTION_REASONS: [&str; 8] = [
     "missing_header",
     "malformed_header",
     "no_v1",
@@ -32,6 +32,7 @@ pub const WEBHOOK_REJECTION_REASONS: [&str; 7] = [
     "outside_tolerance",
     "payload_too_large",
     "invalid_payload",
+    "body_timeout",
 ];
 
 type ScrapeHook = Box<dyn Fn(&Metrics) + Send + Sync>;

@@ -271,3 +271,42 @@ async fn idle_slow_and_oversized_clients_neither_starve_normal_ones_nor_hold_con
         started.elapsed()
     );
 }
+
+/// A webhook body trickled one byte per 500 ms after a complete head: actix times out
+/// heads only, so the webhook's own body timeout (10 s) must end it with a 408.
+#[tokio::test]
+async fn a_webhook_body_trickled_byte_by_byte_is_cut_off_with_408() {
+    let db = database(true).await;
+    let stripe = billing_stripe_fake::FakeStripe::start().await;
+    let server = ServerProcess::start(&server_env(db.url(), &stripe.base_url())).await;
+    let addr = server.socket_addr();
+
+    let (ending, took) = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream
+            .write_all(
+                b"POST /api/v1/billing/stripe/webhook HTTP/1.1\r\nHost: billing\r\n\
+                  Content-Type: application/json\r\nStripe-Signature: t=1,v1=00\r\n\
+                  Content-Length: 1000\r\n\r\n",
+            )
+            .unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if stream.write_all(b" ").is_err() {
+                return (Ending::Closed, started.elapsed());
+            }
+            if let Some(ending) = read_ending(&mut stream) {
+                return (ending, started.elapsed());
+            }
+        }
+        panic!("a trickled body was read for 30 s");
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(ending, Ending::Status(408));
+    assert!(took < Duration::from_secs(15), "{took:?}");
+}
