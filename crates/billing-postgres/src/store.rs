@@ -8,10 +8,10 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use billing_domain::ports::RepoError;
-use diesel::r2d2::{ConnectionManager, HandleError, Pool};
+use diesel::r2d2::{ConnectionManager, HandleError, ManageConnection, Pool};
 use diesel::{Connection, PgConnection};
 
 use crate::error::{pool_unavailable, DbError};
@@ -96,11 +96,53 @@ impl HandleError<diesel::r2d2::Error> for TracingErrorHandler {
     }
 }
 
+/// A connection used more recently than this is handed out without a test query: under
+/// load every checkout would otherwise cost a `SELECT 1` round trip. A connection that dies
+/// while in use fails its call and is then discarded ([`PooledConn::broken`]).
+const TRUSTED_FOR: Duration = Duration::from_secs(1);
+
+/// A pooled connection with what the pool needs to decide whether to test or drop it.
+pub(crate) struct PooledConn {
+    conn: PgConnection,
+    last_used: Instant,
+    /// A call on it failed with a connection error: the pool closes it on return.
+    broken: bool,
+}
+
+/// Diesel's connection manager, testing only connections idle for longer than
+/// [`TRUSTED_FOR`] and dropping connections a call found closed.
+#[derive(Debug)]
+struct Manager(ConnectionManager<PgConnection>);
+
+impl ManageConnection for Manager {
+    type Connection = PooledConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<PooledConn, Self::Error> {
+        self.0.connect().map(|conn| PooledConn {
+            conn,
+            last_used: Instant::now(),
+            broken: false,
+        })
+    }
+
+    fn is_valid(&self, c: &mut PooledConn) -> Result<(), Self::Error> {
+        if c.last_used.elapsed() < TRUSTED_FOR {
+            return Ok(());
+        }
+        self.0.is_valid(&mut c.conn)
+    }
+
+    fn has_broken(&self, c: &mut PooledConn) -> bool {
+        c.broken || self.0.has_broken(&mut c.conn)
+    }
+}
+
 /// The PostgreSQL adapter: implements every repository port of `billing_domain::ports`
 /// over an r2d2 pool of diesel connections. Cheap to clone (the pool is shared).
 #[derive(Clone)]
 pub struct PgStore {
-    pool: Pool<ConnectionManager<PgConnection>>,
+    pool: Pool<Manager>,
     /// Callers currently waiting for a pooled connection (r2d2 does not count them).
     waiting: Arc<AtomicU32>,
 }
@@ -129,11 +171,12 @@ impl PgStore {
             // Keep a couple of warm connections, not the whole pool.
             .min_idle(Some(max.min(2)))
             .connection_timeout(config.connect_timeout)
-            // Checks a connection with a trivial query before handing it out, so a
-            // connection killed by a database restart is replaced instead of failing a call.
+            // Checks a connection that sat idle with a trivial query before handing it out,
+            // so a connection killed by a database restart is replaced instead of failing a
+            // call; a recently used one is trusted (see `Manager`).
             .test_on_check_out(true)
             .error_handler(Box::new(TracingErrorHandler))
-            .build_unchecked(ConnectionManager::<PgConnection>::new(url));
+            .build_unchecked(Manager(ConnectionManager::<PgConnection>::new(url)));
         Self {
             pool,
             waiting: Arc::new(AtomicU32::new(0)),
@@ -178,7 +221,12 @@ impl PgStore {
             let conn = pool.get();
             waiting.fetch_sub(1, Ordering::Relaxed);
             let mut conn = conn.map_err(pool_unavailable)?;
-            f(&mut conn).map_err(DbError::into_repo)
+            let result = f(&mut conn.conn).map_err(DbError::into_repo);
+            conn.last_used = Instant::now();
+            if matches!(result, Err(RepoError::Unavailable(_))) {
+                conn.broken = true;
+            }
+            result
         })
         .await;
         match joined {

@@ -32,7 +32,6 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types;
-use diesel::upsert::excluded;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -149,9 +148,13 @@ struct NewEventRow<'a> {
     payload: &'a str,
 }
 
-/// A `subscriptions` row to upsert, borrowed from the subscription.
-#[derive(Insertable)]
-#[diesel(table_name = subscriptions, treat_none_as_default_value = false)]
+/// A `subscriptions` row to upsert by id, borrowed from the subscription; one prepared
+/// statement (diesel's `ON CONFLICT … DO UPDATE` builder is not cached):
+///
+/// ```sql
+/// INSERT INTO subscriptions (<every column>) VALUES ($1, …, $13)
+/// ON CONFLICT (id) DO UPDATE SET <every column but id, tenant_id, created_at> = EXCLUDED.…
+/// ```
 struct SubscriptionWrite<'a> {
     id: Uuid,
     tenant_id: Uuid,
@@ -166,6 +169,85 @@ struct SubscriptionWrite<'a> {
     last_event_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+}
+
+prepared_statement!(SubscriptionWrite, sql_types::Bool);
+
+impl QueryFragment<Pg> for SubscriptionWrite<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use sql_types::{Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+
+        out.push_sql(
+            "INSERT INTO subscriptions (id, tenant_id, plan_id, status, current_period_start, \
+             current_period_end, cancel_at_period_end, canceled_at, stripe_subscription_id, \
+             stripe_customer_id, last_event_at, created_at, updated_at) VALUES (",
+        );
+        out.push_bind_param::<SqlUuid, _>(&self.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<SqlUuid, _>(&self.tenant_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<SqlUuid, _>(&self.plan_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.status)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.current_period_start)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.current_period_end)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&self.cancel_at_period_end)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.canceled_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.stripe_subscription_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.stripe_customer_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.last_event_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamptz, _>(&self.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamptz, _>(&self.updated_at)?;
+        out.push_sql(
+            ") ON CONFLICT (id) DO UPDATE SET \
+             plan_id = EXCLUDED.plan_id, \
+             status = EXCLUDED.status, \
+             current_period_start = EXCLUDED.current_period_start, \
+             current_period_end = EXCLUDED.current_period_end, \
+             cancel_at_period_end = EXCLUDED.cancel_at_period_end, \
+             canceled_at = EXCLUDED.canceled_at, \
+             stripe_subscription_id = EXCLUDED.stripe_subscription_id, \
+             stripe_customer_id = EXCLUDED.stripe_customer_id, \
+             last_event_at = EXCLUDED.last_event_at, \
+             updated_at = EXCLUDED.updated_at",
+        );
+        Ok(())
+    }
+}
+
+/// The tenant's status and customer, in one prepared statement (diesel's `UPDATE … SET`
+/// builder is not cached): `UPDATE tenants SET status = $1, stripe_customer_id = $2,
+/// updated_at = $3 WHERE id = $4`.
+struct UpdateTenant<'a> {
+    id: &'a Uuid,
+    status: &'static str,
+    customer: Option<&'a str>,
+    updated_at: DateTime<Utc>,
+}
+
+prepared_statement!(UpdateTenant, sql_types::Bool);
+
+impl QueryFragment<Pg> for UpdateTenant<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("UPDATE tenants SET status = ");
+        out.push_bind_param::<sql_types::Text, _>(&self.status)?;
+        out.push_sql(", stripe_customer_id = ");
+        out.push_bind_param::<sql_types::Nullable<sql_types::Text>, _>(&self.customer)?;
+        out.push_sql(", updated_at = ");
+        out.push_bind_param::<sql_types::Timestamptz, _>(&self.updated_at)?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<sql_types::Uuid, _>(self.id)?;
+        Ok(())
+    }
 }
 
 /// A `payments` row to insert, borrowed from the payment.
@@ -494,13 +576,13 @@ impl WebhookTx for PgWebhookTx<'_> {
     }
 
     fn save_tenant(&mut self, tenant: &Tenant) -> Result<(), RepoError> {
-        let updated = diesel::update(tenants::table.find(tenant.id.as_uuid()))
-            .set((
-                tenants::status.eq(tenant.status.as_str()),
-                tenants::stripe_customer_id.eq(tenant.customer.as_ref().map(CustomerRef::as_str)),
-                tenants::updated_at.eq(tenant.updated_at),
-            ))
-            .execute(self.conn);
+        let updated = UpdateTenant {
+            id: tenant.id.as_uuid(),
+            status: tenant.status.as_str(),
+            customer: tenant.customer.as_ref().map(CustomerRef::as_str),
+            updated_at: tenant.updated_at,
+        }
+        .execute(self.conn);
         self.check(updated)?;
         Ok(())
     }
@@ -533,8 +615,6 @@ impl WebhookTx for PgWebhookTx<'_> {
     }
 
     fn save_subscription(&mut self, s: &Subscription) -> Result<(), RepoError> {
-        use crate::schema::subscriptions::dsl as c;
-
         let row = SubscriptionWrite {
             id: *s.id.as_uuid(),
             tenant_id: *s.tenant_id.as_uuid(),
@@ -550,23 +630,7 @@ impl WebhookTx for PgWebhookTx<'_> {
             created_at: s.created_at,
             updated_at: s.updated_at,
         };
-        let saved = diesel::insert_into(subscriptions::table)
-            .values(&row)
-            .on_conflict(c::id)
-            .do_update()
-            .set((
-                c::plan_id.eq(excluded(c::plan_id)),
-                c::status.eq(excluded(c::status)),
-                c::current_period_start.eq(excluded(c::current_period_start)),
-                c::current_period_end.eq(excluded(c::current_period_end)),
-                c::cancel_at_period_end.eq(excluded(c::cancel_at_period_end)),
-                c::canceled_at.eq(excluded(c::canceled_at)),
-                c::stripe_subscription_id.eq(excluded(c::stripe_subscription_id)),
-                c::stripe_customer_id.eq(excluded(c::stripe_customer_id)),
-                c::last_event_at.eq(excluded(c::last_event_at)),
-                c::updated_at.eq(excluded(c::updated_at)),
-            ))
-            .execute(self.conn);
+        let saved = row.execute(self.conn);
         // A unique violation here means a concurrent event created the same Stripe
         // subscription after our lookup: run again, and it is found.
         saved.map_err(|e| self.raced(e))?;
