@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Benchmarks of the billing service (docs/benchmarks.md): builds the release binaries, then
+#   1. billing-bench webhooks  — signed events at 1, 8 and 32 connections against a fresh
+#      database, the PostgreSQL ceiling (pgbench, same statements) and DB checks per level;
+#   2. billing-bench checkout  — the Stripe-calling endpoints' own overhead over the fake.
+# Needs PostgreSQL (PG_URL, default postgres://postgres@127.0.0.1:5432, a superuser: the
+# benchmark drops and creates the database `billing_bench`), psql and pgbench on PATH.
+#
+# Options are passed to the webhook benchmark, e.g.
+#   bash scripts/bench.sh --duration-secs 10 --levels 8,32 --server-env HTTP_WORKERS=2
+# BENCH_SKIP_CHECKOUT=1 skips the checkout benchmark; BENCH_CHECKOUT_SECS sets its phases.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
+for tool in psql pgbench; do
+  command -v "$tool" >/dev/null || { echo "bench.sh: $tool is not on PATH" >&2; exit 1; }
+done
+
+cargo build --release -p billing-server -p billing-bench
+mkdir -p target/bench
+status=0
+./target/release/billing-bench webhooks --pg "$PG_URL" \
+  --markdown-out target/bench/webhooks.md "$@" || status=$?
+if [ "${BENCH_SKIP_CHECKOUT:-0}" != 1 ]; then
+  ./target/release/billing-bench checkout --pg "$PG_URL" \
+    --duration-secs "${BENCH_CHECKOUT_SECS:-8}" \
+    --markdown-out target/bench/checkout.md || status=$?
+fi
+echo "tables written to target/bench/webhooks.md and target/bench/checkout.md"
+exit $status
