@@ -130,6 +130,9 @@ impl InvoicePaymentsResponse {
 pub(crate) struct InvoicePayment {
     #[serde(default)]
     pub(crate) payment: Option<InvoicePaymentTarget>,
+    /// The invoice's current payment (Stripe keeps earlier, canceled attempts listed).
+    #[serde(default)]
+    pub(crate) is_default: Option<bool>,
 }
 
 /// `invoice_payment.payment`.
@@ -143,10 +146,12 @@ pub(crate) fn first_payment_intent<'a>(
     payments: Option<&'a List<InvoicePayment>>,
     top_level: Option<&'a Expandable>,
 ) -> Option<&'a str> {
-    payments
-        .into_iter()
-        .flat_map(|l| l.data.iter())
-        .find_map(|p| p.payment.as_ref()?.payment_intent.as_ref())
+    let intents = || payments.into_iter().flat_map(|l| l.data.iter());
+    let intent = |p: &'a InvoicePayment| p.payment.as_ref()?.payment_intent.as_ref();
+    intents()
+        .filter(|p| p.is_default == Some(true))
+        .find_map(intent)
+        .or_else(|| intents().find_map(intent))
         .or(top_level)
         .map(Expandable::id)
 }

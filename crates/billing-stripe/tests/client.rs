@@ -1033,3 +1033,26 @@ async fn reading_a_subscription_gives_its_current_state() {
     assert_eq!(r.method.as_str(), "GET");
     assert_common_headers(r);
 }
+
+#[tokio::test]
+async fn the_invoices_default_payment_wins_over_an_earlier_canceled_attempt() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/invoices/in_1"))
+        .respond_with(json(
+            r#"{"id":"in_1","object":"invoice","payments":{"object":"list","data":[
+                {"object":"invoice_payment","is_default":false,"status":"canceled",
+                 "payment":{"type":"payment_intent","payment_intent":"pi_old"}},
+                {"object":"invoice_payment","is_default":true,"status":"open",
+                 "payment":{"type":"payment_intent","payment_intent":"pi_current"}}]}}"#,
+        ))
+        .mount(&server)
+        .await;
+
+    let pi = client(&server)
+        .invoice_payment_intent(&InvoiceRef::parse("in_1").unwrap())
+        .await
+        .unwrap();
+
+    assert_eq!(pi.as_ref().map(|p| p.as_str()), Some("pi_current"));
+}

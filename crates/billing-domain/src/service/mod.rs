@@ -679,6 +679,12 @@ impl BillingApi for BillingService {
                 return Ok(secret);
             }
         }
+        // A Stripe invoice is collected by Stripe's own PaymentIntents only: when Stripe's
+        // was canceled (the invoice voided, or the attempt replaced), a PaymentIntent of
+        // ours would charge outside the invoice while Stripe may still collect it.
+        if invoice.invoice_ref.is_some() {
+            return Err(BillingError::InvoicePaymentPending);
+        }
 
         // 2. A new one. The key depends only on the invoice, the amount and the intent it
         //    replaces, so concurrent callers send the same request and Stripe creates one.

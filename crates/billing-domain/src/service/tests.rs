@@ -1084,3 +1084,20 @@ async fn a_tie_on_a_subscription_stripe_no_longer_knows_is_recorded_not_retried_
 
     assert_eq!(receipt.outcome, crate::model::EventOutcome::Failed);
 }
+
+#[tokio::test]
+async fn a_stripe_invoice_whose_stripe_intent_was_canceled_gets_no_intent_of_ours() {
+    let me = TenantId::new();
+    let mut inv = invoice(me, InvoiceStatus::Overdue, 1000, 0);
+    inv.invoice_ref = Some(InvoiceRef::parse("in_1").unwrap());
+    inv.payment_intent = Some(PaymentIntentRef::parse("pi_stripe").unwrap());
+    let mut m = with_invoice(inv);
+    m.provider
+        .expect_payment_intent()
+        .returning(|_| Ok(intent("pi_stripe", IntentState::Canceled)));
+    m.provider.expect_create_payment_intent().never();
+
+    let err = pay(m, me).await.unwrap_err();
+
+    assert!(matches!(err, BillingError::InvoicePaymentPending));
+}
