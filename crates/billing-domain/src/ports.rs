@@ -495,6 +495,8 @@ pub trait WebhookTx {
     ) -> Result<(), RepoError>;
     /// The tenant, registering it as `pending` when unknown.
     fn ensure_tenant(&mut self, id: TenantId) -> Result<Tenant, RepoError>;
+    /// The tenant, locked: its status and customer are decided by one event at a time.
+    fn lock_tenant(&mut self, id: TenantId) -> Result<Option<Tenant>, RepoError>;
     /// The tenant of a Stripe customer.
     fn tenant_by_customer(&mut self, customer: &CustomerRef) -> Result<Option<Tenant>, RepoError>;
     /// Stores a tenant's status and customer.

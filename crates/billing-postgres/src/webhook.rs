@@ -566,6 +566,16 @@ impl WebhookTx for PgWebhookTx<'_> {
         })
     }
 
+    fn lock_tenant(&mut self, id: TenantId) -> Result<Option<Tenant>, RepoError> {
+        let row = tenants::table
+            .find(id.as_uuid())
+            .select(TenantRow::as_select())
+            .for_update()
+            .get_result(self.conn)
+            .optional();
+        convert(self.check(row)?)
+    }
+
     fn tenant_by_customer(&mut self, customer: &CustomerRef) -> Result<Option<Tenant>, RepoError> {
         let row = tenants::table
             .filter(tenants::stripe_customer_id.eq(customer.as_str()))

@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 use tracing::{error, warn};
 
-use crate::ids::{EventId, InvoiceId, PaymentId, SubscriptionId, SubscriptionRef};
+use crate::ids::{EventId, InvoiceId, PaymentId, SubscriptionId, SubscriptionRef, TenantId};
 use crate::model::{
     EventOutcome, Invoice, InvoiceNumber, InvoiceStatus, Payment, PaymentStatus, PlanKey,
     Subscription, SubscriptionStatus, Tenant, TenantStatus,
@@ -232,16 +232,38 @@ fn resolve_tenant(
 
 /// A tenant becomes `active` with a live subscription, and `cancelled` once nothing live
 /// is left; an operator's `suspended` is never overridden.
+///
+/// Runs under the tenant's row lock, so that two events about one tenant decide its
+/// status one after the other: a deletion of an old subscription racing the checkout of
+/// a new one must not leave the tenant `cancelled`. The Stripe customer is recorded
+/// unless another tenant holds it; only a checkout replaces a known one (an event about
+/// an older subscription never flips it back). Returns a note for the ledger when
+/// something was left out.
 fn settle_tenant(
     tx: &mut dyn WebhookTx,
-    mut tenant: Tenant,
+    tenant: TenantId,
     sub: &Subscription,
     customer: Option<&crate::ids::CustomerRef>,
+    replace_customer: bool,
     now: DateTime<Utc>,
-) -> Result<(), RepoError> {
+) -> Result<Option<String>, RepoError> {
+    let Some(mut tenant) = tx.lock_tenant(tenant)? else {
+        return Ok(Some(format!("tenant {tenant} vanished")));
+    };
     let before = (tenant.status, tenant.customer.clone());
+    let mut note = None;
     if let Some(c) = customer {
-        tenant.customer = Some(c.clone());
+        if tenant.customer.as_ref() != Some(c) && (replace_customer || tenant.customer.is_none()) {
+            match tx.tenant_by_customer(c)? {
+                Some(other) if other.id != tenant.id => {
+                    note = Some(format!(
+                        "customer {c} belongs to tenant {}; not recorded on tenant {}",
+                        other.id, tenant.id
+                    ));
+                }
+                _ => tenant.customer = Some(c.clone()),
+            }
+        }
     }
     if tenant.status != TenantStatus::Suspended {
         if sub.status.is_live() {
@@ -256,7 +278,11 @@ fn settle_tenant(
         tenant.updated_at = now;
         tx.save_tenant(&tenant)?;
     }
-    Ok(())
+    Ok(note)
+}
+
+fn processed_with(note: Option<String>) -> Applied {
+    applied(EventOutcome::Processed, note)
 }
 
 fn checkout_completed(
@@ -275,6 +301,17 @@ fn checkout_completed(
         Ok(t) => t,
         Err(reason) => return Ok(unmatched(reason)),
     };
+    if let Some(customer) = &c.customer {
+        if let Some(owner) = tx.tenant_by_customer(customer)? {
+            if owner.id != tenant.id {
+                return Ok(flagged(format!(
+                    "checkout for tenant {} used customer {customer}, which belongs to tenant {}",
+                    tenant.id, owner.id
+                )));
+            }
+        }
+    }
+    let mut second_subscription = false;
     let sub = match tx.lock_subscription(sub_ref)? {
         // A subscription event arrived first and created the row: complete it, but keep
         // its status, which is newer than anything a checkout session says.
@@ -323,11 +360,21 @@ fn checkout_completed(
                 updated_at: now,
             };
             tx.save_subscription(&sub)?;
+            second_subscription = tx.has_other_live_subscription(tenant.id, sub.id)?;
             sub
         }
     };
-    settle_tenant(tx, tenant, &sub, c.customer.as_ref(), now)?;
-    Ok(processed())
+    let note = settle_tenant(tx, tenant.id, &sub, c.customer.as_ref(), true, now)?;
+    if second_subscription {
+        // Stripe bills both: an operator must cancel one. Recorded, not refused, because
+        // the subscription exists at Stripe whatever we decide here.
+        error!(tenant.id = %tenant.id, stripe.subscription = %sub_ref, "tenant has two live subscriptions");
+        return Ok(processed_with(Some(format!(
+            "tenant {} already had a live subscription; {sub_ref} is a second one",
+            tenant.id
+        ))));
+    }
+    Ok(processed_with(note))
 }
 
 fn subscription_changed(
@@ -426,9 +473,8 @@ fn subscription_changed(
     sub.updated_at = now;
     tx.save_subscription(&sub)?;
 
-    let tenant = tx.ensure_tenant(sub.tenant_id)?;
-    settle_tenant(tx, tenant, &sub, s.customer.as_ref(), now)?;
-    Ok(processed())
+    let note = settle_tenant(tx, sub.tenant_id, &sub, s.customer.as_ref(), false, now)?;
+    Ok(processed_with(note))
 }
 
 /// The local invoice an invoice event is about: by Stripe id, then by our id in its

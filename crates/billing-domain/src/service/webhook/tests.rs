@@ -66,6 +66,9 @@ impl WebhookTx for State {
             })
             .clone())
     }
+    fn lock_tenant(&mut self, id: TenantId) -> Result<Option<Tenant>, RepoError> {
+        Ok(self.tenants.get(&id).cloned())
+    }
     fn tenant_by_customer(&mut self, customer: &CustomerRef) -> Result<Option<Tenant>, RepoError> {
         Ok(self
             .tenants
@@ -1046,4 +1049,78 @@ async fn a_tie_stripe_cannot_settle_is_recorded_as_failed_without_effects() {
 fn ledger_details_never_carry_control_characters() {
     assert_eq!(quote("a\0b\nc"), "abc");
     assert_eq!(quote(&"x".repeat(100)).len(), 64);
+}
+
+#[tokio::test]
+async fn a_checkout_with_another_tenants_customer_is_flagged_and_changes_nothing() {
+    let store = store_with_plan();
+    let owner = TenantId::new();
+    deliver(&store, event("evt_1", 100, checkout(owner)))
+        .await
+        .unwrap();
+    let intruder = TenantId::new();
+    let mut other = checkout(intruder);
+    if let PaymentEvent::CheckoutCompleted(c) = &mut other {
+        c.subscription = Some(SubscriptionRef::parse("sub_2").unwrap());
+    }
+
+    let outcome = deliver(&store, event("evt_2", 200, other)).await.unwrap();
+
+    assert_eq!(outcome.outcome, EventOutcome::Failed);
+    assert!(outcome.detail.unwrap().contains("belongs to tenant"));
+    let state = store.state();
+    assert_eq!(state.subscriptions.len(), 1);
+    assert_eq!(
+        state.tenants[&owner].customer.as_ref().unwrap().as_str(),
+        "cus_1"
+    );
+}
+
+#[tokio::test]
+async fn an_event_about_an_old_subscription_does_not_flip_the_tenants_customer_back() {
+    let store = store_with_plan();
+    let tenant = TenantId::new();
+    deliver(&store, event("evt_1", 100, checkout(tenant)))
+        .await
+        .unwrap();
+    let mut old = sub_snapshot(SubscriptionStatus::Canceled, Some(tenant));
+    old.subscription = SubscriptionRef::parse("sub_old").unwrap();
+    old.customer = Some(CustomerRef::parse("cus_old").unwrap());
+
+    deliver(
+        &store,
+        event("evt_2", 200, PaymentEvent::SubscriptionDeleted(old)),
+    )
+    .await
+    .unwrap();
+
+    let state = store.state();
+    assert_eq!(
+        state.tenants[&tenant].customer.as_ref().unwrap().as_str(),
+        "cus_1"
+    );
+    assert_eq!(
+        state.tenants[&tenant].status,
+        TenantStatus::Active,
+        "sub_1 is still live"
+    );
+}
+
+#[tokio::test]
+async fn a_second_live_subscription_is_recorded_and_called_out() {
+    let store = store_with_plan();
+    let tenant = TenantId::new();
+    deliver(&store, event("evt_1", 100, checkout(tenant)))
+        .await
+        .unwrap();
+    let mut second = checkout(tenant);
+    if let PaymentEvent::CheckoutCompleted(c) = &mut second {
+        c.subscription = Some(SubscriptionRef::parse("sub_2").unwrap());
+    }
+
+    let outcome = deliver(&store, event("evt_2", 200, second)).await.unwrap();
+
+    assert_eq!(outcome.outcome, EventOutcome::Processed);
+    assert!(outcome.detail.unwrap().contains("second one"));
+    assert_eq!(store.state().subscriptions.len(), 2);
 }
