@@ -363,7 +363,8 @@ async fn stripe_failing_persistently_gives_a_502_within_the_deadline() {
         (502, Some("stripe_unavailable"))
     );
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(6),
+        // The slack is for a busy CI machine, not for the client.
+        started.elapsed() < std::time::Duration::from_secs(8),
         "deadline is 5 s"
     );
     assert_eq!(app.stripe.payment_intents_created(), 0);

@@ -20,7 +20,9 @@ const SLOWLORIS: usize = 6;
 /// within it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// A normal request must be answered within this, whatever the hostile clients do.
-const ANSWER_BOUND: Duration = Duration::from_secs(1);
+// Generous: CI runs other test binaries beside this one on 2 cores; the point is that
+// the hostile clients never starve a normal one (their own timeout is 5 s and more).
+const ANSWER_BOUND: Duration = Duration::from_secs(3);
 
 /// How the server ended an exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
