@@ -30,11 +30,13 @@ pub struct OutboxPolicy {
 }
 
 impl Default for OutboxPolicy {
-    /// 50 per pass, 60 s lease, 2 s doubling to 1 h, 25 attempts (about a day of retries).
+    /// 10 per pass under a 120 s lease (longer than 10 deliveries at the notifier's 10 s
+    /// timeout, so a slow pass never sees its messages claimed again), 2 s doubling to
+    /// 1 h, 25 attempts (about a day of retries).
     fn default() -> Self {
         Self {
-            batch: 50,
-            lease: Duration::from_secs(60),
+            batch: 10,
+            lease: Duration::from_secs(120),
             initial_backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(3600),
             max_attempts: 25,
@@ -200,7 +202,7 @@ mod tests {
         let mut outbox = MockOutboxRepository::new();
         outbox
             .expect_claim_due()
-            .withf(|now, lease, limit| *now == at(1_000) && *lease == at(1_060) && *limit == 50)
+            .withf(|now, lease, limit| *now == at(1_000) && *lease == at(1_120) && *limit == 10)
             .returning(|_, _, _| Ok(vec![message(0)]));
         outbox
             .expect_mark_done()

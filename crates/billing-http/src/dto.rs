@@ -16,7 +16,7 @@ use billing_domain::{
     PageLimit, PageRequest, Payment, Plan, PlanCode, PlanKey, PlanPatch, PriceRef, Subscription,
     TenantId, TenantOverview, TrialDays,
 };
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::ApiError;
@@ -616,8 +616,16 @@ impl CreateInvoiceBody {
         let due_date = self
             .due_date
             .map(|d| {
+                // Years 1-9999 only: chrono reads "-5000-01-01", PostgreSQL cannot store it.
                 NaiveDate::parse_from_str(&d, "%Y-%m-%d")
-                    .map_err(|_| ApiError::invalid_field("dueDate", "must be a date YYYY-MM-DD"))
+                    .ok()
+                    .filter(|date| (1..=9999).contains(&date.year()))
+                    .ok_or_else(|| {
+                        ApiError::invalid_field(
+                            "dueDate",
+                            "must be a date YYYY-MM-DD (years 1-9999)",
+                        )
+                    })
             })
             .transpose()?;
         Ok(NewInvoice {
@@ -1145,6 +1153,24 @@ mod tests {
             "{}",
             invoice.detail()
         );
+    }
+
+    #[test]
+    fn a_due_date_postgresql_cannot_store_is_refused_not_a_500() {
+        for date in ["-5000-01-01", "0000-12-31", "10000-01-01", "2026-02-30"] {
+            let body: CreateInvoiceBody = serde_json::from_str(&format!(
+                r#"{{"tenantId":"6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b","number":"n1","amountDue":5,"currency":"usd","dueDate":"{date}"}}"#
+            ))
+            .unwrap();
+
+            let err = body.try_into_domain().unwrap_err();
+
+            assert!(
+                err.detail().starts_with("dueDate:"),
+                "{date}: {}",
+                err.detail()
+            );
+        }
     }
 
     #[test]

@@ -110,12 +110,18 @@ impl OutboxRepository for PgStore {
     ) -> Result<(), RepoError> {
         let status = if logged_only { "logged" } else { "delivered" };
         self.run(move |conn| {
-            diesel::update(notifications::table.find(id.as_uuid()))
-                .set((
-                    notifications::status.eq(status),
-                    notifications::delivered_at.eq(Some(at)),
-                ))
-                .execute(conn)?;
+            // Only a pending message changes: a slow dispatcher whose lease ran out must not
+            // overwrite what another one recorded since.
+            diesel::update(
+                notifications::table
+                    .find(id.as_uuid())
+                    .filter(notifications::status.eq("pending")),
+            )
+            .set((
+                notifications::status.eq(status),
+                notifications::delivered_at.eq(Some(at)),
+            ))
+            .execute(conn)?;
             Ok(())
         })
         .await
@@ -131,7 +137,9 @@ impl OutboxRepository for PgStore {
     ) -> Result<(), RepoError> {
         let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
         self.run(move |conn| {
-            let target = notifications::table.find(id.as_uuid());
+            let target = notifications::table
+                .find(id.as_uuid())
+                .filter(notifications::status.eq("pending"));
             let last_error = truncated(&error);
             match retry_at {
                 Some(at) => diesel::update(target)

@@ -168,3 +168,25 @@ fn the_sql_check_helper_fails_on_a_false_condition() {
 
     assert!(checked.is_err());
 }
+
+#[tokio::test]
+async fn a_late_dispatcher_cannot_overwrite_a_delivered_message() {
+    let (db, store) = setup();
+    enqueue(&db, 1);
+    let message = store.claim_due(at(10), at(70), 1).await.unwrap().remove(0);
+    store.mark_done(message.id, false, at(20)).await.unwrap();
+
+    store
+        .mark_failed(message.id, 1, None, "timeout".into())
+        .await
+        .unwrap();
+
+    assert_sql(
+        &db,
+        &format!(
+            "(SELECT status = 'delivered' AND last_error IS NULL \
+             FROM notifications WHERE id = '{}')",
+            message.id
+        ),
+    );
+}
