@@ -89,7 +89,7 @@ pub(crate) fn unique_field(constraint: Option<&str>) -> &'static str {
         }
         "tenants_stripe_customer_id_key" => "stripeCustomerId",
         "subscriptions_stripe_subscription_id_key" => "stripeSubscriptionId",
-        "payments_stripe_charge_id_key" => "stripeChargeId",
+        "payments_stripe_charge_id_key" | "payments_succeeded_charge_key" => "stripeChargeId",
         "payments_source_event_id_key" => "sourceEventId",
         "notifications_dedupe_key_key" => "dedupeKey",
         "webhook_events_pkey" => "eventId",
@@ -129,6 +129,7 @@ mod tests {
                 "payments_succeeded_payment_intent_key",
                 "stripePaymentIntentId",
             ),
+            ("payments_succeeded_charge_key", "stripeChargeId"),
         ];
 
         for (constraint, field) in named {

@@ -443,6 +443,11 @@ async fn payments_are_deduplicated_by_source_event_and_by_succeeded_payment_inte
     let applied = store
         .apply(work(move |tx| {
             let mut charged = payment(tenant, PaymentStatus::Succeeded, "pi_test_1");
+            let failed_on_charge = || {
+                let mut failed = payment(tenant, PaymentStatus::Failed, "pi_test_2");
+                failed.charge = Some(ChargeRef::parse("ch_test_2").unwrap());
+                failed
+            };
             charged.charge = Some(ChargeRef::parse("ch_test_1").unwrap());
             let results = [
                 tx.insert_payment(&charged, &event_id("evt_p1"))?,
@@ -456,15 +461,9 @@ async fn payments_are_deduplicated_by_source_event_and_by_succeeded_payment_inte
                     &payment(tenant, PaymentStatus::Succeeded, "pi_test_1"),
                     &event_id("evt_p2"),
                 )?,
-                // Two failed attempts of one PaymentIntent.
-                tx.insert_payment(
-                    &payment(tenant, PaymentStatus::Failed, "pi_test_2"),
-                    &event_id("evt_p3"),
-                )?,
-                tx.insert_payment(
-                    &payment(tenant, PaymentStatus::Failed, "pi_test_2"),
-                    &event_id("evt_p4"),
-                )?,
+                // Two failed attempts of one PaymentIntent naming the same charge.
+                tx.insert_payment(&failed_on_charge(), &event_id("evt_p3"))?,
+                tx.insert_payment(&failed_on_charge(), &event_id("evt_p4"))?,
             ];
             Ok(with_detail(&format!("{results:?}")))
         }))
