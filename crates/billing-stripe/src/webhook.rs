@@ -283,6 +283,22 @@ fn is_api_version(version: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
 }
 
+/// An event's object must be of the kind its type announces (a payment intent delivered
+/// as a subscription update is not a subscription). Absent means not said: accepted.
+fn expect_object(actual: Option<&str>, expected: &str) -> Result<(), InvalidPayload> {
+    match actual {
+        Some(object) if object != expected => Err(invalid(format_args!(
+            "data.object is a {}, not a {expected}",
+            object
+                .chars()
+                .filter(char::is_ascii_graphic)
+                .take(40)
+                .collect::<String>()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Free text from Stripe (decline messages) without the NUL that PostgreSQL refuses.
 fn text(s: &str) -> String {
     s.replace('\0', "\u{FFFD}")
@@ -338,6 +354,7 @@ fn meta(m: Option<&Metadata>) -> Metadata {
 }
 
 fn checkout(s: wire::CheckoutSessionObject) -> Result<CheckoutCompleted, InvalidPayload> {
+    expect_object(s.object.as_deref(), "checkout.session")?;
     let metadata = meta(s.metadata.as_ref());
     let customer = customer_ref(id_of(s.customer.as_ref()), "customer")?;
     Ok(CheckoutCompleted {
@@ -355,6 +372,7 @@ fn checkout(s: wire::CheckoutSessionObject) -> Result<CheckoutCompleted, Invalid
 }
 
 fn invoice(i: wire::InvoiceObject) -> Result<InvoiceSnapshot, InvalidPayload> {
+    expect_object(i.object.as_deref(), "invoice")?;
     let metadata = meta(i.metadata.as_ref());
     // Dahlia/basil: `parent.subscription_details`; older: top-level fields.
     let details = i
@@ -402,6 +420,7 @@ fn invoice(i: wire::InvoiceObject) -> Result<InvoiceSnapshot, InvalidPayload> {
 pub(crate) fn subscription(
     s: wire::SubscriptionObject,
 ) -> Result<SubscriptionSnapshot, InvalidPayload> {
+    expect_object(s.object.as_deref(), "subscription")?;
     let metadata = meta(s.metadata.as_ref());
     let item = s.items.as_ref().and_then(|l| l.data.first());
     // Basil moved the period onto the items; older payloads have it at the top level.
@@ -437,6 +456,7 @@ pub(crate) fn subscription(
 }
 
 fn payment_intent(p: wire::PaymentIntentObject) -> Result<PaymentIntentSnapshot, InvalidPayload> {
+    expect_object(p.object.as_deref(), "payment_intent")?;
     let metadata = meta(p.metadata.as_ref());
     let error = p.last_payment_error.as_ref();
     let charge = p

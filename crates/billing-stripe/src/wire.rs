@@ -185,6 +185,9 @@ pub(crate) struct EventData<'a> {
 #[derive(Debug, Deserialize)]
 pub(crate) struct CheckoutSessionObject {
     pub(crate) id: String,
+    /// Stripe's object type (`invoice`, …), checked against the event type.
+    #[serde(default)]
+    pub(crate) object: Option<String>,
     #[serde(default)]
     pub(crate) client_reference_id: Option<String>,
     #[serde(default)]
@@ -200,6 +203,9 @@ pub(crate) struct CheckoutSessionObject {
 #[derive(Debug, Deserialize)]
 pub(crate) struct InvoiceObject {
     pub(crate) id: String,
+    /// Stripe's object type (`invoice`, …), checked against the event type.
+    #[serde(default)]
+    pub(crate) object: Option<String>,
     #[serde(default)]
     pub(crate) number: Option<String>,
     #[serde(default)]
@@ -260,6 +266,9 @@ pub(crate) struct StatusTransitions {
 #[derive(Debug, Deserialize)]
 pub(crate) struct SubscriptionObject {
     pub(crate) id: String,
+    /// Stripe's object type (`invoice`, …), checked against the event type.
+    #[serde(default)]
+    pub(crate) object: Option<String>,
     #[serde(default)]
     pub(crate) customer: Option<Expandable>,
     #[serde(default)]
@@ -295,6 +304,9 @@ pub(crate) struct SubscriptionItem {
 #[derive(Debug, Deserialize)]
 pub(crate) struct PaymentIntentObject {
     pub(crate) id: String,
+    /// Stripe's object type (`invoice`, …), checked against the event type.
+    #[serde(default)]
+    pub(crate) object: Option<String>,
     #[serde(default)]
     pub(crate) amount: i64,
     #[serde(default)]
