@@ -68,7 +68,7 @@ async fn requests_without_a_test_secret_key_get_a_401_that_never_echoes_the_key(
     let live = send(
         reqwest::Client::new()
             .get(&url)
-            .header("authorization", "Bearer sk_live_notarealkey123"),
+            .header("authorization", "Bearer sk_live_fake_for_tests"),
     )
     .await;
 
@@ -79,7 +79,7 @@ async fn requests_without_a_test_secret_key_get_a_401_that_never_echoes_the_key(
         .as_str()
         .unwrap()
         .contains("API Key"));
-    assert!(!live.body.to_string().contains("notarealkey123"));
+    assert!(!live.body.to_string().contains("fake_for_tests"));
     fake.stop().await;
 }
 
