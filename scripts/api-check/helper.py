@@ -366,8 +366,12 @@ def cmd_workload(args) -> int:
     print("-- /metrics")
 
     def settled(samples) -> bool:
-        # The outbox dispatcher polls every second; the failed delivery shows shortly.
-        return value(samples, "billing_outbox_delivery_failures_total") >= 1
+        # The outbox dispatcher polls every second; the failed delivery shows shortly,
+        # with the backlog it leaves (the message waits for its retry).
+        return (
+            value(samples, "billing_outbox_delivery_failures_total") >= 1
+            and value(samples, "billing_outbox_backlog") >= 1
+        )
 
     r, samples = metrics_until(base, settled, args.metrics_timeout)
     c.expect(r, 200, "GET /metrics")

@@ -228,7 +228,13 @@ async fn dispatch_outbox(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        let busy = match dispatcher.run_once().await {
+        let pass = dispatcher.run_once().await;
+        // The backlog first, then the counters: a scrape that sees a failure counted also
+        // sees the backlog that failure left behind.
+        if let Ok(n) = dispatcher.backlog().await {
+            metrics.set_outbox_backlog(n);
+        }
+        let busy = match pass {
             Ok(report) => {
                 metrics.add_outbox_failures(u64::from(report.retried + report.dead));
                 metrics.add_outbox_dead(u64::from(report.dead));
@@ -239,9 +245,6 @@ async fn dispatch_outbox(
                 false
             }
         };
-        if let Ok(n) = dispatcher.backlog().await {
-            metrics.set_outbox_backlog(n);
-        }
         if busy {
             continue;
         }
