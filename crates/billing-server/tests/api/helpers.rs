@@ -1,7 +1,7 @@
 //! `spawn_app()`: the real server on a random port, its own database, and a local fake
 //! of Stripe; plus token and webhook-signing helpers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::TcpListener;
 use std::time::Duration;
 
@@ -13,8 +13,7 @@ use billing_server::startup::Application;
 use billing_stripe_fake::FakeStripe;
 use serde_json::{json, Value};
 
-pub const JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
-pub const WEBHOOK_SECRET: &str = "whsec_test_secret";
+pub use crate::common::{admin_token, tenant_token, WEBHOOK_SECRET};
 
 pub struct TestApp {
     pub address: String,
@@ -22,7 +21,7 @@ pub struct TestApp {
     pub db: TestDatabase,
     pub stripe: FakeStripe,
     handle: ServerHandle,
-    env: HashMap<&'static str, String>,
+    env: BTreeMap<&'static str, String>,
 }
 
 impl Drop for TestApp {
@@ -33,7 +32,7 @@ impl Drop for TestApp {
 }
 
 /// The service as configured for tests; `tweak` may override any variable.
-pub async fn spawn_app_with(tweak: impl FnOnce(&mut HashMap<&'static str, String>)) -> TestApp {
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut BTreeMap<&'static str, String>)) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         billing_server::telemetry::init(billing_server::config::LogFormat::Pretty);
     }
@@ -42,31 +41,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut HashMap<&'static str, String
         .unwrap()
         .expect("test database");
     let stripe = FakeStripe::start().await;
-    let mut env: HashMap<&'static str, String> = HashMap::from([
-        ("DATABASE_URL", db.url().to_owned()),
-        ("DATABASE_MAX_CONNECTIONS", "8".to_owned()),
-        ("STRIPE_API_KEY", "sk_test_fake_key_for_tests".to_owned()),
-        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
-        ("STRIPE_API_BASE", stripe.base_url()),
-        ("STRIPE_MAX_RETRIES", "2".to_owned()),
-        ("STRIPE_TIMEOUT_SECS", "2".to_owned()),
-        ("STRIPE_DEADLINE_SECS", "5".to_owned()),
-        ("JWT_SECRET", JWT_SECRET.to_owned()),
-        (
-            "CHECKOUT_SUCCESS_URL",
-            "https://app.example.com/billing/success?session_id={CHECKOUT_SESSION_ID}".to_owned(),
-        ),
-        (
-            "CHECKOUT_CANCEL_URL",
-            "https://app.example.com/billing/cancel".to_owned(),
-        ),
-        (
-            "PORTAL_RETURN_URL",
-            "https://app.example.com/billing".to_owned(),
-        ),
-        ("HTTP_WORKERS", "2".to_owned()),
-        ("SHUTDOWN_TIMEOUT_SECS", "1".to_owned()),
-    ]);
+    let mut env = crate::common::server_env(db.url(), &stripe.base_url());
     tweak(&mut env);
     let (address, handle) = start(&env);
     TestApp {
@@ -82,7 +57,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut HashMap<&'static str, String
     }
 }
 
-fn start(env: &HashMap<&'static str, String>) -> (String, ServerHandle) {
+fn start(env: &BTreeMap<&'static str, String>) -> (String, ServerHandle) {
     let view: HashMap<&str, &str> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (config, _) = Config::from_env(&view, false).expect("test configuration");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -95,28 +70,6 @@ fn start(env: &HashMap<&'static str, String>) -> (String, ServerHandle) {
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
-}
-
-pub fn admin_token() -> String {
-    billing_http::mint_hs256(
-        JWT_SECRET.as_bytes(),
-        "ops",
-        None,
-        true,
-        Duration::from_secs(600),
-    )
-    .unwrap()
-}
-
-pub fn tenant_token(tenant: TenantId) -> String {
-    billing_http::mint_hs256(
-        JWT_SECRET.as_bytes(),
-        "user",
-        Some(tenant),
-        false,
-        Duration::from_secs(600),
-    )
-    .unwrap()
 }
 
 impl TestApp {
@@ -222,31 +175,12 @@ impl TestApp {
 
     /// Runs one SQL query returning a single integer.
     pub fn count(&self, sql: &str) -> i64 {
-        use std::process::Command;
-        let out = Command::new("psql")
-            .args([self.db.url(), "-tAc", sql])
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+        crate::common::count(self.db.url(), sql)
     }
 
+    /// Runs one SQL query returning a single value, as text.
     pub fn scalar(&self, sql: &str) -> String {
-        use std::process::Command;
-        let out = Command::new("psql")
-            .args([self.db.url(), "-tAc", sql])
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        crate::common::sql(self.db.url(), sql)
     }
 }
 

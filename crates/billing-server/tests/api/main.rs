@@ -7,6 +7,8 @@
     reason = "tests fail loudly on broken fixtures"
 )]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod foundation;
 mod helpers;
 mod outbox;

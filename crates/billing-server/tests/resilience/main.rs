@@ -16,6 +16,8 @@
     reason = "tests fail loudly on broken fixtures"
 )]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod hostile_clients;
 mod postgres_outage;
 mod stripe_outage;

@@ -16,8 +16,7 @@ use billing_postgres::testing::TestDatabase;
 use rand::Rng;
 use serde_json::{json, Value};
 
-pub const JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
-pub const WEBHOOK_SECRET: &str = "whsec_test_secret";
+pub use crate::common::{admin_token, count, server_env, sql, tenant_token, WEBHOOK_SECRET};
 /// The Stripe prices of the two plans the scenarios create.
 pub const BASIC_PRICE: &str = "price_1Rq3oaHx4KpL29aTqhCv4Gt4";
 pub const PRO_PRICE: &str = "price_1Rq48kHx4KpL29aTV5PnnbOR";
@@ -34,38 +33,6 @@ pub async fn database(migrated: bool) -> TestDatabase {
     .await
     .unwrap()
     .expect("test database (is PostgreSQL running?)")
-}
-
-/// The non-dev configuration of a server process: every required variable set.
-pub fn server_env(database_url: &str, stripe_base: &str) -> BTreeMap<&'static str, String> {
-    BTreeMap::from([
-        ("DATABASE_URL", database_url.to_owned()),
-        ("DATABASE_MAX_CONNECTIONS", "8".to_owned()),
-        ("MIGRATE_ON_START", "false".to_owned()),
-        ("STRIPE_API_KEY", "sk_test_fake_key_for_tests".to_owned()),
-        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
-        ("STRIPE_API_BASE", stripe_base.to_owned()),
-        ("STRIPE_MAX_RETRIES", "2".to_owned()),
-        ("STRIPE_TIMEOUT_SECS", "2".to_owned()),
-        ("STRIPE_DEADLINE_SECS", "5".to_owned()),
-        ("JWT_SECRET", JWT_SECRET.to_owned()),
-        (
-            "CHECKOUT_SUCCESS_URL",
-            "https://app.example.com/billing/success?session_id={CHECKOUT_SESSION_ID}".to_owned(),
-        ),
-        (
-            "CHECKOUT_CANCEL_URL",
-            "https://app.example.com/billing/cancel".to_owned(),
-        ),
-        (
-            "PORTAL_RETURN_URL",
-            "https://app.example.com/billing".to_owned(),
-        ),
-        ("HTTP_WORKERS", "2".to_owned()),
-        ("SHUTDOWN_TIMEOUT_SECS", "1".to_owned()),
-        ("RUST_LOG", "error".to_owned()),
-        ("LOG_FORMAT", "json".to_owned()),
-    ])
 }
 
 /// The built `billing-server` binary running as a child process; killed on drop.
@@ -154,28 +121,6 @@ pub fn client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder().timeout(timeout).build().unwrap()
 }
 
-pub fn admin_token() -> String {
-    billing_http::mint_hs256(
-        JWT_SECRET.as_bytes(),
-        "ops",
-        None,
-        true,
-        Duration::from_secs(600),
-    )
-    .unwrap()
-}
-
-pub fn tenant_token(tenant: TenantId) -> String {
-    billing_http::mint_hs256(
-        JWT_SECRET.as_bytes(),
-        "user",
-        Some(tenant),
-        false,
-        Duration::from_secs(600),
-    )
-    .unwrap()
-}
-
 /// Creates the two plans every scenario's subscription events refer to.
 pub async fn create_plans(server: &ServerProcess) {
     let client = client(Duration::from_secs(10));
@@ -192,25 +137,6 @@ pub async fn create_plans(server: &ServerProcess) {
             .unwrap();
         assert_eq!(response.status(), 201, "create plan {code}");
     }
-}
-
-/// Runs one SQL statement with `psql` and returns its unaligned output (`|` between
-/// columns, one row a line).
-pub fn sql(url: &str, query: &str) -> String {
-    let out = Command::new("psql")
-        .args([url, "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-c", query])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "{query}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-pub fn count(url: &str, query: &str) -> i64 {
-    sql(url, query).parse().unwrap()
 }
 
 // ---------------------------------------------------------------------------------------
