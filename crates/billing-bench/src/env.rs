@@ -130,6 +130,11 @@ impl BenchEnv {
             .stdout(log.try_clone()?)
             .stderr(log)
             .kill_on_drop(true);
+        // libpq's own variables (PGSSLMODE, say) reach the server as they reach pgbench, so
+        // that both talk to PostgreSQL the same way.
+        for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("PG")) {
+            command.env(k, v);
+        }
         for (k, v) in &options.extra_env {
             command.env(k, v);
         }

@@ -13,6 +13,7 @@ use tokio::process::Command;
 
 use crate::env::BoxError;
 use crate::events::{Kind, Mix, Templates};
+use crate::stats::Latencies;
 
 /// The script of one event type.
 fn script(kind: Kind) -> &'static str {
@@ -32,8 +33,17 @@ fn payload_var(kind: Kind) -> String {
     format!("pl_{}", kind.as_str().replace('.', "_"))
 }
 
+/// What one pgbench run measured.
+pub struct Ceiling {
+    /// Transactions per second, without connection time.
+    pub tps: f64,
+    /// Every transaction's latency (pgbench's per-transaction log).
+    pub latencies: Latencies,
+}
+
 /// Scripts written to a temporary directory, ready to run.
 pub struct Pgbench {
+    dir: PathBuf,
     tenants: u32,
     files: Vec<(PathBuf, u32)>,
     defines: Vec<String>,
@@ -89,6 +99,7 @@ impl Pgbench {
             files.push((path, weight));
         }
         Ok(Self {
+            dir,
             tenants: tenants.max(1),
             files,
             defines,
@@ -120,7 +131,8 @@ impl Pgbench {
     }
 
     /// Runs pgbench with `clients` clients for `duration` and returns its transactions per
-    /// second (without connection time).
+    /// second (without connection time) and its latencies, read from its per-transaction
+    /// log (`-l`).
     ///
     /// # Errors
     /// When pgbench fails or prints no rate.
@@ -129,9 +141,13 @@ impl Pgbench {
         url: &str,
         clients: usize,
         duration: Duration,
-    ) -> Result<f64, BoxError> {
+    ) -> Result<Ceiling, BoxError> {
+        let logs = self.dir.join(format!("log-{clients}"));
+        let _ = std::fs::remove_dir_all(&logs);
+        std::fs::create_dir_all(&logs)?;
         let mut cmd = Command::new("pgbench");
-        cmd.args(["-n", "-M", "prepared"])
+        cmd.args(["-n", "-M", "prepared", "-l", "--log-prefix"])
+            .arg(logs.join("tx"))
             .arg("-c")
             .arg(clients.to_string())
             .arg("-j")
@@ -154,10 +170,38 @@ impl Pgbench {
             )
             .into());
         }
-        text.lines()
+        let tps = text
+            .lines()
             .find_map(|l| l.strip_prefix("tps = "))
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("pgbench printed no tps:\n{text}").into())
+            .ok_or_else(|| format!("pgbench printed no tps:\n{text}"))?;
+        let mut latencies = Latencies::default();
+        for entry in std::fs::read_dir(&logs)? {
+            let log = std::fs::read_to_string(entry?.path())?;
+            for micros in log.lines().filter_map(log_latency) {
+                latencies.record(Duration::from_micros(micros));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&logs);
+        Ok(Ceiling { tps, latencies })
+    }
+}
+
+/// The latency of one line of pgbench's per-transaction log:
+/// `client_id transaction_no time script_no time_epoch time_us`, `time` in microseconds.
+fn log_latency(line: &str) -> Option<u64> {
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_line_gives_its_latency() {
+        assert_eq!(log_latency("3 117 2481 4 1764280646 412345"), Some(2481));
+        assert_eq!(log_latency("3 117 skipped 4 1764280646 412345"), None);
+        assert_eq!(log_latency(""), None);
     }
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::env::{self, psql, psql_int, BenchEnv, BoxError, ServerOptions, WEBHOOK_SECRET};
 use crate::events::{Kind, Mix, Templates, BASIC_PRICE, KINDS, PRO_PRICE};
-use crate::pgbench::Pgbench;
+use crate::pgbench::{Ceiling, Pgbench};
 use crate::stats::Latencies;
 
 /// How the webhook benchmark runs.
@@ -42,6 +42,8 @@ pub struct WebhookBench {
 #[derive(Default)]
 struct WorkerCount {
     latencies: Latencies,
+    /// Per kind (index in [`KINDS`]), the last slot for redeliveries.
+    by_kind: [Latencies; 8],
     /// New events answered 200, per kind (index in [`KINDS`]).
     new_ok: [u64; 7],
     new_sent: u64,
@@ -57,7 +59,7 @@ struct Level {
     elapsed: Duration,
     count: WorkerCount,
     peak_rss_kib: u64,
-    ceiling_tps: Option<f64>,
+    ceiling: Option<Ceiling>,
     checks: Vec<(String, bool)>,
 }
 
@@ -71,9 +73,11 @@ impl Level {
     }
 
     fn ratio(&self) -> Option<f64> {
-        self.ceiling_tps
-            .filter(|c| *c > 0.0)
-            .map(|c| self.events_per_s() / c)
+        self.ceiling
+            .as_ref()
+            .map(|c| c.tps)
+            .filter(|tps| *tps > 0.0)
+            .map(|tps| self.events_per_s() / tps)
     }
 
     fn checks_ok(&self) -> bool {
@@ -154,7 +158,12 @@ async fn worker(shared: Arc<Shared>, deadline: Instant, seed: u64) -> WorkerCoun
             }
             Err(e) => Err(e),
         };
-        count.latencies.record(started.elapsed());
+        let took = started.elapsed();
+        count.latencies.record(took);
+        let slot = kind
+            .and_then(|k| KINDS.iter().position(|x| *x == k))
+            .unwrap_or(KINDS.len());
+        count.by_kind[slot].record(took);
         match kind {
             Some(_) => count.new_sent += 1,
             None => count.redelivered += 1,
@@ -384,6 +393,9 @@ impl WebhookBench {
             for h in handles {
                 let c = h.await?;
                 count.latencies.merge(c.latencies);
+                for (mine, theirs) in count.by_kind.iter_mut().zip(c.by_kind) {
+                    mine.merge(theirs);
+                }
                 for (t, n) in count.new_ok.iter_mut().zip(c.new_ok) {
                     *t += n;
                 }
@@ -404,7 +416,7 @@ impl WebhookBench {
             // Let the outbox dispatcher settle before reading notifications.
             tokio::time::sleep(Duration::from_millis(300)).await;
             let checks = check(&db, &prefix, &count, &totals).await;
-            let ceiling_tps = match &pgbench {
+            let ceiling = match &pgbench {
                 Some(p) => {
                     p.seed(&db).await?;
                     Some(p.run(&db, connections, self.duration).await?)
@@ -416,7 +428,7 @@ impl WebhookBench {
                 elapsed,
                 count,
                 peak_rss_kib: memory.peak_kib,
-                ceiling_tps,
+                ceiling,
                 checks,
             };
             print_level(&mut level, peak_reset);
@@ -463,8 +475,28 @@ fn print_level(level: &mut Level, peak_reset: bool) {
         mib(level.peak_rss_kib),
         if peak_reset { "" } else { " (since start)" }
     );
-    if let (Some(ceiling), Some(ratio)) = (level.ceiling_tps, level.ratio()) {
-        println!("   PostgreSQL ceiling (pgbench, same statements): {ceiling:.0} tx/s; service/ceiling {ratio:.2}");
+    let mut per_kind = String::from("   p50/p99 ms by type:");
+    for (i, l) in level.count.by_kind.iter_mut().enumerate() {
+        if l.is_empty() {
+            continue;
+        }
+        let name = KINDS.get(i).map_or("redelivery", |k| k.as_str());
+        let _ = write!(
+            per_kind,
+            " {name} {:.1}/{:.1};",
+            l.quantile_ms(0.5),
+            l.quantile_ms(0.99)
+        );
+    }
+    println!("{per_kind}");
+    let ratio = level.ratio();
+    if let (Some(ceiling), Some(ratio)) = (level.ceiling.as_mut(), ratio) {
+        println!(
+            "   PostgreSQL ceiling (pgbench, same statements): {:.0} tx/s, latency p50 {:.2} ms, p99 {:.2} ms; service/ceiling {ratio:.2}",
+            ceiling.tps,
+            ceiling.latencies.quantile_ms(0.5),
+            ceiling.latencies.quantile_ms(0.99),
+        );
     }
     for (what, ok) in &level.checks {
         println!("   [{}] {what}", if *ok { "ok" } else { "FAIL" });
@@ -479,18 +511,27 @@ fn markdown(header: &str, levels: &mut [Level]) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| connections | events/s | p50 ms | p99 ms | max ms | errors | peak RSS MiB | PG ceiling tx/s | service/ceiling | DB checks |"
+        "| connections | events/s | p50 ms | p99 ms | max ms | errors | peak RSS MiB | PG ceiling tx/s | ceiling p99 ms | service/ceiling | DB checks |"
     );
-    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(
+        out,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
     for level in levels.iter_mut() {
         let eps = level.events_per_s();
         let ratio = level.ratio().map_or("-".into(), |r| format!("{r:.2}"));
-        let ceiling = level.ceiling_tps.map_or("-".into(), |c| format!("{c:.0}"));
+        let ceiling = level
+            .ceiling
+            .as_ref()
+            .map_or("-".into(), |c| format!("{:.0}", c.tps));
+        let ceiling_p99 = level.ceiling.as_mut().map_or("-".into(), |c| {
+            format!("{:.2}", c.latencies.quantile_ms(0.99))
+        });
         let checks = if level.checks_ok() { "ok" } else { "FAILED" };
         let c = &mut level.count;
         let _ = writeln!(
             out,
-            "| {} | {eps:.0} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {ceiling} | {ratio} | {checks} |",
+            "| {} | {eps:.0} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {ceiling} | {ceiling_p99} | {ratio} | {checks} |",
             level.connections,
             c.latencies.quantile_ms(0.5),
             c.latencies.quantile_ms(0.99),
