@@ -142,7 +142,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(configs.query)
         .app_data(configs.path);
 
+    // The webhook (the hot path) and the probes first: the router tries routes in order,
+    // and a path with an `{id}` is matched with a regex, which the webhook then never pays
+    // for (profiling showed it). No two patterns overlap, so the order changes nothing else.
     cfg.service(
+        // Raw bytes only: the signature covers the body exactly as received.
+        resource(paths::STRIPE_WEBHOOK, "POST")
+            .app_data(web::PayloadConfig::new(WEBHOOK_LIMIT))
+            .route(web::post().to(h::stripe_webhook)),
+    )
+    .service(resource(paths::HEALTH_LIVE, "GET").route(web::get().to(h::live)))
+    .service(resource(paths::HEALTH_READY, "GET").route(web::get().to(h::ready)))
+    .service(resource(paths::METRICS, "GET").route(web::get().to(h::metrics)))
+    .service(
         resource(paths::PLANS, "GET, POST")
             .route(web::get().to(h::list_plans))
             .route(web::post().to(h::create_plan)),
@@ -171,15 +183,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(paths::STRIPE_CHECKOUT, "POST").route(web::post().to(h::start_checkout)))
     .service(resource(paths::STRIPE_PORTAL, "POST").route(web::post().to(h::open_portal)))
     .service(resource(paths::STRIPE_EVENT_REPLAY, "POST").route(web::post().to(h::replay_event)))
-    .service(
-        // Raw bytes only: the signature covers the body exactly as received.
-        resource(paths::STRIPE_WEBHOOK, "POST")
-            .app_data(web::PayloadConfig::new(WEBHOOK_LIMIT))
-            .route(web::post().to(h::stripe_webhook)),
-    )
-    .service(resource(paths::HEALTH_LIVE, "GET").route(web::get().to(h::live)))
-    .service(resource(paths::HEALTH_READY, "GET").route(web::get().to(h::ready)))
-    .service(resource(paths::METRICS, "GET").route(web::get().to(h::metrics)))
     .service(resource(paths::OPENAPI, "GET").route(web::get().to(h::openapi)));
 
     cfg.default_service(web::to(|| async {
