@@ -134,6 +134,11 @@ impl Application {
             BillingSettings {
                 portal_return_url: config.portal_return_url.clone(),
                 allowed_return_hosts: config.allowed_return_hosts.clone(),
+                livemode: config
+                    .stripe
+                    .api_key
+                    .as_ref()
+                    .and_then(|key| billing_stripe::key_livemode(key.expose_secret())),
             },
         );
         let api: Arc<dyn BillingApi> = Arc::new(service);

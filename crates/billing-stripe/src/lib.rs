@@ -15,3 +15,36 @@ pub use client::{
 };
 pub use error::{ApiErrorDetail, StripeError};
 pub use webhook::{sign, StripeWebhookVerifier, DEFAULT_TOLERANCE};
+
+/// The mode of the account a secret or restricted API key belongs to: `Some(true)` for
+/// live mode (`sk_live_…`, `rk_live_…`), `Some(false)` for test mode (`sk_test_…`,
+/// `rk_test_…`), `None` for anything else (a stand-in key in development).
+#[must_use]
+pub fn key_livemode(key: &str) -> Option<bool> {
+    ["sk_", "rk_"].iter().find_map(|kind| {
+        let mode = key.strip_prefix(kind)?;
+        if mode.starts_with("live_") {
+            Some(true)
+        } else if mode.starts_with("test_") {
+            Some(false)
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_livemode;
+
+    #[test]
+    fn a_key_tells_its_mode() {
+        assert_eq!(key_livemode("sk_live_abc"), Some(true));
+        assert_eq!(key_livemode("rk_live_abc"), Some(true));
+        assert_eq!(key_livemode("sk_test_abc"), Some(false));
+        assert_eq!(key_livemode("rk_test_abc"), Some(false));
+        assert_eq!(key_livemode("pk_live_abc"), None);
+        assert_eq!(key_livemode("sk_bench"), None);
+        assert_eq!(key_livemode(""), None);
+    }
+}

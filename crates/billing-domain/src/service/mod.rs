@@ -154,6 +154,11 @@ pub struct BillingSettings {
     pub portal_return_url: Option<String>,
     /// Hosts a caller-given return URL may point to (lower-case).
     pub allowed_return_hosts: Vec<String>,
+    /// Whether the provider account the service works with is in live mode (`None`: not
+    /// known, every event is accepted). A correctly signed event of the other mode (a
+    /// test-mode endpoint's secret configured on a live service, say) is recorded as
+    /// `ignored` and changes nothing: a test-mode checkout must never activate a tenant.
+    pub livemode: Option<bool>,
 }
 
 /// The outbound ports `BillingService` works through.
@@ -250,6 +255,9 @@ impl BillingService {
     /// PaymentIntent that paid it (`expand[]=payments`). Best effort: the invoice is still
     /// marked paid without it, and a later `payment_intent.succeeded` links it.
     async fn enrich(&self, event: &mut ProviderEvent) {
+        if self.other_mode(event) {
+            return;
+        }
         let PaymentEvent::InvoicePaid(invoice) = &mut event.event else {
             return;
         };
@@ -275,6 +283,13 @@ impl BillingService {
         }
     }
 
+    /// Whether the event comes from the other mode (live or test) than the service's.
+    fn other_mode(&self, event: &ProviderEvent) -> bool {
+        self.settings
+            .livemode
+            .is_some_and(|live| live != event.livemode)
+    }
+
     /// Applies a parsed event: one transaction, and on a same-second tie about a
     /// subscription, a second one with Stripe's current state of it.
     async fn apply(
@@ -284,6 +299,15 @@ impl BillingService {
         delivery: Delivery,
     ) -> Result<WebhookReceipt, WebhookError> {
         self.enrich(&mut event).await;
+        let other_mode = self.other_mode(&event);
+        if other_mode {
+            tracing::warn!(
+                event.id = %event.id,
+                event.livemode = event.livemode,
+                "event of the other Stripe mode ignored: is STRIPE_WEBHOOK_SECRET the secret \
+                 of an endpoint of this account's mode?"
+            );
+        }
         let now = self.ports.clock.now();
         let entry = NewLedgerEntry {
             event_id: event.id.clone(),
@@ -292,7 +316,7 @@ impl BillingService {
             api_version: event.api_version.clone(),
             livemode: event.livemode,
             received_at: now,
-            outcome: webhook::expected_outcome(&event.event),
+            outcome: webhook::expected_outcome(&event.event, other_mode),
             payload,
         };
         let event = Arc::new(event);
@@ -302,7 +326,11 @@ impl BillingService {
             .apply(webhook::work(
                 Arc::clone(&event),
                 entry.clone(),
-                delivery,
+                if other_mode {
+                    Delivery::OtherMode
+                } else {
+                    delivery
+                },
                 now,
             ))
             .await;

@@ -34,6 +34,7 @@ impl Mocks {
         self.service_with(BillingSettings {
             portal_return_url: Some("https://app.example.com/billing".into()),
             allowed_return_hosts: vec!["app.example.com".into()],
+            livemode: None,
         })
     }
 
@@ -1100,4 +1101,100 @@ async fn a_stripe_invoice_whose_stripe_intent_was_canceled_gets_no_intent_of_our
     let err = pay(m, me).await.unwrap_err();
 
     assert!(matches!(err, BillingError::InvoicePaymentPending));
+}
+
+fn paid_invoice_without_intent() -> crate::webhook::PaymentEvent {
+    crate::webhook::PaymentEvent::InvoicePaid(crate::webhook::InvoiceSnapshot {
+        invoice: crate::ids::InvoiceRef::parse("in_1").unwrap(),
+        number: Some("ABC-0001".into()),
+        tenant: crate::webhook::TenantHints::default(),
+        local_invoice: None,
+        subscription: None,
+        amount_due: 2000,
+        amount_paid: 2000,
+        currency: "usd".into(),
+        paid_at: None,
+        attempt_count: 1,
+        payment_intent: None,
+        due_date: None,
+        created: None,
+    })
+}
+
+#[tokio::test]
+async fn an_event_of_the_other_mode_is_recorded_as_ignored_and_changes_nothing() {
+    let mut m = Mocks::default();
+    m.verifier.expect_verify().returning(|_, _, _| Ok(()));
+    m.verifier
+        .expect_parse()
+        .returning(|_| Ok(parsed_event("evt_test_mode", paid_invoice_without_intent())));
+    // No look at Stripe for it either.
+    m.provider.expect_invoice_payment_intent().never();
+    m.webhooks.expect_apply().times(1).returning(|work| {
+        // A strict mock: any effect (a tenant, an invoice) would be an unexpected call.
+        let mut tx = crate::ports::MockWebhookTx::new();
+        tx.expect_insert_event()
+            .withf(|e| e.outcome == crate::model::EventOutcome::Ignored && !e.livemode)
+            .times(1)
+            .returning(|_| Ok(true));
+        tx.expect_set_event_outcome()
+            .withf(|_, applied, _| {
+                applied.outcome == crate::model::EventOutcome::Ignored
+                    && applied.detail.as_deref()
+                        == Some("a test-mode event reached a live-mode service; nothing applied")
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        work(&mut tx)
+    });
+    let service = m.service_with(BillingSettings {
+        livemode: Some(true),
+        ..BillingSettings::default()
+    });
+
+    let receipt = service
+        .receive_webhook(b"{}", Some("t=1,v1=00".into()))
+        .await
+        .unwrap();
+
+    assert_eq!(receipt.outcome, crate::model::EventOutcome::Ignored);
+}
+
+#[tokio::test]
+async fn an_event_of_the_services_own_mode_is_applied() {
+    let mut m = Mocks::default();
+    m.verifier.expect_verify().returning(|_, _, _| Ok(()));
+    m.verifier
+        .expect_parse()
+        .returning(|_| Ok(parsed_event("evt_test_mode", paid_invoice_without_intent())));
+    m.ledger.expect_get().returning(|_| Ok(None));
+    m.provider
+        .expect_invoice_payment_intent()
+        .times(1)
+        .returning(|_| Ok(None));
+    m.webhooks.expect_apply().times(1).returning(|work| {
+        let mut tx = crate::ports::MockWebhookTx::new();
+        tx.expect_insert_event()
+            .withf(|e| e.outcome == crate::model::EventOutcome::Processed)
+            .times(1)
+            .returning(|_| Ok(true));
+        // The rules run: they look for the invoice.
+        tx.expect_lock_invoice_by_ref()
+            .times(1)
+            .returning(|_| Ok(None));
+        tx.expect_set_event_outcome().returning(|_, _, _| Ok(()));
+        work(&mut tx)
+    });
+    let service = m.service_with(BillingSettings {
+        livemode: Some(false),
+        ..BillingSettings::default()
+    });
+
+    let receipt = service
+        .receive_webhook(b"{}", Some("t=1,v1=00".into()))
+        .await
+        .unwrap();
+
+    // No tenant hint: the invoice cannot be mirrored, but it was looked at.
+    assert_eq!(receipt.outcome, crate::model::EventOutcome::Unmatched);
 }

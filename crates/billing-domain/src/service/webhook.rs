@@ -92,6 +92,9 @@ pub(crate) enum Delivery {
     /// A same-second tie Stripe could not settle (it no longer knows the subscription):
     /// the event is recorded as `failed` for an operator, without effects.
     Unsettled,
+    /// An event of the other mode (live or test) than the service's: recorded as
+    /// `ignored`, without effects.
+    OtherMode,
 }
 
 fn applied(outcome: EventOutcome, detail: Option<String>) -> Applied {
@@ -130,8 +133,8 @@ fn quote(raw: &str) -> String {
 }
 
 /// The outcome a ledger row is inserted with, before the rules run.
-pub(crate) fn expected_outcome(event: &PaymentEvent) -> EventOutcome {
-    if matches!(event, PaymentEvent::Ignored) {
+pub(crate) fn expected_outcome(event: &PaymentEvent, other_mode: bool) -> EventOutcome {
+    if other_mode || matches!(event, PaymentEvent::Ignored) {
         EventOutcome::Ignored
     } else {
         EventOutcome::Processed
@@ -150,7 +153,7 @@ pub(crate) fn apply_event(
     let mut rewrite = false;
     if !tx.insert_event(entry)? {
         let reopened = match delivery {
-            Delivery::Webhook => false,
+            Delivery::Webhook | Delivery::OtherMode => false,
             Delivery::Replay | Delivery::Refetched | Delivery::Unsettled => matches!(
                 tx.lock_event(&event.id)?,
                 Some(EventOutcome::Unmatched | EventOutcome::Failed)
@@ -161,19 +164,36 @@ pub(crate) fn apply_event(
         }
         rewrite = true;
     }
-    let result = if delivery == Delivery::Unsettled {
-        flagged(
+    let result = match delivery {
+        Delivery::Unsettled => flagged(
             "two events about this subscription share a second and Stripe no longer knows it; \
              nothing applied"
                 .to_owned(),
-        )
-    } else {
-        effects(tx, event, delivery, now)?
+        ),
+        Delivery::OtherMode => applied(
+            EventOutcome::Ignored,
+            Some(format!(
+                "a {} event reached a {} service; nothing applied",
+                mode(event.livemode),
+                mode(!event.livemode)
+            )),
+        ),
+        Delivery::Webhook | Delivery::Replay | Delivery::Refetched => {
+            effects(tx, event, delivery, now)?
+        }
     };
     if rewrite || result.outcome != entry.outcome || result.detail.is_some() {
         tx.set_event_outcome(&event.id, &result, now)?;
     }
     Ok(result)
+}
+
+fn mode(live: bool) -> &'static str {
+    if live {
+        "live-mode"
+    } else {
+        "test-mode"
+    }
 }
 
 fn effects(

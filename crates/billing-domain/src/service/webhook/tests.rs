@@ -351,7 +351,7 @@ async fn deliver_as(
         api_version: None,
         livemode: false,
         received_at: at(10_000),
-        outcome: expected_outcome(&ev.event),
+        outcome: expected_outcome(&ev.event, false),
         payload: Arc::from("{}"),
     };
     store
