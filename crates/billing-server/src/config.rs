@@ -138,6 +138,11 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// `HTTP_WORKERS` (default: one per core).
     pub workers: Option<usize>,
+    /// `HTTP_KEEP_ALIVE_SECS`: how long an idle keep-alive connection stays open (default
+    /// 75; 0 closes every connection after its response). Keep it above the idle timeout
+    /// of the load balancer in front (60 s on common ones), or the balancer may reuse a
+    /// connection the service is closing and answer 502.
+    pub keep_alive: Duration,
     /// Development mode (`--dev`).
     pub dev: bool,
 }
@@ -358,6 +363,7 @@ impl Config {
             notifications_url,
             log_format,
             shutdown_timeout: secs(env, "SHUTDOWN_TIMEOUT_SECS", 20)?,
+            keep_alive: secs(env, "HTTP_KEEP_ALIVE_SECS", 75)?,
             workers,
             dev,
         };
@@ -413,6 +419,20 @@ mod tests {
             ["app.example.com", "portal.example.com"]
         );
         assert!(made_up.filled.is_empty());
+    }
+
+    #[test]
+    fn keep_alive_outlasts_load_balancers_unless_set() {
+        let (default, _) = Config::from_env(&production(), false).unwrap();
+        let mut env = production();
+        env.insert("HTTP_KEEP_ALIVE_SECS", "0");
+        let (off, _) = Config::from_env(&env, false).unwrap();
+        env.insert("HTTP_KEEP_ALIVE_SECS", "soon");
+        let err = Config::from_env(&env, false).unwrap_err();
+
+        assert_eq!(default.keep_alive, Duration::from_secs(75));
+        assert_eq!(off.keep_alive, Duration::ZERO);
+        assert!(err.to_string().contains("HTTP_KEEP_ALIVE_SECS"), "{err}");
     }
 
     #[test]

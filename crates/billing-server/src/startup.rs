@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::KeepAlive;
 use actix_web::HttpServer;
 use billing_domain::outbox::{OutboxDispatcher, OutboxPolicy};
 use billing_domain::ports::{Clock, Notifier, SystemClock};
@@ -176,10 +177,15 @@ impl Application {
         let mut server = HttpServer::new(move || billing_http::app(state.clone()))
             // Set explicitly (tests/resilience relies on them): a client has 5 s to send a
             // whole request head, or gets 408 and the connection closed (slowloris, idle
-            // sockets); an idle keep-alive connection is closed after 5 s; a closing
-            // connection gets 1 s. Request heads of 128 KiB or more get 431 (actix, fixed).
+            // sockets that never send a request); an idle keep-alive connection is closed
+            // after HTTP_KEEP_ALIVE_SECS; a closing connection gets 1 s. Request heads of
+            // 128 KiB or more get 431 (actix, fixed).
             .client_request_timeout(Duration::from_secs(5))
-            .keep_alive(Duration::from_secs(5))
+            .keep_alive(if config.keep_alive.is_zero() {
+                KeepAlive::Disabled
+            } else {
+                KeepAlive::Timeout(config.keep_alive)
+            })
             .client_disconnect_timeout(Duration::from_secs(1))
             .shutdown_timeout(config.shutdown_timeout.as_secs())
             .listen(listener)?;
