@@ -79,6 +79,10 @@ pub struct CheckoutCompleted {
     pub customer: Option<CustomerRef>,
     /// The subscription Checkout created (subscription mode).
     pub subscription: Option<SubscriptionRef>,
+    /// Whether the payment is still on its way (Stripe's `payment_status` `unpaid`: a
+    /// delayed method such as a bank debit). Such a checkout does not activate the tenant:
+    /// the subscription's own events do, once Stripe reports it active.
+    pub awaiting_payment: bool,
 }
 
 /// An invoice as the event rendered it.

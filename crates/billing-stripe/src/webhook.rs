@@ -368,6 +368,13 @@ fn checkout(s: wire::CheckoutSessionObject) -> Result<CheckoutCompleted, Invalid
         plan: metadata.plan_id,
         customer,
         subscription: subscription_ref(id_of(s.subscription.as_ref()), "subscription")?,
+        // Fulfil on `paid` and `no_payment_required` (a trial) only; `unpaid`, or a value
+        // this version does not know, waits for the subscription to turn active. A
+        // payload without the field (never seen from Stripe) is taken as paid.
+        awaiting_payment: s
+            .payment_status
+            .as_deref()
+            .is_some_and(|p| !matches!(p, "paid" | "no_payment_required")),
     })
 }
 

@@ -196,6 +196,9 @@ pub(crate) struct CheckoutSessionObject {
     pub(crate) customer: Option<Expandable>,
     #[serde(default)]
     pub(crate) subscription: Option<Expandable>,
+    /// `paid`, `unpaid` or `no_payment_required`.
+    #[serde(default)]
+    pub(crate) payment_status: Option<String>,
 }
 
 /// `invoice` in either shape: dahlia (`parent.subscription_details`, `payments`) or

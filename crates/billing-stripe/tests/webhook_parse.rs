@@ -67,6 +67,34 @@ fn checkout_session_completed_maps_to_checkout_completed() {
     assert_eq!(c.tenant.metadata, None);
     assert_eq!(c.plan, None);
     assert_eq!(c.tenant.customer, c.customer);
+    // `payment_status` `paid`.
+    assert!(!c.awaiting_payment);
+}
+
+#[test]
+fn a_checkout_is_awaiting_payment_unless_paid_or_free() {
+    let with = |status: &str| {
+        let field = if status.is_empty() {
+            String::new()
+        } else {
+            format!(r#","payment_status":"{status}""#)
+        };
+        let body = format!(
+            r#"{{"id":"evt_1","type":"checkout.session.completed","created":1,
+            "data":{{"object":{{"id":"cs_1","object":"checkout.session"{field}}}}}}}"#
+        );
+        let e = verifier().parse(body.as_bytes()).unwrap();
+        let PaymentEvent::CheckoutCompleted(c) = e.event else {
+            panic!("{:?}", e.event)
+        };
+        c.awaiting_payment
+    };
+
+    assert!(!with("paid"));
+    assert!(!with("no_payment_required"), "a trial needs no payment");
+    assert!(with("unpaid"), "a delayed payment method");
+    assert!(with("something_new"), "unknown: do not fulfil");
+    assert!(!with(""), "absent: as before the field existed");
 }
 
 #[test]

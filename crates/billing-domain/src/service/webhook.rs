@@ -305,6 +305,10 @@ fn processed_with(note: Option<String>) -> Applied {
     applied(EventOutcome::Processed, note)
 }
 
+/// The ledger note of a checkout whose payment is still on its way.
+const AWAITING_PAYMENT: &str = "payment pending (a delayed payment method): the tenant is \
+                                activated when Stripe reports the subscription active";
+
 fn checkout_completed(
     tx: &mut dyn WebhookTx,
     event: &ProviderEvent,
@@ -364,7 +368,9 @@ fn checkout_completed(
                 id: SubscriptionId::new(),
                 tenant_id: tenant.id,
                 plan_id: plan.id,
-                status: if plan.trial_days.is_some() {
+                status: if c.awaiting_payment {
+                    SubscriptionStatus::Incomplete
+                } else if plan.trial_days.is_some() {
                     SubscriptionStatus::Trialing
                 } else {
                     SubscriptionStatus::Active
@@ -384,7 +390,13 @@ fn checkout_completed(
             sub
         }
     };
-    let note = settle_tenant(tx, tenant.id, &sub, c.customer.as_ref(), true, now)?;
+    let mut note = settle_tenant(tx, tenant.id, &sub, c.customer.as_ref(), true, now)?;
+    if c.awaiting_payment && !sub.status.is_live() {
+        note = Some(note.map_or_else(
+            || AWAITING_PAYMENT.to_owned(),
+            |n| format!("{AWAITING_PAYMENT}; {n}"),
+        ));
+    }
     if second_subscription {
         // Stripe bills both: an operator must cancel one. Recorded, not refused, because
         // the subscription exists at Stripe whatever we decide here.

@@ -241,6 +241,69 @@ async fn an_event_without_a_resolvable_tenant_is_recorded_as_unmatched_and_can_b
 }
 
 #[tokio::test]
+async fn a_live_mode_event_reaching_a_test_mode_service_is_ignored_and_changes_nothing() {
+    let app = spawn_app().await; // holds an sk_test_ key
+    let plan = app
+        .create_plan("plan-basic", "price_1Rq3oaHx4KpL29aTqhCv4Gt4", None)
+        .await;
+    let tenant = TenantId::new();
+    let body = sample_event("checkout.session.completed", |e| {
+        e["livemode"] = json!(true);
+        e["data"]["object"]["livemode"] = json!(true);
+        e["data"]["object"]["client_reference_id"] = json!(tenant.to_string());
+        e["data"]["object"]["metadata"] =
+            json!({"tenantId": tenant.to_string(), "planId": plan["id"]});
+    });
+
+    assert_eq!(outcome(app.webhook(&body).await).await, "ignored");
+    assert_eq!(app.count("select count(*) from subscriptions"), 0);
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from tenants where id = '{tenant}'"
+        )),
+        0
+    );
+    assert_eq!(
+        app.scalar("select detail from webhook_events"),
+        "a live-mode event reached a test-mode service; nothing applied"
+    );
+}
+
+#[tokio::test]
+async fn a_checkout_paid_by_a_delayed_method_activates_the_tenant_only_once_the_money_is_in() {
+    let app = spawn_app().await;
+    let plan = app
+        .create_plan("plan-basic", "price_1Rq3oaHx4KpL29aTqhCv4Gt4", None)
+        .await;
+    // The update's sample names the Pro price.
+    app.create_plan("plan-pro", "price_1Rq48kHx4KpL29aTV5PnnbOR", None)
+        .await;
+    let tenant = TenantId::new();
+    let plan_id = plan["id"].as_str().unwrap();
+    let unpaid = sample_event("checkout.session.completed", |e| {
+        let object = &mut e["data"]["object"];
+        object["payment_status"] = json!("unpaid");
+        object["client_reference_id"] = json!(tenant.to_string());
+        object["metadata"] = json!({"tenantId": tenant.to_string(), "planId": plan_id});
+    });
+    let active = sample_event("customer.subscription.updated", |e| {
+        e["created"] = json!(e["created"].as_i64().unwrap() + 86_400);
+        let object = &mut e["data"]["object"];
+        object["status"] = json!("active");
+        object["metadata"] = json!({"tenantId": tenant.to_string()});
+    });
+    let tenant_status = format!("select status from tenants where id = '{tenant}'");
+
+    assert_eq!(outcome(app.webhook(&unpaid).await).await, "processed");
+    assert_eq!(app.scalar(&tenant_status), "pending");
+    assert_eq!(app.scalar("select status from subscriptions"), "incomplete");
+
+    assert_eq!(outcome(app.webhook(&active).await).await, "processed");
+    assert_eq!(app.scalar(&tenant_status), "active");
+    assert_eq!(app.scalar("select status from subscriptions"), "active");
+}
+
+#[tokio::test]
 async fn an_unknown_event_type_is_acknowledged_and_recorded_as_ignored() {
     let app = spawn_app().await;
     let body = sample_event("payment_intent.succeeded", |e| {

@@ -257,6 +257,17 @@ fn checkout(tenant: TenantId) -> PaymentEvent {
         plan: Some("plan-pro".into()),
         customer: Some(CustomerRef::parse("cus_1").unwrap()),
         subscription: Some(SubscriptionRef::parse("sub_1").unwrap()),
+        awaiting_payment: false,
+    })
+}
+
+fn unpaid_checkout(tenant: TenantId) -> PaymentEvent {
+    let PaymentEvent::CheckoutCompleted(c) = checkout(tenant) else {
+        unreachable!()
+    };
+    PaymentEvent::CheckoutCompleted(CheckoutCompleted {
+        awaiting_payment: true,
+        ..c
     })
 }
 
@@ -385,6 +396,59 @@ async fn a_completed_checkout_creates_the_subscription_and_activates_the_tenant(
     let t = &state.tenants[&tenant];
     assert_eq!(t.status, TenantStatus::Active);
     assert_eq!(t.customer.as_ref().unwrap().as_str(), "cus_1");
+}
+
+#[tokio::test]
+async fn a_checkout_still_awaiting_payment_waits_for_the_subscription_to_turn_active() {
+    let store = store_with_plan();
+    let tenant = TenantId::new();
+
+    let done = deliver(&store, event("evt_1", 100, unpaid_checkout(tenant)))
+        .await
+        .unwrap();
+
+    {
+        let state = store.state();
+        assert_eq!(done.outcome, EventOutcome::Processed);
+        assert!(
+            done.detail
+                .as_deref()
+                .unwrap()
+                .starts_with("payment pending"),
+            "{done:?}"
+        );
+        let sub = state.subscriptions.values().next().unwrap();
+        assert_eq!(sub.status, SubscriptionStatus::Incomplete);
+        let t = &state.tenants[&tenant];
+        assert_eq!(
+            t.status,
+            TenantStatus::Pending,
+            "no service before the money"
+        );
+        assert_eq!(t.customer.as_ref().unwrap().as_str(), "cus_1");
+    }
+
+    // The bank debit clears: Stripe reports the subscription active.
+    deliver(
+        &store,
+        event(
+            "evt_2",
+            200,
+            PaymentEvent::SubscriptionUpdated(sub_snapshot(
+                SubscriptionStatus::Active,
+                Some(tenant),
+            )),
+        ),
+    )
+    .await
+    .unwrap();
+
+    let state = store.state();
+    assert_eq!(
+        state.subscriptions.values().next().unwrap().status,
+        SubscriptionStatus::Active
+    );
+    assert_eq!(state.tenants[&tenant].status, TenantStatus::Active);
 }
 
 #[tokio::test]
