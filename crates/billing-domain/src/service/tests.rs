@@ -1121,13 +1121,25 @@ fn paid_invoice_without_intent() -> crate::webhook::PaymentEvent {
     })
 }
 
-#[tokio::test]
-async fn an_event_of_the_other_mode_is_recorded_as_ignored_and_changes_nothing() {
-    let mut m = Mocks::default();
+/// Delivers the test-mode paid invoice of [`paid_invoice_without_intent`] to a service
+/// whose key has the mode `live`.
+async fn deliver_to_mode(mut m: Mocks, live: bool) -> WebhookReceipt {
     m.verifier.expect_verify().returning(|_, _, _| Ok(()));
     m.verifier
         .expect_parse()
         .returning(|_| Ok(parsed_event("evt_test_mode", paid_invoice_without_intent())));
+    m.service_with(BillingSettings {
+        livemode: Some(live),
+        ..BillingSettings::default()
+    })
+    .receive_webhook(b"{}", Some("t=1,v1=00".into()))
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_event_of_the_other_mode_is_recorded_as_ignored_and_changes_nothing() {
+    let mut m = Mocks::default();
     // No look at Stripe for it either.
     m.provider.expect_invoice_payment_intent().never();
     m.webhooks.expect_apply().times(1).returning(|work| {
@@ -1147,15 +1159,8 @@ async fn an_event_of_the_other_mode_is_recorded_as_ignored_and_changes_nothing()
             .returning(|_, _, _| Ok(()));
         work(&mut tx)
     });
-    let service = m.service_with(BillingSettings {
-        livemode: Some(true),
-        ..BillingSettings::default()
-    });
 
-    let receipt = service
-        .receive_webhook(b"{}", Some("t=1,v1=00".into()))
-        .await
-        .unwrap();
+    let receipt = deliver_to_mode(m, true).await;
 
     assert_eq!(receipt.outcome, crate::model::EventOutcome::Ignored);
 }
@@ -1163,10 +1168,6 @@ async fn an_event_of_the_other_mode_is_recorded_as_ignored_and_changes_nothing()
 #[tokio::test]
 async fn an_event_of_the_services_own_mode_is_applied() {
     let mut m = Mocks::default();
-    m.verifier.expect_verify().returning(|_, _, _| Ok(()));
-    m.verifier
-        .expect_parse()
-        .returning(|_| Ok(parsed_event("evt_test_mode", paid_invoice_without_intent())));
     m.ledger.expect_get().returning(|_| Ok(None));
     m.provider
         .expect_invoice_payment_intent()
@@ -1185,15 +1186,8 @@ async fn an_event_of_the_services_own_mode_is_applied() {
         tx.expect_set_event_outcome().returning(|_, _, _| Ok(()));
         work(&mut tx)
     });
-    let service = m.service_with(BillingSettings {
-        livemode: Some(false),
-        ..BillingSettings::default()
-    });
 
-    let receipt = service
-        .receive_webhook(b"{}", Some("t=1,v1=00".into()))
-        .await
-        .unwrap();
+    let receipt = deliver_to_mode(m, false).await;
 
     // No tenant hint: the invoice cannot be mirrored, but it was looked at.
     assert_eq!(receipt.outcome, crate::model::EventOutcome::Unmatched);
