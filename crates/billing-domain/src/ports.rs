@@ -396,9 +396,12 @@ pub trait PaymentProvider: Send + Sync {
     ) -> Result<PaymentIntentInfo, ProviderError>;
 
     /// The PaymentIntent Stripe made for one of its invoices (`expand[]=payments`), if any.
+    /// `budget` caps the whole call (retries included) below the adapter's own deadline,
+    /// for a best-effort lookup that must not hold up what waits for it.
     async fn invoice_payment_intent(
         &self,
         invoice: &InvoiceRef,
+        budget: Option<std::time::Duration>,
     ) -> Result<Option<PaymentIntentRef>, ProviderError>;
 
     /// Fetches an event again (`GET /v1/events/{id}`), for replay; returns its raw JSON.

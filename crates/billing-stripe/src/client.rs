@@ -357,7 +357,10 @@ impl StripeClient {
         stats: &mut CallStats,
     ) -> Result<Answer, StripeError> {
         let policy = self.config.retry;
-        let deadline = Instant::now().checked_add(policy.deadline);
+        let budget = request
+            .budget
+            .map_or(policy.deadline, |b| b.min(policy.deadline));
+        let deadline = Instant::now().checked_add(budget);
         let url = self.url(request)?;
         let body = request.form.as_ref().map(Form::encode);
         // One key per logical call, identical on every retry, so that a retried POST is
@@ -491,6 +494,8 @@ struct ApiRequest {
     form: Option<Form>,
     /// Caller-given key; a fresh UUID is used for POSTs without one.
     idempotency_key: Option<String>,
+    /// A shorter deadline than the policy's for this call.
+    budget: Option<Duration>,
 }
 
 impl ApiRequest {
@@ -502,6 +507,7 @@ impl ApiRequest {
             query: None,
             form: None,
             idempotency_key: None,
+            budget: None,
         }
     }
 
@@ -513,6 +519,7 @@ impl ApiRequest {
             query: None,
             form: Some(form),
             idempotency_key: key,
+            budget: None,
         }
     }
 }
@@ -773,9 +780,11 @@ impl PaymentProvider for StripeClient {
     async fn invoice_payment_intent(
         &self,
         invoice: &InvoiceRef,
+        budget: Option<Duration>,
     ) -> Result<Option<PaymentIntentRef>, ProviderError> {
         let path = object_path("invoices", invoice.as_str()).map_err(ProviderError::from)?;
         let mut req = ApiRequest::get("retrieve_invoice_payments", path);
+        req.budget = budget;
         let mut query = Form::new();
         query.push("expand[]", "payments");
         req.query = Some(query.encode());

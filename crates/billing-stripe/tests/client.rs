@@ -350,7 +350,7 @@ async fn the_invoice_payment_intent_is_read_from_expanded_payments() {
         .await;
 
     let pi = client(&server)
-        .invoice_payment_intent(&InvoiceRef::parse("in_1").unwrap())
+        .invoice_payment_intent(&InvoiceRef::parse("in_1").unwrap(), None)
         .await
         .unwrap();
 
@@ -371,7 +371,7 @@ async fn an_invoice_without_payments_has_no_payment_intent() {
         .await;
 
     let pi = client(&server)
-        .invoice_payment_intent(&InvoiceRef::parse("in_1").unwrap())
+        .invoice_payment_intent(&InvoiceRef::parse("in_1").unwrap(), None)
         .await
         .unwrap();
 
@@ -387,7 +387,7 @@ async fn an_invoice_in_the_older_shape_yields_its_top_level_payment_intent() {
         .await;
 
     let pi = client(&server)
-        .invoice_payment_intent(&InvoiceRef::parse("in_1").unwrap())
+        .invoice_payment_intent(&InvoiceRef::parse("in_1").unwrap(), None)
         .await
         .unwrap();
 
@@ -509,6 +509,31 @@ async fn the_callers_idempotency_key_is_reused_on_every_retry() {
             Some(&*format!("pi:{INVOICE}:4900"))
         );
     }
+}
+
+#[tokio::test]
+async fn a_budget_cuts_a_lookup_short_of_the_clients_deadline() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(10)))
+        .mount(&server)
+        .await;
+    // The client alone would wait 2 s per try, 5 s in all.
+    let c = client(&server);
+    let started = Instant::now();
+
+    let err = c
+        .invoice_payment_intent(
+            &InvoiceRef::parse("in_1").unwrap(),
+            Some(Duration::from_millis(300)),
+        )
+        .await
+        .unwrap_err();
+
+    let elapsed = started.elapsed();
+    assert!(matches!(err, ProviderError::Unavailable(_)), "{err:?}");
+    // 300 ms budget plus scheduling slack, well short of the 2 s per-try timeout.
+    assert!(elapsed < Duration::from_millis(1_500), "{elapsed:?}");
 }
 
 #[tokio::test]
@@ -939,7 +964,7 @@ async fn without_an_api_key_every_call_is_not_configured_and_nothing_is_sent() {
         c.payment_intent(&PaymentIntentRef::parse("pi_1").unwrap())
             .await
             .map(|_| ()),
-        c.invoice_payment_intent(&InvoiceRef::parse("in_1").unwrap())
+        c.invoice_payment_intent(&InvoiceRef::parse("in_1").unwrap(), None)
             .await
             .map(|_| ()),
         c.fetch_event(&EventId::parse("evt_1").unwrap())
@@ -1050,7 +1075,7 @@ async fn the_invoices_default_payment_wins_over_an_earlier_canceled_attempt() {
         .await;
 
     let pi = client(&server)
-        .invoice_payment_intent(&InvoiceRef::parse("in_1").unwrap())
+        .invoice_payment_intent(&InvoiceRef::parse("in_1").unwrap(), None)
         .await
         .unwrap();
 

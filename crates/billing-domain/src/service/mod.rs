@@ -147,6 +147,11 @@ pub trait BillingApi: Send + Sync {
     ) -> Result<WebhookReceipt, BillingError>;
 }
 
+/// How long a webhook delivery waits for Stripe to name the PaymentIntent of a paid
+/// invoice. The lookup is best effort (a later `payment_intent.succeeded` links it too),
+/// so a slow Stripe costs a delivery a few seconds, not the client's whole deadline.
+pub const ENRICHMENT_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Settings the rules need.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BillingSettings {
@@ -271,7 +276,7 @@ impl BillingService {
         match self
             .ports
             .provider
-            .invoice_payment_intent(&invoice.invoice)
+            .invoice_payment_intent(&invoice.invoice, Some(ENRICHMENT_BUDGET))
             .await
         {
             Ok(found) => invoice.payment_intent = found,
@@ -689,7 +694,7 @@ impl BillingApi for BillingService {
                 known = self
                     .ports
                     .provider
-                    .invoice_payment_intent(stripe_invoice)
+                    .invoice_payment_intent(stripe_invoice, None)
                     .await?;
                 if known.is_none() {
                     return Err(BillingError::InvoicePaymentPending);

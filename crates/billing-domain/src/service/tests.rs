@@ -725,9 +725,11 @@ async fn a_stripe_invoice_is_paid_through_the_intent_stripe_made() {
     inv.invoice_ref = Some(InvoiceRef::parse("in_1").unwrap());
     let id = inv.id;
     let mut m = with_invoice(inv);
+    // A browser waits for this one: the client's own deadline, no budget.
     m.provider
         .expect_invoice_payment_intent()
-        .returning(|_| Ok(Some(PaymentIntentRef::parse("pi_stripe").unwrap())));
+        .withf(|_, budget| budget.is_none())
+        .returning(|_, _| Ok(Some(PaymentIntentRef::parse("pi_stripe").unwrap())));
     m.provider
         .expect_payment_intent()
         .returning(|_| Ok(intent("pi_stripe", IntentState::AwaitingPayment)));
@@ -751,7 +753,7 @@ async fn a_stripe_invoice_without_a_stripe_intent_is_not_charged_outside_stripe(
     let mut m = with_invoice(inv);
     m.provider
         .expect_invoice_payment_intent()
-        .returning(|_| Ok(None));
+        .returning(|_, _| Ok(None));
     m.provider.expect_create_payment_intent().never();
 
     let err = pay(m, me).await.unwrap_err();
@@ -1169,10 +1171,12 @@ async fn an_event_of_the_other_mode_is_recorded_as_ignored_and_changes_nothing()
 async fn an_event_of_the_services_own_mode_is_applied() {
     let mut m = Mocks::default();
     m.ledger.expect_get().returning(|_| Ok(None));
+    // Best effort within a short budget: a delivery is waiting.
     m.provider
         .expect_invoice_payment_intent()
+        .withf(|_, budget| *budget == Some(super::ENRICHMENT_BUDGET))
         .times(1)
-        .returning(|_| Ok(None));
+        .returning(|_, _| Ok(None));
     m.webhooks.expect_apply().times(1).returning(|work| {
         let mut tx = crate::ports::MockWebhookTx::new();
         tx.expect_insert_event()
