@@ -149,9 +149,59 @@ impl Mix {
     }
 }
 
-/// Parsed samples, cloned for each event.
+/// One run of a pre-serialised body: literal text, or a value filled per event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Prefix,
+    Number,
+    TenantIndex,
+    TenantUuid,
+    Created,
+}
+
+impl Piece {
+    /// The markers standing for each value while the body is serialised.
+    const MARKERS: [(&'static str, Piece); 5] = [
+        ("%%P%%", Piece::Prefix),
+        ("%%N%%", Piece::Number),
+        ("%%I%%", Piece::TenantIndex),
+        ("%%T%%", Piece::TenantUuid),
+        ("%%C%%", Piece::Created),
+    ];
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Text(t) => t.len(),
+            _ => 0,
+        }
+    }
+
+    /// Splits a serialised body at its markers.
+    fn split(mut text: &str) -> Vec<Piece> {
+        let mut pieces = Vec::new();
+        while let Some((at, marker, piece)) = Self::MARKERS
+            .iter()
+            .filter_map(|(m, p)| text.find(m).map(|at| (at, *m, p)))
+            .min_by_key(|(at, _, _)| *at)
+        {
+            if at > 0 {
+                pieces.push(Piece::Text(text[..at].to_owned()));
+            }
+            pieces.push(piece.clone());
+            text = &text[at + marker.len()..];
+        }
+        if !text.is_empty() {
+            pieces.push(Piece::Text(text.to_owned()));
+        }
+        pieces
+    }
+}
+
+/// Parsed samples, and each one serialised once with markers where the per-event values go.
 pub struct Templates {
     samples: Vec<(Kind, Value)>,
+    compiled: Vec<(Kind, Vec<Piece>)>,
 }
 
 /// One generated event.
@@ -186,7 +236,17 @@ impl Templates {
             .iter()
             .map(|k| serde_json::from_str(k.sample()).map(|v| (*k, v)))
             .collect::<Result<_, _>>()?;
-        Ok(Self { samples })
+        let mut templates = Self {
+            samples,
+            compiled: Vec::new(),
+        };
+        for kind in KINDS {
+            let marked = templates.shaped(kind, "%%P%%", "%%N%%", "%%I%%", "%%T%%", json!("%%C%%"));
+            // `created` is a number: the marker goes in without its quotes.
+            let text = serde_json::to_string_pretty(&marked)?.replace("\"%%C%%\"", "%%C%%");
+            templates.compiled.push((kind, Piece::split(&text)));
+        }
+        Ok(templates)
     }
 
     /// The sample body of `kind`, re-serialised as the benchmark sends it.
@@ -204,21 +264,26 @@ impl Templates {
             .map(|(_, v)| v)
     }
 
-    /// Builds event number `n` of `kind` for tenant `tenant`; `prefix` makes the event id
-    /// unique per level, `created` is its Stripe `created`.
-    #[must_use]
-    pub fn build(&self, kind: Kind, prefix: &str, n: u64, tenant: u32, created: i64) -> Event {
+    /// The sample of `kind` made into event `n` of tenant `tenant` (its index and its
+    /// UUID `t`), with `created`; the strings may be markers (see [`Piece`]).
+    fn shaped(
+        &self,
+        kind: Kind,
+        prefix: &str,
+        n: &str,
+        tenant: &str,
+        t: &str,
+        created: Value,
+    ) -> Value {
         let mut v = self.template(kind).cloned().unwrap_or(Value::Null);
         let id = format!("evt_{prefix}_{n}");
-        let t = tenant_uuid(tenant);
         let sub = format!("sub_bench_{tenant}");
         let cus = format!("cus_bench_{tenant}");
         set(&mut v, &["id"], json!(id));
-        set(&mut v, &["created"], json!(created));
+        set(&mut v, &["created"], created);
         set(&mut v, &["livemode"], json!(false));
         let o = ["data", "object"];
         let at = |field: &'static str| [o[0], o[1], field];
-        let mut fake_invoice = None;
         match kind {
             Kind::CheckoutCompleted => {
                 set(&mut v, &at("id"), json!(format!("cs_test_bench_{n}")));
@@ -263,9 +328,6 @@ impl Templates {
                     set(line, &["subscription"], json!(sub));
                     set(line, &["metadata"], json!({ "tenantId": t }));
                 }
-                if kind == Kind::InvoicePaid {
-                    fake_invoice = Some((inv, format!("pi_binv_{n}")));
-                }
             }
             Kind::PaymentSucceeded | Kind::PaymentFailed => {
                 let (pi, ch) = if kind == Kind::PaymentSucceeded {
@@ -279,14 +341,42 @@ impl Templates {
                 set(
                     &mut v,
                     &at("metadata"),
-                    json!({ "tenantId": t, "order_id": n.to_string() }),
+                    json!({ "tenantId": t, "order_id": n }),
                 );
                 if let Some(err) = v.pointer_mut("/data/object/last_payment_error") {
                     set(err, &["charge"], json!(ch));
                 }
             }
         }
-        let body = serde_json::to_vec_pretty(&v).unwrap_or_default();
+        v
+    }
+
+    /// Builds event number `n` of `kind` for tenant `tenant`; `prefix` makes the event id
+    /// unique per level, `created` is its Stripe `created`. Fills the pre-serialised body
+    /// of `kind` (no JSON tree is cloned or serialised per event: the load generator
+    /// shares the service's two cores, so it should cost as little as pgbench's client).
+    #[must_use]
+    pub fn build(&self, kind: Kind, prefix: &str, n: u64, tenant: u32, created: i64) -> Event {
+        let pieces = self
+            .compiled
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(&[][..], |(_, p)| p.as_slice());
+        let (n_text, tenant_text) = (n.to_string(), tenant.to_string());
+        let (t, created_text) = (tenant_uuid(tenant), created.to_string());
+        let mut body = Vec::with_capacity(pieces.iter().map(Piece::len).sum::<usize>() + 256);
+        for piece in pieces {
+            body.extend_from_slice(match piece {
+                Piece::Text(text) => text.as_bytes(),
+                Piece::Prefix => prefix.as_bytes(),
+                Piece::Number => n_text.as_bytes(),
+                Piece::TenantIndex => tenant_text.as_bytes(),
+                Piece::TenantUuid => t.as_bytes(),
+                Piece::Created => created_text.as_bytes(),
+            });
+        }
+        let fake_invoice =
+            (kind == Kind::InvoicePaid).then(|| (format!("in_bpaid_{n}"), format!("pi_binv_{n}")));
         Event { body, fake_invoice }
     }
 }
@@ -311,6 +401,39 @@ mod tests {
                 kind.as_str()
             );
         }
+    }
+
+    #[test]
+    fn the_pre_serialised_body_is_the_event_the_json_tree_makes() {
+        let templates = Templates::load().unwrap();
+        for kind in KINDS {
+            let built = templates.build(kind, "c8", 12_345, 77, 1_800_000_123);
+            let tree = templates.shaped(
+                kind,
+                "c8",
+                "12345",
+                "77",
+                &tenant_uuid(77),
+                json!(1_800_000_123),
+            );
+
+            let parsed: Value = serde_json::from_slice(&built.body).unwrap();
+            assert_eq!(parsed, tree, "{}", kind.as_str());
+            assert!(!String::from_utf8_lossy(&built.body).contains("%%"));
+        }
+    }
+
+    #[test]
+    fn a_body_splits_at_its_markers() {
+        assert_eq!(
+            Piece::split("a%%N%%b%%C%%"),
+            vec![
+                Piece::Text("a".into()),
+                Piece::Number,
+                Piece::Text("b".into()),
+                Piece::Created
+            ]
+        );
     }
 
     #[test]
