@@ -1,5 +1,6 @@
 -- invoice.payment_failed: a new invoice, overdue, and its outbox notification; then the
--- dispatcher marking the notification delivered (its own transaction in the service).
+-- dispatcher marking the notification delivered (its own transaction in the service, by
+-- id, and `logged` rather than `delivered` without NOTIFICATIONS_URL: the same cost).
 \set n random(1, 1000000000000)
 \set t random(0, :tenants - 1)
 BEGIN TRANSACTION ISOLATION LEVEL READ COMMITTED;

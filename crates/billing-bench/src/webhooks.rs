@@ -43,9 +43,9 @@ pub struct WebhookBench {
 struct WorkerCount {
     latencies: Latencies,
     /// Per kind (index in [`KINDS`]), the last slot for redeliveries.
-    by_kind: [Latencies; 8],
+    by_kind: [Latencies; KINDS.len() + 1],
     /// New events answered 200, per kind (index in [`KINDS`]).
-    new_ok: [u64; 7],
+    new_ok: [u64; KINDS.len()],
     new_sent: u64,
     redelivered: u64,
     duplicates: u64,
@@ -209,7 +209,7 @@ async fn seed_plans(url: &str) -> Result<(), BoxError> {
 }
 
 /// Cumulative counts of new events answered 200, per kind.
-type Totals = [u64; 7];
+type Totals = [u64; KINDS.len()];
 
 fn total_of(totals: &Totals, kind: Kind) -> i64 {
     KINDS
@@ -367,7 +367,7 @@ impl WebhookBench {
             tenants: self.tenants.max(1),
             redeliveries: self.redeliveries.clamp(0.0, 1.0),
         });
-        let mut totals: Totals = [0; 7];
+        let mut totals: Totals = [0; KINDS.len()];
         let mut levels = Vec::new();
         for &connections in &self.levels {
             let prefix = format!("c{connections}");

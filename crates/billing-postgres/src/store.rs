@@ -7,9 +7,9 @@
 //!
 //! A call first waits, asynchronously, for one of as many permits as the pool has
 //! connections, and only then takes a blocking thread. Under more concurrent requests than
-//! connections the extra ones wait as cheap futures instead of as parked threads, each
-//! woken (one more context switch) whenever a connection is returned; the benchmark showed
-//! those wake-ups at 32 connections.
+//! connections the extra ones wait as cheap futures (first come, first served) instead of
+//! each holding a blocking thread parked in r2d2's wait; at 32 connections the benchmark's
+//! p99 fell with it.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -145,6 +145,22 @@ impl ManageConnection for Manager {
     }
 }
 
+/// One caller counted in [`PgStore::waiting`] for as long as it lives.
+struct Waiting<'a>(&'a AtomicU32);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicU32) -> Self {
+        waiting.fetch_add(1, Ordering::Relaxed);
+        Self(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The PostgreSQL adapter: implements every repository port of `billing_domain::ports`
 /// over an r2d2 pool of diesel connections. Cheap to clone (the pool is shared).
 #[derive(Clone)]
@@ -226,11 +242,11 @@ impl PgStore {
         T: Send + 'static,
     {
         let started = Instant::now();
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        let permit =
-            tokio::time::timeout(self.connect_timeout, Arc::clone(&self.gate).acquire_owned())
-                .await;
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        let permit = {
+            // Counted while waiting, also if the caller gives up (drops this future).
+            let _waiting = Waiting::count(&self.waiting);
+            tokio::time::timeout(self.connect_timeout, Arc::clone(&self.gate).acquire_owned()).await
+        };
         let permit = match permit {
             Ok(Ok(permit)) => permit,
             // The semaphore is never closed; a timeout is a pool too busy to serve in time.
@@ -245,12 +261,19 @@ impl PgStore {
             .saturating_sub(started.elapsed())
             .max(Duration::from_millis(1));
         let pool = self.pool.clone();
+        let waiting = Arc::clone(&self.waiting);
         let span = tracing::Span::current();
         let joined = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             // Released after the connection is back in the pool (drop order).
             let _permit = permit;
-            let mut conn = pool.get_timeout(remaining).map_err(pool_unavailable)?;
+            // With a permit a connection is free, unless one is being (re)opened, as
+            // during an outage: that wait is counted too.
+            let conn = {
+                let _waiting = Waiting::count(&waiting);
+                pool.get_timeout(remaining)
+            };
+            let mut conn = conn.map_err(pool_unavailable)?;
             let result = f(&mut conn.conn).map_err(DbError::into_repo);
             conn.last_used = Instant::now();
             if matches!(result, Err(RepoError::Unavailable(_))) {
@@ -335,6 +358,45 @@ mod tests {
         assert!(holder.await.unwrap().is_ok());
         // The permit came back with the connection: the next call is served.
         assert!(sleep_in_database(&store, 0.0).await.is_ok());
+    }
+
+    #[test]
+    fn a_waiting_call_holds_no_blocking_thread_and_is_uncounted_once_dropped() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let db = TestDatabase::create_empty().unwrap();
+            let store = PgStore::new(&PgConfig {
+                max_connections: 1,
+                connect_timeout: Duration::from_secs(10),
+                ..PgConfig::new(db.url())
+            });
+            let holder = tokio::spawn(sleep_in_database(&store, 1.5));
+            until("the first call holds the connection", || {
+                store.pool_state().0 == 1
+            })
+            .await;
+            let waiter = tokio::spawn(sleep_in_database(&store, 0.0));
+            until("the second call waits", || store.waiting() == 1).await;
+
+            // One blocking thread runs the holder; were the waiter parked on the other,
+            // this would wait for the holder to finish.
+            let free = tokio::time::timeout(
+                Duration::from_millis(500),
+                tokio::task::spawn_blocking(|| 42),
+            )
+            .await;
+            waiter.abort();
+            let _ = waiter.await;
+
+            assert_eq!(free.ok().and_then(Result::ok), Some(42));
+            assert_eq!(store.waiting(), 0, "a dropped waiter is no longer counted");
+            assert!(holder.await.unwrap().is_ok());
+        });
     }
 
     #[test]

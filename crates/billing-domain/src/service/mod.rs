@@ -305,14 +305,7 @@ impl BillingService {
     ) -> Result<WebhookReceipt, WebhookError> {
         self.enrich(&mut event).await;
         let other_mode = self.other_mode(&event);
-        if other_mode {
-            tracing::warn!(
-                event.id = %event.id,
-                event.livemode = event.livemode,
-                "event of the other Stripe mode ignored: is STRIPE_WEBHOOK_SECRET the secret \
-                 of an endpoint of this account's mode?"
-            );
-        }
+
         let now = self.ports.clock.now();
         let entry = NewLedgerEntry {
             event_id: event.id.clone(),
@@ -605,7 +598,12 @@ impl BillingApi for BillingService {
             .current_for_tenant(tenant.id)
             .await?
         {
-            if current.status.is_live() {
+            // `incomplete`: a checkout paid by a delayed method (a bank debit) waits for
+            // its money; a second checkout now would become a second subscription once it
+            // clears. Stripe ends the wait with `active` or `incomplete_expired`.
+            if current.status.is_live()
+                || current.status == crate::model::SubscriptionStatus::Incomplete
+            {
                 return Err(BillingError::AlreadySubscribed(tenant.id));
             }
         }

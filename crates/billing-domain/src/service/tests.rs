@@ -427,6 +427,30 @@ async fn checkout_of_an_inactive_plan_is_refused() {
 }
 
 #[tokio::test]
+async fn a_tenant_whose_checkout_awaits_a_delayed_payment_cannot_start_a_second_one() {
+    let me = TenantId::new();
+    let mut m = Mocks::default();
+    m.plans
+        .expect_get()
+        .returning(|_| Ok(Some(plan(true, None))));
+    m.tenants
+        .expect_ensure()
+        .returning(move |id| Ok(tenant(id, Some("cus_1"))));
+    m.subscriptions
+        .expect_current_for_tenant()
+        .returning(move |t| Ok(Some(subscription(t, SubscriptionStatus::Incomplete))));
+    m.provider.expect_create_checkout_session().never();
+
+    let err = m
+        .service()
+        .start_checkout(&tenant_actor(me), checkout_input(me, None))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, BillingError::AlreadySubscribed(t) if t == me));
+}
+
+#[tokio::test]
 async fn a_tenant_with_a_live_subscription_is_sent_to_the_portal() {
     let me = TenantId::new();
     let mut m = Mocks::default();
@@ -1140,7 +1164,7 @@ async fn deliver_to_mode(mut m: Mocks, live: bool) -> WebhookReceipt {
 }
 
 #[tokio::test]
-async fn an_event_of_the_other_mode_is_recorded_as_ignored_and_changes_nothing() {
+async fn an_event_of_the_other_mode_is_recorded_as_failed_for_a_replay_and_changes_nothing() {
     let mut m = Mocks::default();
     // No look at Stripe for it either.
     m.provider.expect_invoice_payment_intent().never();
@@ -1148,14 +1172,17 @@ async fn an_event_of_the_other_mode_is_recorded_as_ignored_and_changes_nothing()
         // A strict mock: any effect (a tenant, an invoice) would be an unexpected call.
         let mut tx = crate::ports::MockWebhookTx::new();
         tx.expect_insert_event()
-            .withf(|e| e.outcome == crate::model::EventOutcome::Ignored && !e.livemode)
+            .withf(|e| e.outcome == crate::model::EventOutcome::Failed && !e.livemode)
             .times(1)
             .returning(|_| Ok(true));
         tx.expect_set_event_outcome()
             .withf(|_, applied, _| {
-                applied.outcome == crate::model::EventOutcome::Ignored
-                    && applied.detail.as_deref()
-                        == Some("a test-mode event reached a live-mode service; nothing applied")
+                applied.outcome == crate::model::EventOutcome::Failed
+                    && applied.detail.as_deref().is_some_and(|d| {
+                        d.starts_with(
+                            "a test-mode event reached a live-mode service; nothing applied",
+                        )
+                    })
             })
             .times(1)
             .returning(|_, _, _| Ok(()));
@@ -1164,7 +1191,8 @@ async fn an_event_of_the_other_mode_is_recorded_as_ignored_and_changes_nothing()
 
     let receipt = deliver_to_mode(m, true).await;
 
-    assert_eq!(receipt.outcome, crate::model::EventOutcome::Ignored);
+    // `failed`, so that a replay applies it once the configuration is fixed.
+    assert_eq!(receipt.outcome, crate::model::EventOutcome::Failed);
 }
 
 #[tokio::test]

@@ -93,7 +93,8 @@ pub(crate) enum Delivery {
     /// the event is recorded as `failed` for an operator, without effects.
     Unsettled,
     /// An event of the other mode (live or test) than the service's: recorded as
-    /// `ignored`, without effects.
+    /// `failed` for an operator, without effects. `failed`, not `ignored`: if the key was
+    /// the wrong one, the event is genuine and must stay replayable once it is fixed.
     OtherMode,
 }
 
@@ -134,7 +135,9 @@ fn quote(raw: &str) -> String {
 
 /// The outcome a ledger row is inserted with, before the rules run.
 pub(crate) fn expected_outcome(event: &PaymentEvent, other_mode: bool) -> EventOutcome {
-    if other_mode || matches!(event, PaymentEvent::Ignored) {
+    if other_mode {
+        EventOutcome::Failed
+    } else if matches!(event, PaymentEvent::Ignored) {
         EventOutcome::Ignored
     } else {
         EventOutcome::Processed
@@ -170,14 +173,12 @@ pub(crate) fn apply_event(
              nothing applied"
                 .to_owned(),
         ),
-        Delivery::OtherMode => applied(
-            EventOutcome::Ignored,
-            Some(format!(
-                "a {} event reached a {} service; nothing applied",
-                mode(event.livemode),
-                mode(!event.livemode)
-            )),
-        ),
+        Delivery::OtherMode => flagged(format!(
+            "a {} event reached a {} service; nothing applied (do STRIPE_API_KEY and \
+             STRIPE_WEBHOOK_SECRET belong to the same mode?)",
+            mode(event.livemode),
+            mode(!event.livemode)
+        )),
         Delivery::Webhook | Delivery::Replay | Delivery::Refetched => {
             effects(tx, event, delivery, now)?
         }
@@ -453,6 +454,7 @@ fn subscription_changed(
         },
         None => None,
     };
+    let was_live = existing.as_ref().is_some_and(|row| row.status.is_live());
     let mut sub = match existing {
         Some(row) => row,
         None => {
@@ -504,8 +506,18 @@ fn subscription_changed(
     sub.last_event_at = Some(event.created);
     sub.updated_at = now;
     tx.save_subscription(&sub)?;
+    let second =
+        status.is_live() && !was_live && tx.has_other_live_subscription(sub.tenant_id, sub.id)?;
 
     let note = settle_tenant(tx, sub.tenant_id, &sub, s.customer.as_ref(), false, now)?;
+    if second {
+        // As at checkout: Stripe bills both, an operator must cancel one.
+        error!(tenant.id = %sub.tenant_id, stripe.subscription = %s.subscription, "tenant has two live subscriptions");
+        return Ok(processed_with(Some(format!(
+            "tenant {} already had a live subscription; {} is a second one",
+            sub.tenant_id, s.subscription
+        ))));
+    }
     Ok(processed_with(note))
 }
 

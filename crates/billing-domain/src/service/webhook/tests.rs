@@ -452,6 +452,75 @@ async fn a_checkout_still_awaiting_payment_waits_for_the_subscription_to_turn_ac
 }
 
 #[tokio::test]
+async fn a_delayed_payment_that_fails_leaves_the_tenant_unactivated() {
+    let store = store_with_plan();
+    let tenant = TenantId::new();
+    deliver(&store, event("evt_1", 100, unpaid_checkout(tenant)))
+        .await
+        .unwrap();
+
+    deliver(
+        &store,
+        event(
+            "evt_2",
+            200,
+            PaymentEvent::SubscriptionUpdated(sub_snapshot(
+                SubscriptionStatus::IncompleteExpired,
+                Some(tenant),
+            )),
+        ),
+    )
+    .await
+    .unwrap();
+
+    let state = store.state();
+    assert_eq!(
+        state.subscriptions.values().next().unwrap().status,
+        SubscriptionStatus::IncompleteExpired
+    );
+    assert_eq!(state.tenants[&tenant].status, TenantStatus::Pending);
+}
+
+#[tokio::test]
+async fn a_subscription_turning_live_beside_another_live_one_is_called_out() {
+    let store = store_with_plan();
+    let tenant = TenantId::new();
+    // A card checkout (sub_1, active), and an older bank-debit one clearing later (sub_2).
+    deliver(&store, event("evt_1", 100, checkout(tenant)))
+        .await
+        .unwrap();
+    let mut debit = sub_snapshot(SubscriptionStatus::Incomplete, Some(tenant));
+    debit.subscription = SubscriptionRef::parse("sub_2").unwrap();
+    deliver(
+        &store,
+        event(
+            "evt_2",
+            110,
+            PaymentEvent::SubscriptionUpdated(debit.clone()),
+        ),
+    )
+    .await
+    .unwrap();
+    debit.status = Some(SubscriptionStatus::Active);
+
+    let cleared = deliver(
+        &store,
+        event("evt_3", 120, PaymentEvent::SubscriptionUpdated(debit)),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(cleared.outcome, EventOutcome::Processed);
+    assert_eq!(
+        cleared.detail.as_deref(),
+        Some(
+            format!("tenant {tenant} already had a live subscription; sub_2 is a second one")
+                .as_str()
+        )
+    );
+}
+
+#[tokio::test]
 async fn a_redelivered_event_changes_nothing() {
     let store = store_with_plan();
     let tenant = TenantId::new();
