@@ -288,6 +288,55 @@ pub struct CheckoutSession {
     pub url: String,
 }
 
+/// How a Checkout Session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Nobody can complete it any more.
+    Expired,
+    /// The customer completed it: a subscription exists or is on its way.
+    Completed,
+}
+
+impl SessionEnd {
+    /// The stored name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::Completed => "complete",
+        }
+    }
+}
+
+/// The Checkout Sessions the service opened, so that a tenant never has two it could both
+/// complete (each would start a subscription, and Stripe would bill both).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait CheckoutSessionRepository: Send + Sync {
+    /// Records a session just opened for `tenant`.
+    async fn record_open(
+        &self,
+        tenant: TenantId,
+        session: &CheckoutSessionRef,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+    /// The tenant's sessions still recorded as open that were recorded before `than`
+    /// (by time, then id), oldest first. Of two sessions opened at once, only the newer
+    /// one sees the older: they never expire each other.
+    async fn older_open(
+        &self,
+        tenant: TenantId,
+        than: &CheckoutSessionRef,
+    ) -> Result<Vec<CheckoutSessionRef>, RepoError>;
+    /// Records how a session ended.
+    async fn close(
+        &self,
+        session: &CheckoutSessionRef,
+        end: SessionEnd,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+}
+
 /// A PaymentIntent to create for an invoice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentIntentRequest {
@@ -375,6 +424,15 @@ pub trait PaymentProvider: Send + Sync {
         &self,
         request: &CheckoutRequest,
     ) -> Result<CheckoutSession, ProviderError>;
+
+    /// Expires a Checkout Session so that nobody can complete it any more; tells how it
+    /// ended: [`SessionEnd::Completed`] when it had been completed before (it cannot be
+    /// expired then), [`SessionEnd::Expired`] otherwise (also when it had expired on its
+    /// own or the provider no longer knows it).
+    async fn expire_checkout_session(
+        &self,
+        session: &CheckoutSessionRef,
+    ) -> Result<SessionEnd, ProviderError>;
 
     /// Creates a Customer Portal session; returns its URL.
     async fn create_portal_session(

@@ -118,7 +118,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    checkout_sessions (stripe_session_id) {
+        stripe_session_id -> Text,
+        tenant_id -> Uuid,
+        status -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(subscriptions -> tenants (tenant_id));
+diesel::joinable!(checkout_sessions -> tenants (tenant_id));
 diesel::joinable!(subscriptions -> plans (plan_id));
 diesel::joinable!(invoices -> tenants (tenant_id));
 diesel::joinable!(invoices -> subscriptions (subscription_id));
@@ -133,4 +144,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     payments,
     webhook_events,
     notifications,
+    checkout_sessions,
 );

@@ -146,6 +146,37 @@ impl FakeStripe {
         lock(&self.shared.store).checkout_sessions.len()
     }
 
+    /// The ids of the created Checkout Sessions, oldest first.
+    #[must_use]
+    pub fn checkout_session_ids(&self) -> Vec<String> {
+        lock(&self.shared.store).checkout_session_ids.clone()
+    }
+
+    /// A stored Checkout Session's `status` (`open`, `complete` or `expired`), `None` when no
+    /// such session exists.
+    #[must_use]
+    pub fn checkout_session_status(&self, id: &str) -> Option<String> {
+        lock(&self.shared.store)
+            .checkout_sessions
+            .get(id)
+            .and_then(|session| session.get("status"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+
+    /// Completes a stored Checkout Session as if the buyer had finished the hosted page:
+    /// `status` becomes `complete` and `url` null (nothing else changes; no event is sent).
+    /// Returns `false` when no such session exists.
+    pub fn complete_checkout_session(&self, id: &str) -> bool {
+        let mut store = lock(&self.shared.store);
+        let Some(session) = store.checkout_sessions.get_mut(id) else {
+            return false;
+        };
+        set(session, "status", json!("complete"));
+        set(session, "url", Value::Null);
+        true
+    }
+
     /// How many Customer Portal sessions were created.
     #[must_use]
     pub fn portal_sessions_created(&self) -> usize {

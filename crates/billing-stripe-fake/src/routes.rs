@@ -9,8 +9,6 @@ use crate::fixtures;
 use crate::request::{Params, RecordedRequest};
 use crate::store::{list, now, random_id, set, set_all, IdempotentEntry, Store};
 
-type Handler = fn(&mut Store, Params<'_>) -> Result<Value, ApiError>;
-
 /// Executes one request against the store.
 pub(crate) fn dispatch(store: &mut Store, req: &RecordedRequest) -> Reply {
     if let Err(error) = authenticate(req) {
@@ -30,6 +28,9 @@ pub(crate) fn dispatch(store: &mut Store, req: &RecordedRequest) -> Reply {
             return idempotent(store, req, create_payment_intent)
         }
         ("POST", ["v1", "customers"]) => return idempotent(store, req, create_customer),
+        ("POST", ["v1", "checkout", "sessions", id, "expire"]) => {
+            return idempotent(store, req, |store, _| expire_checkout_session(store, id))
+        }
         ("GET", ["v1", "checkout", "sessions", id]) => {
             found(store.checkout_sessions.get(*id), || {
                 ApiError::no_such(404, "checkout.session", id, "session")
@@ -83,7 +84,11 @@ fn authenticate(req: &RecordedRequest) -> Result<(), ApiError> {
 /// Runs a POST handler under Stripe's idempotency rules (FACTS §4.5): a key seen before with
 /// the same path and parameters replays the stored answer; with different ones it is a 400
 /// `idempotency_error`. Only successful executions are stored: validation failures are not.
-fn idempotent(store: &mut Store, req: &RecordedRequest, handler: Handler) -> Reply {
+fn idempotent(
+    store: &mut Store,
+    req: &RecordedRequest,
+    handler: impl FnOnce(&mut Store, Params<'_>) -> Result<Value, ApiError>,
+) -> Reply {
     let params = Params(&req.form);
     let Some(key) = req.header("idempotency-key").map(str::to_owned) else {
         return handler(store, params).into();
@@ -219,8 +224,29 @@ fn create_checkout_session(store: &mut Store, params: Params<'_>) -> Result<Valu
             ("total_details", Value::Null),
         ],
     );
-    store.checkout_sessions.insert(id, session.clone());
+    store.add_checkout_session(id, session.clone());
     Ok(session)
+}
+
+/// Like Stripe, only an `open` session can be expired; it then loses its `url`.
+fn expire_checkout_session(store: &mut Store, id: &str) -> Result<Value, ApiError> {
+    let session = store
+        .checkout_sessions
+        .get_mut(id)
+        .ok_or_else(|| ApiError::no_such(404, "checkout.session", id, "session"))?;
+    if session.get("status").and_then(Value::as_str) != Some("open") {
+        return Err(ApiError::new(
+            400,
+            "invalid_request_error",
+            None,
+            r#"Only Checkout Sessions with a status in ["open"] can be expired."#,
+        ));
+    }
+    set_all(
+        session,
+        [("status", json!("expired")), ("url", Value::Null)],
+    );
+    Ok(session.clone())
 }
 
 fn create_portal_session(store: &mut Store, params: Params<'_>) -> Result<Value, ApiError> {

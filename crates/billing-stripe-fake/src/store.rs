@@ -26,6 +26,8 @@ pub(crate) struct Store {
     pub customers: HashSet<String>,
     pub customer_objects: HashMap<String, Value>,
     pub checkout_sessions: HashMap<String, Value>,
+    /// The ids of `checkout_sessions`, in creation order.
+    pub checkout_session_ids: Vec<String>,
     pub portal_sessions: usize,
     pub portal_configuration: String,
     pub payment_intents: HashMap<String, Value>,
@@ -43,6 +45,7 @@ impl Default for Store {
             customers: HashSet::new(),
             customer_objects: HashMap::new(),
             checkout_sessions: HashMap::new(),
+            checkout_session_ids: Vec::new(),
             portal_sessions: 0,
             portal_configuration: random_id("bpc_", 24),
             payment_intents: HashMap::new(),
@@ -60,6 +63,12 @@ impl Store {
     /// while `accept_any_customer` is on.
     pub fn customer_known(&self, id: &str) -> bool {
         self.customers.contains(id) || (self.accept_any_customer && id.starts_with("cus_"))
+    }
+
+    /// Stores a created Checkout Session, remembering the creation order.
+    pub fn add_checkout_session(&mut self, id: String, session: Value) {
+        self.checkout_session_ids.push(id.clone());
+        self.checkout_sessions.insert(id, session);
     }
 
     /// Stores a seeded invoice; a `payments` field (list object or array) is kept apart and

@@ -160,6 +160,121 @@ async fn checkout_session_without_a_required_parameter_is_a_stripe_shaped_400() 
     assert_eq!(fake.checkout_sessions_created(), 0);
 }
 
+/// Creates a Checkout Session over HTTP and returns its id.
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a session without an id fails the test"
+)]
+async fn new_session(fake: &FakeStripe) -> String {
+    let answer = send(post(fake, "/v1/checkout/sessions", CHECKOUT)).await;
+    answer.body["id"].as_str().unwrap().to_owned()
+}
+
+fn expire_path(id: &str) -> String {
+    format!("/v1/checkout/sessions/{id}/expire")
+}
+
+#[tokio::test]
+async fn new_checkout_sessions_are_open_and_listed_in_creation_order() {
+    let fake = FakeStripe::start().await;
+
+    let first = new_session(&fake).await;
+    let second = new_session(&fake).await;
+    let third = new_session(&fake).await;
+
+    assert_eq!(fake.checkout_session_ids(), [first.clone(), second, third]);
+    assert_eq!(
+        fake.checkout_session_status(&first).as_deref(),
+        Some("open")
+    );
+    assert_eq!(fake.checkout_session_status("cs_test_nope"), None);
+}
+
+#[tokio::test]
+async fn expiring_an_open_checkout_session_expires_it_and_drops_its_url() {
+    let fake = FakeStripe::start().await;
+    let id = new_session(&fake).await;
+
+    let answer = send(post(&fake, &expire_path(&id), "")).await;
+
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body["id"], id.as_str());
+    assert_eq!(answer.body["object"], "checkout.session");
+    assert_eq!(answer.body["status"], "expired");
+    assert_eq!(answer.body["url"], Value::Null);
+    assert_eq!(
+        fake.checkout_session_status(&id).as_deref(),
+        Some("expired")
+    );
+    let fetched = send(get(&fake, &format!("/v1/checkout/sessions/{id}"))).await;
+    assert_eq!(fetched.body["status"], "expired");
+    assert_eq!(fetched.body["url"], Value::Null);
+}
+
+#[tokio::test]
+async fn expiring_a_complete_or_expired_checkout_session_is_a_400() {
+    let fake = FakeStripe::start().await;
+    let completed = new_session(&fake).await;
+    let expired = new_session(&fake).await;
+    assert!(fake.complete_checkout_session(&completed));
+    assert!(!fake.complete_checkout_session("cs_test_nope"));
+    assert_eq!(
+        send(post(&fake, &expire_path(&expired), "")).await.status,
+        200
+    );
+
+    let on_complete = send(post(&fake, &expire_path(&completed), "")).await;
+    let on_expired = send(post(&fake, &expire_path(&expired), "")).await;
+
+    for answer in [&on_complete, &on_expired] {
+        assert_eq!(answer.status, 400);
+        assert_eq!(error_of(answer), ("invalid_request_error", "", ""));
+        assert_eq!(
+            answer.body["error"]["message"],
+            r#"Only Checkout Sessions with a status in ["open"] can be expired."#
+        );
+    }
+    assert_eq!(
+        fake.checkout_session_status(&completed).as_deref(),
+        Some("complete")
+    );
+    let fetched = send(get(&fake, &format!("/v1/checkout/sessions/{completed}"))).await;
+    assert_eq!(fetched.body["status"], "complete");
+    assert_eq!(fetched.body["url"], Value::Null);
+}
+
+#[tokio::test]
+async fn expiring_an_unknown_checkout_session_is_a_404() {
+    let fake = FakeStripe::start().await;
+
+    let answer = send(post(&fake, &expire_path("cs_test_nope"), "")).await;
+
+    assert_eq!(answer.status, 404);
+    assert_eq!(
+        error_of(&answer),
+        ("invalid_request_error", "resource_missing", "session")
+    );
+    assert_eq!(
+        answer.body["error"]["message"],
+        "No such checkout.session: 'cs_test_nope'"
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_expire_with_the_same_idempotency_key_replays_the_first_answer() {
+    let fake = FakeStripe::start().await;
+    let id = new_session(&fake).await;
+    let key = format!("expire-{id}");
+
+    let first = send(post(&fake, &expire_path(&id), "").header("idempotency-key", &key)).await;
+    let again = send(post(&fake, &expire_path(&id), "").header("idempotency-key", &key)).await;
+
+    assert_eq!(first.status, 200);
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+}
+
 #[tokio::test]
 async fn portal_session_is_created_for_a_known_customer() {
     let fake = FakeStripe::start().await;

@@ -15,7 +15,7 @@ use billing_domain::ids::{
 use billing_domain::money::{Currency, Money};
 use billing_domain::ports::{
     BoxError, CheckoutRequest, CheckoutSession, ClientSecret, IntentState, PaymentIntentInfo,
-    PaymentIntentRequest, PaymentProvider, ProviderError,
+    PaymentIntentRequest, PaymentProvider, ProviderError, SessionEnd,
 };
 use billing_domain::webhook::SubscriptionSnapshot;
 use rand::Rng;
@@ -651,6 +651,50 @@ fn intent_info(body: &[u8]) -> Result<PaymentIntentInfo, String> {
     })
 }
 
+/// How a Checkout Session that nobody can complete any more ended, from its `status`;
+/// `None` while it is still open (or for a status we do not know).
+fn session_end(status: Option<&str>) -> Option<SessionEnd> {
+    match status {
+        Some("expired") => Some(SessionEnd::Expired),
+        Some("complete") => Some(SessionEnd::Completed),
+        _ => None,
+    }
+}
+
+/// Whether Stripe answered that the object named does not exist (404 or
+/// `resource_missing`).
+fn is_not_found(error: &ProviderError) -> bool {
+    matches!(
+        error,
+        ProviderError::Refused {
+            not_found: true,
+            ..
+        }
+    )
+}
+
+impl StripeClient {
+    /// Reads how a Checkout Session ended after Stripe refused to expire it (it was not
+    /// open): `complete` or `expired`; a session Stripe no longer knows counts as expired.
+    async fn checkout_session_end(&self, path: String) -> Result<SessionEnd, ProviderError> {
+        let read = self
+            .call(ApiRequest::get("retrieve_checkout_session", path), |body| {
+                json::<wire::CheckoutSessionStatus>(body)
+            })
+            .await;
+        match read {
+            Ok(session) => session_end(session.status.as_deref()).ok_or_else(|| {
+                ProviderError::Unexpected(
+                    "Stripe refused to expire a checkout session that is not complete or expired"
+                        .into(),
+                )
+            }),
+            Err(e) if is_not_found(&e) => Ok(SessionEnd::Expired),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 #[async_trait]
 impl PaymentProvider for StripeClient {
     async fn create_checkout_session(
@@ -708,6 +752,36 @@ impl PaymentProvider for StripeClient {
             })
         })
         .await
+    }
+
+    async fn expire_checkout_session(
+        &self,
+        session: &CheckoutSessionRef,
+    ) -> Result<SessionEnd, ProviderError> {
+        let path =
+            object_path("checkout/sessions", session.as_str()).map_err(ProviderError::from)?;
+        // Expiring is naturally idempotent; a key per session lets Stripe replay a retry.
+        let req = ApiRequest::post(
+            "expire_checkout_session",
+            &format!("{path}/expire"),
+            Form::new(),
+            Some(format!("expire-{}", session.as_str())),
+        );
+        let expired = self
+            .call(req, |body| {
+                let session: wire::CheckoutSessionStatus = json(body)?;
+                session_end(session.status.as_deref()).ok_or_else(|| {
+                    "expired checkout session neither expired nor complete".to_owned()
+                })
+            })
+            .await;
+        match expired {
+            Ok(end) => Ok(end),
+            Err(e) if is_not_found(&e) => Ok(SessionEnd::Expired),
+            // Only open sessions can be expired (400): ask Stripe how this one ended.
+            Err(ProviderError::Refused { .. }) => self.checkout_session_end(path).await,
+            Err(e) => Err(e),
+        }
     }
 
     async fn create_portal_session(

@@ -88,6 +88,14 @@ pub(crate) struct CheckoutSessionResponse {
     pub(crate) url: Option<String>,
 }
 
+/// `checkout.session`, as far as its lifecycle goes (expired or retrieved).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct CheckoutSessionStatus {
+    /// `open`, `complete` or `expired` (null in rare cases).
+    #[serde(default)]
+    pub(crate) status: Option<String>,
+}
+
 /// `billing_portal.session` as created.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct PortalSessionResponse {

@@ -10,12 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use billing_domain::ids::{
-    CustomerRef, EventId, InvoiceId, InvoiceRef, PaymentIntentRef, PlanId, PriceRef, TenantId,
+    CheckoutSessionRef, CustomerRef, EventId, InvoiceId, InvoiceRef, PaymentIntentRef, PlanId,
+    PriceRef, TenantId,
 };
 use billing_domain::model::TrialDays;
 use billing_domain::money::{Currency, Money};
 use billing_domain::ports::{
-    CheckoutRequest, IntentState, PaymentIntentRequest, PaymentProvider, ProviderError,
+    CheckoutRequest, IntentState, PaymentIntentRequest, PaymentProvider, ProviderError, SessionEnd,
 };
 use billing_stripe::{
     CallOutcome, CallRecord, RetryPolicy, StripeClient, StripeConfig, StripeMetrics,
@@ -226,6 +227,224 @@ async fn checkout_without_customer_or_trial_omits_them_and_adds_the_session_temp
         "success_url".to_owned(),
         "https://app.example.com/done?session_id={CHECKOUT_SESSION_ID}".to_owned()
     )));
+}
+
+const SESSION: &str = "cs_test_a1YS1URlnyQCN5fUUduORoQ7Pw41PJqDWkIVQCpJPqkfIhd6tVY8XB1OLY";
+
+fn session_ref() -> CheckoutSessionRef {
+    CheckoutSessionRef::parse(SESSION).unwrap()
+}
+
+/// The checkout session fixture in `status`, with `url` null unless it is open.
+fn session_in(status: &str) -> String {
+    let session = fixture("checkout.session.json")
+        .replace(r#""status": "open""#, &format!(r#""status": "{status}""#));
+    assert!(session.contains(&format!(r#""status": "{status}""#)));
+    if status == "open" {
+        session
+    } else {
+        session.replace(
+            &format!(r#""url": "https://checkout.stripe.com/pay/c/{SESSION}""#),
+            r#""url": null"#,
+        )
+    }
+}
+
+const NOT_OPEN: &str = r#"{"error":{"message":"Only Checkout Sessions with a status in [\"open\"] can be expired.","type":"invalid_request_error"}}"#;
+
+#[tokio::test]
+async fn expiring_an_open_session_posts_to_its_expire_path_with_a_stable_idempotency_key() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v1/checkout/sessions/{SESSION}/expire")))
+        .respond_with(json(&session_in("expired")))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let end = client(&server)
+        .expire_checkout_session(&session_ref())
+        .await
+        .unwrap();
+
+    assert_eq!(end, SessionEnd::Expired);
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert_eq!(r.method.as_str(), "POST");
+    assert_eq!(
+        r.url.path(),
+        format!("/v1/checkout/sessions/{SESSION}/expire")
+    );
+    assert_post_headers(r);
+    assert_eq!(
+        header(r, "idempotency-key"),
+        Some(&*format!("expire-{SESSION}"))
+    );
+    assert!(r.body.is_empty());
+}
+
+#[tokio::test]
+async fn expire_answering_complete_is_completed() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(json(&session_in("complete")))
+        .mount(&server)
+        .await;
+
+    let end = client(&server)
+        .expire_checkout_session(&session_ref())
+        .await
+        .unwrap();
+
+    assert_eq!(end, SessionEnd::Completed);
+}
+
+#[tokio::test]
+async fn a_session_that_cannot_be_expired_is_read_back_and_completed_when_complete() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v1/checkout/sessions/{SESSION}/expire")))
+        .respond_with(stripe_error(400, NOT_OPEN))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/checkout/sessions/{SESSION}")))
+        .respond_with(json(&session_in("complete")))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let end = client(&server)
+        .expire_checkout_session(&session_ref())
+        .await
+        .unwrap();
+
+    assert_eq!(end, SessionEnd::Completed);
+    let requests = server.received_requests().await.unwrap();
+    let sent: Vec<_> = requests
+        .iter()
+        .map(|r| (r.method.as_str().to_owned(), r.url.path().to_owned()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (
+                "POST".to_owned(),
+                format!("/v1/checkout/sessions/{SESSION}/expire")
+            ),
+            ("GET".to_owned(), format!("/v1/checkout/sessions/{SESSION}")),
+        ]
+    );
+    assert_eq!(header(&requests[1], "idempotency-key"), None);
+}
+
+#[tokio::test]
+async fn a_session_that_expired_on_its_own_is_expired() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(stripe_error(400, NOT_OPEN))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(json(&session_in("expired")))
+        .mount(&server)
+        .await;
+
+    let end = client(&server)
+        .expire_checkout_session(&session_ref())
+        .await
+        .unwrap();
+
+    assert_eq!(end, SessionEnd::Expired);
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_session_still_open_after_a_refused_expire_is_unexpected() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(stripe_error(400, NOT_OPEN))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(json(&session_in("open")))
+        .mount(&server)
+        .await;
+
+    let err = client(&server)
+        .expire_checkout_session(&session_ref())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, ProviderError::Unexpected(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn expiring_a_session_stripe_does_not_know_is_expired() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(stripe_error(
+            404,
+            &format!(
+                r#"{{"error":{{"code":"resource_missing","message":"No such checkout.session: '{SESSION}'","param":"session","type":"invalid_request_error"}}}}"#
+            ),
+        ))
+        .mount(&server)
+        .await;
+
+    let end = client(&server)
+        .expire_checkout_session(&session_ref())
+        .await
+        .unwrap();
+
+    assert_eq!(end, SessionEnd::Expired);
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_session_gone_when_read_back_is_expired() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(stripe_error(400, NOT_OPEN))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(stripe_error(
+            404,
+            r#"{"error":{"code":"resource_missing","type":"invalid_request_error"}}"#,
+        ))
+        .mount(&server)
+        .await;
+
+    let end = client(&server)
+        .expire_checkout_session(&session_ref())
+        .await
+        .unwrap();
+
+    assert_eq!(end, SessionEnd::Expired);
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_persistent_500_on_expire_is_unavailable_after_retries_with_one_key() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+
+    let err = client(&server)
+        .expire_checkout_session(&session_ref())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, ProviderError::Unavailable(_)), "{err:?}");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 3);
+    assert!(requests.iter().all(|r| r.method.as_str() == "POST"
+        && header(r, "idempotency-key") == Some(&*format!("expire-{SESSION}"))));
 }
 
 #[tokio::test]
@@ -970,6 +1189,7 @@ async fn without_an_api_key_every_call_is_not_configured_and_nothing_is_sent() {
         c.fetch_event(&EventId::parse("evt_1").unwrap())
             .await
             .map(|_| ()),
+        c.expire_checkout_session(&session_ref()).await.map(|_| ()),
         blank
             .fetch_event(&EventId::parse("evt_1").unwrap())
             .await
