@@ -128,6 +128,7 @@ impl Application {
                 ledger: shared.clone(),
                 health: shared.clone(),
                 webhooks: shared.clone(),
+                checkout_sessions: shared.clone(),
                 provider: Arc::new(provider),
                 verifier: Arc::new(verifier),
                 clock: clock.clone(),

@@ -7,23 +7,25 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use tracing::instrument;
 use url::Url;
 
 use crate::auth::Actor;
 use crate::error::BillingError;
 use crate::ids::EventId;
-use crate::ids::{CustomerRef, TenantId};
+use crate::ids::{CheckoutSessionRef, CustomerRef, TenantId};
 use crate::model::{
     Invoice, InvoiceKey, InvoiceStatus, LedgerEntry, LedgerQuery, NewInvoice, NewPlan, Payment,
     Plan, PlanKey, PlanPatch, Subscription, Tenant, MAX_DESCRIPTION_LEN,
 };
 use crate::page::{Page, PageRequest};
 use crate::ports::{
-    CheckoutRequest, CheckoutSession, ClientSecret, Clock, HealthCheck, IntentState, InvoiceQuery,
-    InvoiceRepository, LedgerRepository, NewLedgerEntry, PaymentIntentRequest, PaymentProvider,
-    PaymentQuery, PaymentRepository, PlanRepository, ProviderError, RepoError,
-    SubscriptionRepository, TenantRepository, WebhookStore, WebhookVerifier,
+    CheckoutRequest, CheckoutSession, CheckoutSessionRepository, ClientSecret, Clock, HealthCheck,
+    IntentState, InvoiceQuery, InvoiceRepository, LedgerRepository, NewLedgerEntry,
+    PaymentIntentRequest, PaymentProvider, PaymentQuery, PaymentRepository, PlanRepository,
+    ProviderError, RepoError, SessionEnd, SubscriptionRepository, TenantRepository, WebhookStore,
+    WebhookVerifier,
 };
 use crate::webhook::{PaymentEvent, ProviderEvent};
 
@@ -189,6 +191,8 @@ pub struct Ports {
     pub verifier: Arc<dyn WebhookVerifier>,
     /// Webhook transactions.
     pub webhooks: Arc<dyn WebhookStore>,
+    /// The Checkout Sessions the service opened.
+    pub checkout_sessions: Arc<dyn CheckoutSessionRepository>,
     /// Time.
     pub clock: Arc<dyn Clock>,
 }
@@ -285,6 +289,81 @@ impl BillingService {
                 error = %e,
                 "could not read the invoice's PaymentIntent from Stripe"
             ),
+        }
+    }
+
+    /// Makes `new` the tenant's only open Checkout Session: each completed session starts
+    /// a subscription and Stripe would bill both, so the tenant's older open sessions
+    /// (an abandoned tab, say) are expired at Stripe first.
+    ///
+    /// * An older session turns out completed: the tenant has subscribed (its webhook may
+    ///   not be here yet). The new session is expired too; 409 `subscription_exists`.
+    /// * Stripe or the database fails: the new session is expired (best effort) and the
+    ///   error answered; a retry expires the older ones again.
+    /// * Two sessions opened at once: only the newer sees the older (by the time they were
+    ///   recorded), so one of the two survives.
+    async fn keep_one_open_session(
+        &self,
+        tenant: TenantId,
+        new: &CheckoutSessionRef,
+    ) -> Result<(), BillingError> {
+        let now = self.ports.clock.now();
+        let sessions = &self.ports.checkout_sessions;
+        let older = match sessions.record_open(tenant, new, now).await {
+            Ok(()) => sessions.older_open(tenant, new).await,
+            Err(e) => Err(e),
+        };
+        let older = match older {
+            Ok(older) => older,
+            Err(e) => {
+                self.withdraw_session(new, now).await;
+                return Err(e.into());
+            }
+        };
+        let mut completed = false;
+        for session in older {
+            let end = match self.ports.provider.expire_checkout_session(&session).await {
+                Ok(end) => end,
+                Err(e) => {
+                    self.withdraw_session(new, now).await;
+                    return Err(e.into());
+                }
+            };
+            if let Err(e) = sessions.close(&session, end, now).await {
+                self.withdraw_session(new, now).await;
+                return Err(e.into());
+            }
+            completed |= end == SessionEnd::Completed;
+        }
+        if completed {
+            tracing::warn!(
+                tenant.id = %tenant,
+                "an earlier checkout of the tenant was completed; the new one is withdrawn"
+            );
+            self.withdraw_session(new, now).await;
+            return Err(BillingError::AlreadySubscribed(tenant));
+        }
+        Ok(())
+    }
+
+    /// Expires a session the caller will not get, best effort: one left open is expired
+    /// by the tenant's next checkout (it stays recorded as open).
+    async fn withdraw_session(&self, session: &CheckoutSessionRef, now: DateTime<Utc>) {
+        let closed = match self.ports.provider.expire_checkout_session(session).await {
+            Ok(end) => self
+                .ports
+                .checkout_sessions
+                .close(session, end, now)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = closed {
+            tracing::warn!(
+                stripe.checkout_session = %session,
+                error = %error,
+                "could not withdraw a checkout session; the tenant's next checkout expires it"
+            );
         }
     }
 
@@ -628,11 +707,13 @@ impl BillingApi for BillingService {
             // retries of that one call.
             idempotency_key: format!("checkout-{}-{}", tenant.id, uuid::Uuid::new_v4()),
         };
-        Ok(self
+        let session = self
             .ports
             .provider
             .create_checkout_session(&request)
-            .await?)
+            .await?;
+        self.keep_one_open_session(tenant.id, &session.id).await?;
+        Ok(session)
     }
 
     #[instrument(skip_all, fields(stripe.customer = %customer))]

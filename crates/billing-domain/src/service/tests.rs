@@ -9,9 +9,10 @@ use crate::ids::{InvoiceId, InvoiceRef, PaymentIntentRef, PlanId, PriceRef, Subs
 use crate::model::{BillingInterval, InvoiceNumber, PlanCode, SubscriptionStatus, TenantStatus};
 use crate::money::{Currency, Money};
 use crate::ports::{
-    MockClock, MockHealthCheck, MockInvoiceRepository, MockLedgerRepository, MockPaymentProvider,
-    MockPaymentRepository, MockPlanRepository, MockSubscriptionRepository, MockTenantRepository,
-    MockWebhookStore, MockWebhookVerifier, PaymentIntentInfo, ProviderError,
+    MockCheckoutSessionRepository, MockClock, MockHealthCheck, MockInvoiceRepository,
+    MockLedgerRepository, MockPaymentProvider, MockPaymentRepository, MockPlanRepository,
+    MockSubscriptionRepository, MockTenantRepository, MockWebhookStore, MockWebhookVerifier,
+    PaymentIntentInfo, ProviderError,
 };
 
 #[derive(Default)]
@@ -26,6 +27,7 @@ struct Mocks {
     provider: MockPaymentProvider,
     verifier: MockWebhookVerifier,
     webhooks: MockWebhookStore,
+    checkout_sessions: MockCheckoutSessionRepository,
     clock: Option<MockClock>,
 }
 
@@ -51,6 +53,7 @@ impl Mocks {
                 provider: Arc::new(self.provider),
                 verifier: Arc::new(self.verifier),
                 webhooks: Arc::new(self.webhooks),
+                checkout_sessions: Arc::new(self.checkout_sessions),
                 clock: Arc::new(self.clock.unwrap_or_else(|| {
                     let mut clock = MockClock::new();
                     clock.expect_now().returning(|| at(1_000));
@@ -531,6 +534,16 @@ async fn checkout_reuses_the_tenants_known_customer_and_offers_the_plans_trial()
             })
         });
 
+    m.checkout_sessions
+        .expect_record_open()
+        .withf(move |t, s, _| *t == me && s.as_str() == "cs_test_1")
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    m.checkout_sessions
+        .expect_older_open()
+        .returning(|_, _| Ok(Vec::new()));
+    m.provider.expect_expire_checkout_session().never();
+
     let session = m
         .service()
         .start_checkout(&tenant_actor(me), checkout_input(me, None))
@@ -538,6 +551,119 @@ async fn checkout_reuses_the_tenants_known_customer_and_offers_the_plans_trial()
         .unwrap();
 
     assert_eq!(session.id.as_str(), "cs_test_1");
+}
+
+/// A tenant without subscription whose checkout opens `cs_new`, with `older` recorded
+/// open before it.
+fn second_checkout(me: TenantId, older: &'static [&'static str]) -> Mocks {
+    let mut m = Mocks::default();
+    m.plans
+        .expect_get()
+        .returning(|_| Ok(Some(plan(true, None))));
+    m.tenants
+        .expect_ensure()
+        .returning(|id| Ok(tenant(id, None)));
+    m.subscriptions
+        .expect_current_for_tenant()
+        .returning(|_| Ok(None));
+    m.provider.expect_create_checkout_session().returning(|_| {
+        Ok(CheckoutSession {
+            id: crate::ids::CheckoutSessionRef::parse("cs_new").unwrap(),
+            url: "https://checkout.stripe.com/c/pay/cs_new".into(),
+        })
+    });
+    m.checkout_sessions
+        .expect_record_open()
+        .withf(move |t, s, _| *t == me && s.as_str() == "cs_new")
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    m.checkout_sessions
+        .expect_older_open()
+        .withf(|_, than| than.as_str() == "cs_new")
+        .returning(move |_, _| {
+            Ok(older
+                .iter()
+                .map(|s| crate::ids::CheckoutSessionRef::parse(*s).unwrap())
+                .collect())
+        });
+    m
+}
+
+fn expires(m: &mut Mocks, session: &'static str, answer: Result<SessionEnd, ProviderError>) {
+    let mut answer = Some(answer);
+    m.provider
+        .expect_expire_checkout_session()
+        .withf(move |s| s.as_str() == session)
+        .times(1)
+        .returning(move |_| answer.take().unwrap());
+}
+
+fn closes(m: &mut Mocks, session: &'static str, end: SessionEnd) {
+    m.checkout_sessions
+        .expect_close()
+        .withf(move |s, e, _| s.as_str() == session && *e == end)
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+}
+
+#[tokio::test]
+async fn a_new_checkout_expires_the_tenants_older_open_ones_first() {
+    let me = TenantId::new();
+    let mut m = second_checkout(me, &["cs_old_1", "cs_old_2"]);
+    expires(&mut m, "cs_old_1", Ok(SessionEnd::Expired));
+    closes(&mut m, "cs_old_1", SessionEnd::Expired);
+    expires(&mut m, "cs_old_2", Ok(SessionEnd::Expired));
+    closes(&mut m, "cs_old_2", SessionEnd::Expired);
+
+    let session = m
+        .service()
+        .start_checkout(&tenant_actor(me), checkout_input(me, None))
+        .await
+        .unwrap();
+
+    assert_eq!(session.id.as_str(), "cs_new");
+}
+
+#[tokio::test]
+async fn an_older_checkout_found_completed_withdraws_the_new_one_and_answers_409() {
+    let me = TenantId::new();
+    let mut m = second_checkout(me, &["cs_old"]);
+    expires(&mut m, "cs_old", Ok(SessionEnd::Completed));
+    closes(&mut m, "cs_old", SessionEnd::Completed);
+    expires(&mut m, "cs_new", Ok(SessionEnd::Expired));
+    closes(&mut m, "cs_new", SessionEnd::Expired);
+
+    let err = m
+        .service()
+        .start_checkout(&tenant_actor(me), checkout_input(me, None))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, BillingError::AlreadySubscribed(t) if t == me));
+}
+
+#[tokio::test]
+async fn when_an_older_checkout_cannot_be_expired_the_new_one_is_withdrawn_and_stripe_blamed() {
+    let me = TenantId::new();
+    let mut m = second_checkout(me, &["cs_old"]);
+    expires(
+        &mut m,
+        "cs_old",
+        Err(ProviderError::Unavailable("503 after retries".into())),
+    );
+    expires(&mut m, "cs_new", Ok(SessionEnd::Expired));
+    closes(&mut m, "cs_new", SessionEnd::Expired);
+
+    let err = m
+        .service()
+        .start_checkout(&tenant_actor(me), checkout_input(me, None))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, BillingError::ProviderUnavailable(_)),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -81,6 +81,72 @@ async fn checkout_sends_stripe_the_plan_price_tenant_metadata_trial_and_urls() {
     );
 }
 
+async fn start_checkout(app: &TestApp, tenant: TenantId) -> reqwest::Response {
+    app.post_empty(
+        &format!("{CHECKOUT}?tenantId={tenant}&planId=plan-pro"),
+        &tenant_token(tenant),
+    )
+    .await
+}
+
+async fn session_id(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["sessionId"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_tenant_never_has_two_checkout_sessions_it_could_both_complete() {
+    let app = spawn_app().await;
+    app.create_plan("plan-pro", "price_pro", None).await;
+    let (tenant, neighbour) = (TenantId::new(), TenantId::new());
+
+    let first = session_id(start_checkout(&app, tenant).await).await;
+    let theirs = session_id(start_checkout(&app, neighbour).await).await;
+    let second = session_id(start_checkout(&app, tenant).await).await;
+
+    // The abandoned first session can no longer be completed; the other tenant's is untouched.
+    assert_eq!(
+        app.stripe.checkout_session_status(&first).as_deref(),
+        Some("expired")
+    );
+    assert_eq!(
+        app.stripe.checkout_session_status(&second).as_deref(),
+        Some("open")
+    );
+    assert_eq!(
+        app.stripe.checkout_session_status(&theirs).as_deref(),
+        Some("open")
+    );
+    assert_eq!(
+        app.scalar(&format!(
+            "select string_agg(status, ',' order by created_at) from checkout_sessions \
+             where tenant_id = '{tenant}'"
+        )),
+        "expired,open"
+    );
+
+    // The tenant completes the second one; its webhook has not arrived yet.
+    assert!(app.stripe.complete_checkout_session(&second));
+    let third = start_checkout(&app, tenant).await;
+
+    let (status, body) = problem(third).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("subscription_exists"))
+    );
+    let sessions = app.stripe.checkout_session_ids();
+    let withdrawn = sessions.last().unwrap();
+    assert_eq!(
+        app.stripe.checkout_session_status(withdrawn).as_deref(),
+        Some("expired")
+    );
+    assert_eq!(
+        app.stripe.checkout_session_status(&second).as_deref(),
+        Some("complete")
+    );
+}
+
 #[tokio::test]
 async fn checkout_accepts_a_json_body_too() {
     let app = spawn_app().await;
