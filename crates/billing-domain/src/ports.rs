@@ -313,20 +313,15 @@ impl SessionEnd {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait CheckoutSessionRepository: Send + Sync {
-    /// Records a session just opened for `tenant`.
+    /// Records a session just opened for `tenant` and returns the tenant's other sessions
+    /// still recorded as open, oldest first. Serialised per tenant: of two sessions
+    /// recorded at once, the one recorded second always sees the first, and the first
+    /// never sees the second.
     async fn record_open(
         &self,
         tenant: TenantId,
         session: &CheckoutSessionRef,
         at: DateTime<Utc>,
-    ) -> Result<(), RepoError>;
-    /// The tenant's sessions still recorded as open that were recorded before `than`
-    /// (by time, then id), oldest first. Of two sessions opened at once, only the newer
-    /// one sees the older: they never expire each other.
-    async fn older_open(
-        &self,
-        tenant: TenantId,
-        than: &CheckoutSessionRef,
     ) -> Result<Vec<CheckoutSessionRef>, RepoError>;
     /// Records how a session ended.
     async fn close(
@@ -573,6 +568,8 @@ pub trait WebhookTx {
     ) -> Result<Option<Subscription>, RepoError>;
     /// Inserts or updates a subscription (by id).
     fn save_subscription(&mut self, subscription: &Subscription) -> Result<(), RepoError>;
+    /// Records that a Checkout Session was completed (nothing when it is unknown).
+    fn complete_checkout_session(&mut self, session: &CheckoutSessionRef) -> Result<(), RepoError>;
     /// Whether the tenant has a live subscription other than `except`.
     fn has_other_live_subscription(
         &mut self,

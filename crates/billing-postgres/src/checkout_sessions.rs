@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::error::{DbError, InvalidRow};
-use crate::schema::checkout_sessions;
+use crate::schema::{checkout_sessions, tenants};
 use crate::store::PgStore;
 
 const OPEN: &str = "open";
@@ -20,13 +20,24 @@ impl CheckoutSessionRepository for PgStore {
         tenant: TenantId,
         session: &CheckoutSessionRef,
         at: DateTime<Utc>,
-    ) -> Result<(), RepoError> {
+    ) -> Result<Vec<CheckoutSessionRef>, RepoError> {
         let session = session.as_str().to_owned();
-        self.run(move |conn| {
+        self.transaction(move |conn| {
+            // The tenant's row lock (the one webhooks take) serialises two checkouts of one
+            // tenant: the second to get here sees the first's session, never the reverse.
+            let locked = tenants::table
+                .find(tenant.as_uuid())
+                .select(tenants::id)
+                .for_update()
+                .first::<uuid::Uuid>(conn)
+                .optional()?;
+            if locked.is_none() {
+                return Err(DbError::Repo(RepoError::MissingReference("tenantId")));
+            }
             // Stripe's ids are unique: a second record of one session changes nothing.
             diesel::insert_into(checkout_sessions::table)
                 .values((
-                    checkout_sessions::stripe_session_id.eq(session),
+                    checkout_sessions::stripe_session_id.eq(&session),
                     checkout_sessions::tenant_id.eq(tenant.as_uuid()),
                     checkout_sessions::status.eq(OPEN),
                     checkout_sessions::created_at.eq(at),
@@ -35,41 +46,10 @@ impl CheckoutSessionRepository for PgStore {
                 .on_conflict(checkout_sessions::stripe_session_id)
                 .do_nothing()
                 .execute(conn)?;
-            Ok(())
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all, fields(tenant.id = %tenant, stripe.checkout_session = %than))]
-    async fn older_open(
-        &self,
-        tenant: TenantId,
-        than: &CheckoutSessionRef,
-    ) -> Result<Vec<CheckoutSessionRef>, RepoError> {
-        let than = than.as_str().to_owned();
-        self.run(move |conn| {
-            let reference = checkout_sessions::table
-                .find(&than)
-                .select((
-                    checkout_sessions::created_at,
-                    checkout_sessions::stripe_session_id,
-                ))
-                .first::<(DateTime<Utc>, String)>(conn)
-                .optional()?;
-            // Not recorded: nothing can be said to be older.
-            let Some((created, id)) = reference else {
-                return Ok(Vec::new());
-            };
             let ids: Vec<String> = checkout_sessions::table
                 .filter(checkout_sessions::tenant_id.eq(tenant.as_uuid()))
                 .filter(checkout_sessions::status.eq(OPEN))
-                .filter(
-                    checkout_sessions::created_at
-                        .lt(created)
-                        .or(checkout_sessions::created_at
-                            .eq(created)
-                            .and(checkout_sessions::stripe_session_id.lt(id))),
-                )
+                .filter(checkout_sessions::stripe_session_id.ne(&session))
                 .order((
                     checkout_sessions::created_at.asc(),
                     checkout_sessions::stripe_session_id.asc(),

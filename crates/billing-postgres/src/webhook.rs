@@ -18,12 +18,12 @@
 use async_trait::async_trait;
 use billing_domain::notification::{NewNotification, NotificationBody};
 use billing_domain::ports::{
-    Applied, NewLedgerEntry, RepoError, WebhookStore, WebhookTx, WebhookWork,
+    Applied, NewLedgerEntry, RepoError, SessionEnd, WebhookStore, WebhookTx, WebhookWork,
 };
 use billing_domain::{
-    CustomerRef, EventId, EventOutcome, Invoice, InvoiceId, InvoiceRef, Payment, PaymentIntentRef,
-    Plan, PlanKey, PriceRef, Subscription, SubscriptionId, SubscriptionRef, SubscriptionStatus,
-    Tenant, TenantId,
+    CheckoutSessionRef, CustomerRef, EventId, EventOutcome, Invoice, InvoiceId, InvoiceRef,
+    Payment, PaymentIntentRef, Plan, PlanKey, PriceRef, Subscription, SubscriptionId,
+    SubscriptionRef, SubscriptionStatus, Tenant, TenantId,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::exists;
@@ -39,7 +39,8 @@ use crate::error::{map_diesel, DbError, InvalidRow};
 use crate::invoices::InvoiceRow;
 use crate::plans::{find_plan, PlanRow};
 use crate::schema::{
-    invoices, notifications, payments, plans, subscriptions, tenants, webhook_events,
+    checkout_sessions, invoices, notifications, payments, plans, subscriptions, tenants,
+    webhook_events,
 };
 use crate::statement::prepared_statement;
 use crate::store::PgStore;
@@ -644,6 +645,17 @@ impl WebhookTx for PgWebhookTx<'_> {
         // A unique violation here means a concurrent event created the same Stripe
         // subscription after our lookup: run again, and it is found.
         saved.map_err(|e| self.raced(e))?;
+        Ok(())
+    }
+
+    fn complete_checkout_session(&mut self, session: &CheckoutSessionRef) -> Result<(), RepoError> {
+        let done = diesel::update(checkout_sessions::table.find(session.as_str()))
+            .set((
+                checkout_sessions::status.eq(SessionEnd::Completed.as_str()),
+                checkout_sessions::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(self.conn);
+        self.check(done)?;
         Ok(())
     }
 

@@ -690,6 +690,10 @@ impl StripeClient {
                 )
             }),
             Err(e) if is_not_found(&e) => Ok(SessionEnd::Expired),
+            // Refusing a read we made on our own is no fault of the caller's request.
+            Err(ProviderError::Refused { .. }) => Err(ProviderError::Unexpected(
+                "Stripe refused to read back a checkout session it would not expire".into(),
+            )),
             Err(e) => Err(e),
         }
     }
@@ -760,12 +764,15 @@ impl PaymentProvider for StripeClient {
     ) -> Result<SessionEnd, ProviderError> {
         let path =
             object_path("checkout/sessions", session.as_str()).map_err(ProviderError::from)?;
-        // Expiring is naturally idempotent; a key per session lets Stripe replay a retry.
+        // A key per call, kept across that call's retries only: Stripe replays a stored
+        // answer for a key for a day, a 500 included, and a key per session would replay one
+        // failure to every later checkout of the tenant. Expiring twice is harmless anyway
+        // (the second is refused and the session read back).
         let req = ApiRequest::post(
             "expire_checkout_session",
             &format!("{path}/expire"),
             Form::new(),
-            Some(format!("expire-{}", session.as_str())),
+            Some(format!("expire-{}-{}", session.as_str(), Uuid::new_v4())),
         );
         let expired = self
             .call(req, |body| {

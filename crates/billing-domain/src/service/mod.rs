@@ -300,8 +300,9 @@ impl BillingService {
     ///   not be here yet). The new session is expired too; 409 `subscription_exists`.
     /// * Stripe or the database fails: the new session is expired (best effort) and the
     ///   error answered; a retry expires the older ones again.
-    /// * Two sessions opened at once: only the newer sees the older (by the time they were
-    ///   recorded), so one of the two survives.
+    /// * Two sessions opened at once: recording is serialised per tenant, so the one
+    ///   recorded second expires the first, and one survives. The first caller may then
+    ///   hold an expired session (a double click); its page says so at Stripe.
     async fn keep_one_open_session(
         &self,
         tenant: TenantId,
@@ -310,10 +311,6 @@ impl BillingService {
         let now = self.ports.clock.now();
         let sessions = &self.ports.checkout_sessions;
         let older = match sessions.record_open(tenant, new, now).await {
-            Ok(()) => sessions.older_open(tenant, new).await,
-            Err(e) => Err(e),
-        };
-        let older = match older {
             Ok(older) => older,
             Err(e) => {
                 self.withdraw_session(new, now).await;

@@ -336,7 +336,7 @@ fn checkout_completed(
             }
         }
     }
-    let mut second_subscription = false;
+    let mut created = false;
     let sub = match tx.lock_subscription(sub_ref)? {
         // A subscription event arrived first and created the row: complete it, but keep
         // its status, which is newer than anything a checkout session says.
@@ -387,10 +387,13 @@ fn checkout_completed(
                 updated_at: now,
             };
             tx.save_subscription(&sub)?;
-            second_subscription = tx.has_other_live_subscription(tenant.id, sub.id)?;
+            created = true;
             sub
         }
     };
+    // A later checkout must not mistake this session for one whose webhook is still on
+    // its way (see `BillingService::keep_one_open_session`).
+    tx.complete_checkout_session(&c.session)?;
     let mut note = settle_tenant(tx, tenant.id, &sub, c.customer.as_ref(), true, now)?;
     if c.awaiting_payment && !sub.status.is_live() {
         note = Some(note.map_or_else(
@@ -398,14 +401,20 @@ fn checkout_completed(
             |n| format!("{AWAITING_PAYMENT}; {n}"),
         ));
     }
-    if second_subscription {
+    // Under the tenant's lock (taken by `settle_tenant`), like the same check on a
+    // subscription turning live.
+    if created && sub.status.is_live() && tx.has_other_live_subscription(tenant.id, sub.id)? {
         // Stripe bills both: an operator must cancel one. Recorded, not refused, because
         // the subscription exists at Stripe whatever we decide here.
         error!(tenant.id = %tenant.id, stripe.subscription = %sub_ref, "tenant has two live subscriptions");
-        return Ok(processed_with(Some(format!(
+        let second = format!(
             "tenant {} already had a live subscription; {sub_ref} is a second one",
             tenant.id
-        ))));
+        );
+        return Ok(processed_with(Some(match note {
+            Some(n) => format!("{second}; {n}"),
+            None => second,
+        })));
     }
     Ok(processed_with(note))
 }
@@ -506,17 +515,21 @@ fn subscription_changed(
     sub.last_event_at = Some(event.created);
     sub.updated_at = now;
     tx.save_subscription(&sub)?;
-    let second =
-        status.is_live() && !was_live && tx.has_other_live_subscription(sub.tenant_id, sub.id)?;
 
+    // Under the tenant's lock (taken by `settle_tenant`), so that two subscriptions turning
+    // live at once cannot each miss the other.
     let note = settle_tenant(tx, sub.tenant_id, &sub, s.customer.as_ref(), false, now)?;
-    if second {
+    if status.is_live() && !was_live && tx.has_other_live_subscription(sub.tenant_id, sub.id)? {
         // As at checkout: Stripe bills both, an operator must cancel one.
         error!(tenant.id = %sub.tenant_id, stripe.subscription = %s.subscription, "tenant has two live subscriptions");
-        return Ok(processed_with(Some(format!(
+        let second = format!(
             "tenant {} already had a live subscription; {} is a second one",
             sub.tenant_id, s.subscription
-        ))));
+        );
+        return Ok(processed_with(Some(match note {
+            Some(n) => format!("{second}; {n}"),
+            None => second,
+        })));
     }
     Ok(processed_with(note))
 }

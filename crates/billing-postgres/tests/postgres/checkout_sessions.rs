@@ -1,4 +1,4 @@
-use billing_domain::ports::{CheckoutSessionRepository, SessionEnd, TenantRepository};
+use billing_domain::ports::{CheckoutSessionRepository, RepoError, SessionEnd, TenantRepository};
 use billing_domain::{CheckoutSessionRef, TenantId};
 use chrono::{TimeZone, Utc};
 
@@ -13,78 +13,76 @@ fn at(secs: i64) -> chrono::DateTime<Utc> {
 }
 
 #[tokio::test]
-async fn a_tenants_other_open_sessions_come_oldest_first_until_closed() {
+async fn recording_a_session_returns_the_tenants_other_open_ones_oldest_first() {
     let (_db, store) = setup();
     let (tenant, other_tenant) = (TenantId::new(), TenantId::new());
     store.ensure(tenant).await.unwrap();
     store.ensure(other_tenant).await.unwrap();
-    store
+
+    let first = store
         .record_open(tenant, &session("cs_b"), at(2))
         .await
         .unwrap();
-    store
+    let second = store
         .record_open(tenant, &session("cs_a"), at(1))
-        .await
-        .unwrap();
-    store
-        .record_open(tenant, &session("cs_c"), at(3))
         .await
         .unwrap();
     store
         .record_open(other_tenant, &session("cs_x"), at(0))
         .await
         .unwrap();
-    // Recording a session twice changes nothing.
-    store
-        .record_open(tenant, &session("cs_a"), at(9))
-        .await
-        .unwrap();
-
-    let before = store.older_open(tenant, &session("cs_c")).await.unwrap();
-    let newer_unseen = store.older_open(tenant, &session("cs_a")).await.unwrap();
     store
         .close(&session("cs_a"), SessionEnd::Expired, at(4))
         .await
         .unwrap();
-    store
-        .close(&session("cs_b"), SessionEnd::Completed, at(4))
+    let third = store
+        .record_open(tenant, &session("cs_c"), at(5))
         .await
         .unwrap();
-    let after = store.older_open(tenant, &session("cs_c")).await.unwrap();
-
-    assert_eq!(before, [session("cs_a"), session("cs_b")]);
-    assert!(newer_unseen.is_empty(), "{newer_unseen:?}");
-    assert!(after.is_empty(), "{after:?}");
-    assert!(store
-        .older_open(tenant, &session("cs_unrecorded"))
+    // Recording a session twice changes nothing.
+    let again = store
+        .record_open(tenant, &session("cs_c"), at(9))
         .await
-        .unwrap()
-        .is_empty());
+        .unwrap();
+
+    assert!(first.is_empty(), "{first:?}");
+    assert_eq!(second, [session("cs_b")]);
+    assert_eq!(
+        third,
+        [session("cs_b")],
+        "cs_a was closed, cs_x is another tenant's"
+    );
+    assert_eq!(again, [session("cs_b")]);
 }
 
-#[tokio::test]
-async fn of_two_sessions_recorded_in_the_same_instant_the_id_decides_which_is_older() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_sessions_recorded_at_once_for_one_tenant_each_later_one_sees_every_earlier_one() {
     let (_db, store) = setup();
     let tenant = TenantId::new();
     store.ensure(tenant).await.unwrap();
-    store
-        .record_open(tenant, &session("cs_2"), at(5))
-        .await
-        .unwrap();
-    store
-        .record_open(tenant, &session("cs_1"), at(5))
-        .await
-        .unwrap();
 
-    assert_eq!(
-        store.older_open(tenant, &session("cs_2")).await.unwrap(),
-        [session("cs_1")]
-    );
-    assert!(store
-        .older_open(tenant, &session("cs_1"))
-        .await
-        .unwrap()
-        .is_empty());
+    // Same timestamp for all: only the order of recording may decide.
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .record_open(tenant, &session(&format!("cs_{i}")), at(0))
+                    .await
+                    .unwrap()
+                    .len()
+            })
+        })
+        .collect();
+    let mut seen: Vec<usize> = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap());
+    }
+    seen.sort_unstable();
+
+    // Serialised: the k-th to record sees exactly the k-1 before it, so no two sessions
+    // ever miss each other.
+    assert_eq!(seen, [0, 1, 2, 3, 4, 5]);
 }
 
 #[tokio::test]
@@ -97,7 +95,7 @@ async fn a_session_needs_a_known_tenant() {
         .unwrap_err();
 
     assert!(
-        !matches!(err, billing_domain::ports::RepoError::Unavailable(_)),
+        matches!(err, RepoError::MissingReference("tenantId")),
         "{err:?}"
     );
 }

@@ -148,6 +148,42 @@ async fn a_tenant_never_has_two_checkout_sessions_it_could_both_complete() {
 }
 
 #[tokio::test]
+async fn a_tenant_whose_completed_subscription_ended_can_check_out_again_at_once() {
+    let app = spawn_app().await;
+    // The price the samples' subscription bills.
+    let plan = app
+        .create_plan("plan-pro", "price_1Rq48kHx4KpL29aTV5PnnbOR", None)
+        .await;
+    let tenant = TenantId::new();
+    let first = session_id(start_checkout(&app, tenant).await).await;
+    assert!(app.stripe.complete_checkout_session(&first));
+    let completed = sample_event("checkout.session.completed", |e| {
+        let object = &mut e["data"]["object"];
+        object["id"] = json!(first);
+        object["client_reference_id"] = json!(tenant.to_string());
+        object["metadata"] = json!({"tenantId": tenant.to_string(), "planId": plan["id"]});
+    });
+    assert_eq!(app.webhook(&completed).await.status(), 200);
+    let ended = sample_event("customer.subscription.deleted", |e| {
+        e["created"] = json!(e["created"].as_i64().unwrap() + 86_400 * 30);
+        e["data"]["object"]["metadata"] = json!({"tenantId": tenant.to_string()});
+    });
+    assert_eq!(app.webhook(&ended).await.status(), 200);
+
+    // The webhook closed the first session: it is not taken for a checkout in flight.
+    let again = start_checkout(&app, tenant).await;
+
+    assert_eq!(again.status(), 200);
+    assert_eq!(
+        app.scalar(&format!(
+            "select string_agg(status, ',' order by created_at) from checkout_sessions \
+             where tenant_id = '{tenant}'"
+        )),
+        "complete,open"
+    );
+}
+
+#[tokio::test]
 async fn checkout_accepts_a_json_body_too() {
     let app = spawn_app().await;
     app.create_plan("plan-pro", "price_pro", None).await;

@@ -26,6 +26,7 @@ struct State {
     invoices: HashMap<InvoiceId, Invoice>,
     payments: Vec<(Payment, EventId)>,
     notifications: Vec<NewNotification>,
+    completed_sessions: Vec<crate::ids::CheckoutSessionRef>,
     /// Makes `save_invoice` fail as a lost connection would.
     fail_invoice_writes: bool,
 }
@@ -108,6 +109,14 @@ impl WebhookTx for State {
             .insert(subscription.id, subscription.clone());
         Ok(())
     }
+    fn complete_checkout_session(
+        &mut self,
+        session: &crate::ids::CheckoutSessionRef,
+    ) -> Result<(), RepoError> {
+        self.completed_sessions.push(session.clone());
+        Ok(())
+    }
+
     fn has_other_live_subscription(
         &mut self,
         tenant: TenantId,
@@ -396,6 +405,7 @@ async fn a_completed_checkout_creates_the_subscription_and_activates_the_tenant(
     let t = &state.tenants[&tenant];
     assert_eq!(t.status, TenantStatus::Active);
     assert_eq!(t.customer.as_ref().unwrap().as_str(), "cus_1");
+    assert_eq!(state.completed_sessions[0].as_str(), "cs_test_1");
 }
 
 #[tokio::test]
