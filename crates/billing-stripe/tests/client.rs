@@ -252,6 +252,21 @@ fn session_in(status: &str) -> String {
 
 const NOT_OPEN: &str = r#"{"error":{"message":"Only Checkout Sessions with a status in [\"open\"] can be expired.","type":"invalid_request_error"}}"#;
 
+/// A server refusing to expire the session (it is not open) and answering its read-back
+/// with `read_back`.
+async fn refusing_to_expire(read_back: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(stripe_error(400, NOT_OPEN))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(read_back)
+        .mount(&server)
+        .await;
+    server
+}
+
 #[tokio::test]
 async fn expiring_an_open_session_posts_to_its_expire_path_with_a_key_per_call() {
     let server = MockServer::start().await;
@@ -342,15 +357,7 @@ async fn a_session_that_cannot_be_expired_is_read_back_and_completed_when_comple
 
 #[tokio::test]
 async fn a_session_that_expired_on_its_own_is_expired() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(stripe_error(400, NOT_OPEN))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(json(&session_in("expired")))
-        .mount(&server)
-        .await;
+    let server = refusing_to_expire(json(&session_in("expired"))).await;
 
     let end = client(&server)
         .expire_checkout_session(&session_ref())
@@ -363,15 +370,7 @@ async fn a_session_that_expired_on_its_own_is_expired() {
 
 #[tokio::test]
 async fn a_session_still_open_after_a_refused_expire_is_unexpected() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(stripe_error(400, NOT_OPEN))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(json(&session_in("open")))
-        .mount(&server)
-        .await;
+    let server = refusing_to_expire(json(&session_in("open"))).await;
 
     let err = client(&server)
         .expire_checkout_session(&session_ref())
@@ -405,18 +404,11 @@ async fn expiring_a_session_stripe_does_not_know_is_expired() {
 
 #[tokio::test]
 async fn a_session_gone_when_read_back_is_expired() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(stripe_error(400, NOT_OPEN))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(stripe_error(
-            404,
-            r#"{"error":{"code":"resource_missing","type":"invalid_request_error"}}"#,
-        ))
-        .mount(&server)
-        .await;
+    let server = refusing_to_expire(stripe_error(
+        404,
+        r#"{"error":{"code":"resource_missing","type":"invalid_request_error"}}"#,
+    ))
+    .await;
 
     let end = client(&server)
         .expire_checkout_session(&session_ref())

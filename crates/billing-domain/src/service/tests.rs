@@ -550,9 +550,8 @@ async fn checkout_reuses_the_tenants_known_customer_and_offers_the_plans_trial()
     assert_eq!(session.id.as_str(), "cs_test_1");
 }
 
-/// A tenant without subscription whose checkout opens `cs_new`, with `older` recorded
-/// open.
-fn second_checkout(me: TenantId, older: &'static [&'static str]) -> Mocks {
+/// A tenant without subscription whose checkout opens `cs_new` at Stripe.
+fn opening_cs_new() -> Mocks {
     let mut m = Mocks::default();
     m.plans
         .expect_get()
@@ -569,6 +568,12 @@ fn second_checkout(me: TenantId, older: &'static [&'static str]) -> Mocks {
             url: "https://checkout.stripe.com/c/pay/cs_new".into(),
         })
     });
+    m
+}
+
+/// [`opening_cs_new`], with `older` recorded open.
+fn second_checkout(me: TenantId, older: &'static [&'static str]) -> Mocks {
+    let mut m = opening_cs_new();
     m.checkout_sessions
         .expect_record_open()
         .withf(move |t, s, _| *t == me && s.as_str() == "cs_new")
@@ -638,22 +643,7 @@ async fn an_older_checkout_found_completed_withdraws_the_new_one_and_answers_409
 #[tokio::test]
 async fn when_the_session_cannot_be_recorded_it_is_withdrawn_and_the_outage_answered() {
     let me = TenantId::new();
-    let mut m = Mocks::default();
-    m.plans
-        .expect_get()
-        .returning(|_| Ok(Some(plan(true, None))));
-    m.tenants
-        .expect_ensure()
-        .returning(|id| Ok(tenant(id, None)));
-    m.subscriptions
-        .expect_current_for_tenant()
-        .returning(|_| Ok(None));
-    m.provider.expect_create_checkout_session().returning(|_| {
-        Ok(CheckoutSession {
-            id: crate::ids::CheckoutSessionRef::parse("cs_new").unwrap(),
-            url: "https://checkout.stripe.com/c/pay/cs_new".into(),
-        })
-    });
+    let mut m = opening_cs_new();
     m.checkout_sessions
         .expect_record_open()
         .returning(|_, _, _| Err(RepoError::Unavailable("connection refused".into())));
