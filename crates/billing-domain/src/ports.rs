@@ -106,7 +106,8 @@ pub trait PlanRepository: Send + Sync {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait SubscriptionRepository: Send + Sync {
-    /// The tenant's current subscription: its newest live one, else its newest one.
+    /// The tenant's current subscription: its newest live one, else its newest
+    /// `incomplete` one (a first payment on its way), else its newest one.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] when the database cannot be reached.

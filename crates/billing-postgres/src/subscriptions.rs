@@ -86,9 +86,13 @@ impl SubscriptionRepository for PgStore {
             let live = LIVE.map(SubscriptionStatus::as_str);
             let row = subscriptions::table
                 .filter(subscriptions::tenant_id.eq(tenant.as_uuid()))
-                // Live first (true sorts after false, hence desc), then newest.
+                // Live first (true sorts after false, hence desc), then one whose payment
+                // is on its way, then newest.
                 .order((
                     subscriptions::status.eq_any(live).desc(),
+                    subscriptions::status
+                        .eq(SubscriptionStatus::Incomplete.as_str())
+                        .desc(),
                     subscriptions::created_at.desc(),
                     subscriptions::id.desc(),
                 ))

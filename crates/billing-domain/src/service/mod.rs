@@ -39,7 +39,8 @@ pub use webhook::{SameSecondTie, WebhookError, WebhookReceipt};
 pub struct TenantOverview {
     /// The tenant.
     pub tenant: Tenant,
-    /// Its current subscription (newest live one, else newest), if any.
+    /// Its current subscription (newest live one, else newest `incomplete` one, else
+    /// newest), if any.
     pub subscription: Option<Subscription>,
 }
 

@@ -71,3 +71,24 @@ async fn without_a_live_subscription_the_newest_one_is_current() {
     assert_eq!(current.status, SubscriptionStatus::IncompleteExpired);
     assert!(nobody.is_none());
 }
+
+#[tokio::test]
+async fn without_a_live_subscription_one_awaiting_its_payment_is_current_over_a_newer_ended_one() {
+    let (db, store) = setup();
+    let tenant = TenantId::new();
+    store.ensure(tenant).await.unwrap();
+    let plan = *store
+        .create(new_plan("plan-pro", "price_pro"))
+        .await
+        .unwrap()
+        .id
+        .as_uuid();
+    let pending = insert_subscription(&db, tenant, plan, "incomplete", "2026-01-01T00:00:00Z");
+    insert_subscription(&db, tenant, plan, "canceled", "2026-02-01T00:00:00Z");
+
+    let current = store.current_for_tenant(tenant).await.unwrap().unwrap();
+
+    // A checkout is refused while it waits: it must not hide behind the canceled one.
+    assert_eq!(current.id, pending);
+    assert_eq!(current.status, SubscriptionStatus::Incomplete);
+}
