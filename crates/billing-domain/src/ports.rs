@@ -570,7 +570,11 @@ pub trait WebhookTx {
     /// Inserts or updates a subscription (by id).
     fn save_subscription(&mut self, subscription: &Subscription) -> Result<(), RepoError>;
     /// Records that a Checkout Session was completed (nothing when it is unknown).
-    fn complete_checkout_session(&mut self, session: &CheckoutSessionRef) -> Result<(), RepoError>;
+    fn complete_checkout_session(
+        &mut self,
+        session: &CheckoutSessionRef,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
     /// Whether the tenant has a live subscription other than `except`.
     fn has_other_live_subscription(
         &mut self,

@@ -12,6 +12,23 @@ use crate::store::PgStore;
 
 const OPEN: &str = "open";
 
+/// Records how a session ended (nothing when it is unknown). Also run by the webhook
+/// transaction of a completed checkout.
+pub(crate) fn close_session(
+    conn: &mut PgConnection,
+    session: &str,
+    end: SessionEnd,
+    at: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(checkout_sessions::table.find(session))
+        .set((
+            checkout_sessions::status.eq(end.as_str()),
+            checkout_sessions::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 #[async_trait]
 impl CheckoutSessionRepository for PgStore {
     #[tracing::instrument(skip_all, fields(tenant.id = %tenant, stripe.checkout_session = %session))]
@@ -78,15 +95,7 @@ impl CheckoutSessionRepository for PgStore {
         at: DateTime<Utc>,
     ) -> Result<(), RepoError> {
         let session = session.as_str().to_owned();
-        self.run(move |conn| {
-            diesel::update(checkout_sessions::table.find(session))
-                .set((
-                    checkout_sessions::status.eq(end.as_str()),
-                    checkout_sessions::updated_at.eq(at),
-                ))
-                .execute(conn)?;
-            Ok(())
-        })
-        .await
+        self.run(move |conn| Ok(close_session(conn, &session, end, at)?))
+            .await
     }
 }

@@ -333,7 +333,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_call_beyond_the_pool_waits_as_a_counted_future_and_gives_up_after_the_timeout() {
+    async fn a_call_beyond_the_pool_is_counted_while_it_waits_and_gives_up_after_the_timeout() {
         let db = TestDatabase::create_empty().unwrap();
         let store = PgStore::new(&PgConfig {
             max_connections: 1,

@@ -35,12 +35,12 @@ use diesel::sql_types;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::checkout_sessions::close_session;
 use crate::error::{map_diesel, DbError, InvalidRow};
 use crate::invoices::InvoiceRow;
 use crate::plans::{find_plan, PlanRow};
 use crate::schema::{
-    checkout_sessions, invoices, notifications, payments, plans, subscriptions, tenants,
-    webhook_events,
+    invoices, notifications, payments, plans, subscriptions, tenants, webhook_events,
 };
 use crate::statement::prepared_statement;
 use crate::store::PgStore;
@@ -648,15 +648,13 @@ impl WebhookTx for PgWebhookTx<'_> {
         Ok(())
     }
 
-    fn complete_checkout_session(&mut self, session: &CheckoutSessionRef) -> Result<(), RepoError> {
-        let done = diesel::update(checkout_sessions::table.find(session.as_str()))
-            .set((
-                checkout_sessions::status.eq(SessionEnd::Completed.as_str()),
-                checkout_sessions::updated_at.eq(diesel::dsl::now),
-            ))
-            .execute(self.conn);
-        self.check(done)?;
-        Ok(())
+    fn complete_checkout_session(
+        &mut self,
+        session: &CheckoutSessionRef,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let done = close_session(self.conn, session.as_str(), SessionEnd::Completed, at);
+        self.check(done)
     }
 
     fn has_other_live_subscription(

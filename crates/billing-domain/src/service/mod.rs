@@ -310,59 +310,61 @@ impl BillingService {
         new: &CheckoutSessionRef,
     ) -> Result<(), BillingError> {
         let now = self.ports.clock.now();
-        let sessions = &self.ports.checkout_sessions;
-        let older = match sessions.record_open(tenant, new, now).await {
-            Ok(older) => older,
-            Err(e) => {
-                self.withdraw_session(new, now).await;
-                return Err(e.into());
+        let refused = match self.expire_older_sessions(tenant, new, now).await {
+            Ok(false) => return Ok(()),
+            Ok(true) => {
+                tracing::warn!(
+                    tenant.id = %tenant,
+                    "an earlier checkout of the tenant was completed; the new one is withdrawn"
+                );
+                BillingError::AlreadySubscribed(tenant)
             }
+            Err(e) => e,
         };
-        let mut completed = false;
-        for session in older {
-            let end = match self.ports.provider.expire_checkout_session(&session).await {
-                Ok(end) => end,
-                Err(e) => {
-                    self.withdraw_session(new, now).await;
-                    return Err(e.into());
-                }
-            };
-            if let Err(e) = sessions.close(&session, end, now).await {
-                self.withdraw_session(new, now).await;
-                return Err(e.into());
-            }
-            completed |= end == SessionEnd::Completed;
-        }
-        if completed {
+        // Withdrawn, best effort: one left open is expired by the tenant's next checkout
+        // (it stays recorded as open).
+        if let Err(error) = self.end_session(new, now).await {
             tracing::warn!(
-                tenant.id = %tenant,
-                "an earlier checkout of the tenant was completed; the new one is withdrawn"
-            );
-            self.withdraw_session(new, now).await;
-            return Err(BillingError::AlreadySubscribed(tenant));
-        }
-        Ok(())
-    }
-
-    /// Expires a session the caller will not get, best effort: one left open is expired
-    /// by the tenant's next checkout (it stays recorded as open).
-    async fn withdraw_session(&self, session: &CheckoutSessionRef, now: DateTime<Utc>) {
-        let closed = match self.ports.provider.expire_checkout_session(session).await {
-            Ok(end) => self
-                .ports
-                .checkout_sessions
-                .close(session, end, now)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(error) = closed {
-            tracing::warn!(
-                stripe.checkout_session = %session,
+                stripe.checkout_session = %new,
                 error = %error,
                 "could not withdraw a checkout session; the tenant's next checkout expires it"
             );
         }
+        Err(refused)
+    }
+
+    /// Records `new` and ends the tenant's older open sessions; `true` when one of them had
+    /// been completed.
+    async fn expire_older_sessions(
+        &self,
+        tenant: TenantId,
+        new: &CheckoutSessionRef,
+        now: DateTime<Utc>,
+    ) -> Result<bool, BillingError> {
+        let older = self
+            .ports
+            .checkout_sessions
+            .record_open(tenant, new, now)
+            .await?;
+        let mut completed = false;
+        for session in older {
+            completed |= self.end_session(&session, now).await? == SessionEnd::Completed;
+        }
+        Ok(completed)
+    }
+
+    /// Expires a session at Stripe and records how it ended.
+    async fn end_session(
+        &self,
+        session: &CheckoutSessionRef,
+        now: DateTime<Utc>,
+    ) -> Result<SessionEnd, BillingError> {
+        let end = self.ports.provider.expire_checkout_session(session).await?;
+        self.ports
+            .checkout_sessions
+            .close(session, end, now)
+            .await?;
+        Ok(end)
     }
 
     /// Whether the event comes from the other mode (live or test) than the service's.

@@ -393,7 +393,7 @@ fn checkout_completed(
     };
     // A later checkout must not mistake this session for one whose webhook is still on
     // its way (see `BillingService::keep_one_open_session`).
-    tx.complete_checkout_session(&c.session)?;
+    tx.complete_checkout_session(&c.session, now)?;
     let mut note = settle_tenant(tx, tenant.id, &sub, c.customer.as_ref(), true, now)?;
     if c.awaiting_payment && !sub.status.is_live() {
         note = Some(note.map_or_else(

@@ -112,6 +112,7 @@ impl WebhookTx for State {
     fn complete_checkout_session(
         &mut self,
         session: &crate::ids::CheckoutSessionRef,
+        _at: DateTime<Utc>,
     ) -> Result<(), RepoError> {
         self.completed_sessions.push(session.clone());
         Ok(())
