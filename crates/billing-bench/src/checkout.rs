@@ -36,6 +36,45 @@ type Call = Arc<
         + Sync,
 >;
 
+/// A call POSTing to the service's `path(n)` with the admin token.
+fn service_post(
+    base: &Arc<String>,
+    bearer: &Arc<String>,
+    path: impl Fn(u64) -> String + Send + Sync + 'static,
+) -> Call {
+    let (base, bearer) = (Arc::clone(base), Arc::clone(bearer));
+    Arc::new(move |c: reqwest::Client, n| {
+        let url = format!("{base}{}", path(n));
+        let bearer = bearer.to_string();
+        Box::pin(async move { expect_ok(c.post(url).header("Authorization", bearer)).await })
+    })
+}
+
+/// A call POSTing the form `body(n)` straight to the fake's `path`, as the service's
+/// Stripe client would (idempotency key `<key>-<n>`).
+fn fake_post(
+    fake: &Arc<String>,
+    path: &'static str,
+    key: &'static str,
+    body: impl Fn(u64) -> String + Send + Sync + 'static,
+) -> Call {
+    let fake = Arc::clone(fake);
+    Arc::new(move |c: reqwest::Client, n| {
+        let url = format!("{fake}{path}");
+        let body = body(n);
+        Box::pin(async move {
+            expect_ok(
+                c.post(url)
+                    .header("Authorization", "Bearer sk_test_bench")
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .header("Idempotency-Key", format!("{key}-{n}"))
+                    .body(body),
+            )
+            .await
+        })
+    })
+}
+
 /// Runs `call` from `connections` workers, each with its own keep-alive client, for
 /// `duration`; returns the latencies, the errors and the first error.
 async fn closed_loop(
@@ -181,128 +220,67 @@ impl CheckoutBench {
         let fake_base = Arc::new(env.fake.base_url());
         let return_url = "https://app.example.com/billing";
 
+        let tenant = |n: u64| tenant_uuid(u32::try_from(n % u64::from(TENANTS)).unwrap_or(0));
         let endpoints: Vec<(&'static str, Call, Call)> = vec![
             (
                 "checkout",
-                {
-                    let (base, bearer) = (Arc::clone(&base), Arc::clone(&bearer));
-                    Arc::new(move |c: reqwest::Client, n| {
-                        let url = format!(
-                            "{base}/api/v1/billing/stripe/checkout?tenantId={}&planId=basic",
-                            tenant_uuid(u32::try_from(n % u64::from(TENANTS)).unwrap_or(0))
-                        );
-                        let bearer = bearer.to_string();
-                        Box::pin(async move {
-                            expect_ok(c.post(url).header("Authorization", bearer)).await
-                        })
-                    })
-                },
-                {
-                    let fake = Arc::clone(&fake_base);
-                    Arc::new(move |c: reqwest::Client, n| {
-                        let url = format!("{fake}/v1/checkout/sessions");
-                        let t = tenant_uuid(u32::try_from(n % u64::from(TENANTS)).unwrap_or(0));
-                        Box::pin(async move {
-                            let form = [
-                                ("mode", "subscription".to_owned()),
-                                ("line_items[0][price]", BASIC_PRICE.to_owned()),
-                                ("line_items[0][quantity]", "1".to_owned()),
-                                ("client_reference_id", t.clone()),
-                                ("metadata[tenantId]", t),
-                                (
-                                    "success_url",
-                                    "https://app.example.com/billing/success".to_owned(),
-                                ),
-                            ];
-                            let body = form
-                                .iter()
-                                .map(|(k, v)| format!("{k}={v}"))
-                                .collect::<Vec<_>>()
-                                .join("&");
-                            expect_ok(
-                                c.post(url)
-                                    .header("Authorization", "Bearer sk_test_bench")
-                                    .header("Content-Type", "application/x-www-form-urlencoded")
-                                    .header("Idempotency-Key", format!("bench-{n}"))
-                                    .body(body),
-                            )
-                            .await
-                        })
-                    })
-                },
+                service_post(&base, &bearer, move |n| {
+                    format!(
+                        "/api/v1/billing/stripe/checkout?tenantId={}&planId=basic",
+                        tenant(n)
+                    )
+                }),
+                fake_post(&fake_base, "/v1/checkout/sessions", "bench", move |n| {
+                    let t = tenant(n);
+                    [
+                        ("mode", "subscription"),
+                        ("line_items[0][price]", BASIC_PRICE),
+                        ("line_items[0][quantity]", "1"),
+                        ("client_reference_id", &t),
+                        ("metadata[tenantId]", &t),
+                        ("success_url", "https://app.example.com/billing/success"),
+                    ]
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("&")
+                }),
             ),
             (
                 "portal",
-                {
-                    let (base, bearer) = (Arc::clone(&base), Arc::clone(&bearer));
-                    Arc::new(move |c: reqwest::Client, n| {
-                        let url = format!(
-                            "{base}/api/v1/billing/stripe/portal?customerId=cus_ck_{}&returnUrl=https%3A%2F%2Fapp.example.com%2Fbilling",
-                            n % u64::from(TENANTS)
-                        );
-                        let bearer = bearer.to_string();
-                        Box::pin(async move {
-                            expect_ok(c.post(url).header("Authorization", bearer)).await
-                        })
-                    })
-                },
-                {
-                    let fake = Arc::clone(&fake_base);
-                    Arc::new(move |c: reqwest::Client, n| {
-                        let url = format!("{fake}/v1/billing_portal/sessions");
-                        let body = format!(
+                service_post(&base, &bearer, |n| {
+                    format!(
+                        "/api/v1/billing/stripe/portal?customerId=cus_ck_{}&returnUrl=https%3A%2F%2Fapp.example.com%2Fbilling",
+                        n % u64::from(TENANTS)
+                    )
+                }),
+                fake_post(
+                    &fake_base,
+                    "/v1/billing_portal/sessions",
+                    "bench-portal",
+                    move |n| {
+                        format!(
                             "customer=cus_ck_{}&return_url={}",
                             n % u64::from(TENANTS),
                             return_url.replace(':', "%3A").replace('/', "%2F")
-                        );
-                        Box::pin(async move {
-                            expect_ok(
-                                c.post(url)
-                                    .header("Authorization", "Bearer sk_test_bench")
-                                    .header("Content-Type", "application/x-www-form-urlencoded")
-                                    .header("Idempotency-Key", format!("bench-portal-{n}"))
-                                    .body(body),
-                            )
-                            .await
-                        })
-                    })
-                },
+                        )
+                    },
+                ),
             ),
             (
                 "payment-intent",
-                {
-                    let (base, bearer) = (Arc::clone(&base), Arc::clone(&bearer));
-                    Arc::new(move |c: reqwest::Client, n| {
-                        let url = format!(
-                            "{base}/api/v1/billing/invoices/CK-{}/payment-intent",
-                            n % u64::from(TENANTS)
-                        );
-                        let bearer = bearer.to_string();
-                        Box::pin(async move {
-                            expect_ok(c.post(url).header("Authorization", bearer)).await
-                        })
-                    })
-                },
-                {
-                    let fake = Arc::clone(&fake_base);
-                    Arc::new(move |c: reqwest::Client, n| {
-                        let url = format!("{fake}/v1/payment_intents");
-                        let body = format!(
-                            "amount=1000&currency=usd&metadata[invoiceId]=CK-{}&automatic_payment_methods[enabled]=true",
-                            n % u64::from(TENANTS)
-                        );
-                        Box::pin(async move {
-                            expect_ok(
-                                c.post(url)
-                                    .header("Authorization", "Bearer sk_test_bench")
-                                    .header("Content-Type", "application/x-www-form-urlencoded")
-                                    .header("Idempotency-Key", format!("bench-pi-{n}"))
-                                    .body(body),
-                            )
-                            .await
-                        })
-                    })
-                },
+                service_post(&base, &bearer, |n| {
+                    format!(
+                        "/api/v1/billing/invoices/CK-{}/payment-intent",
+                        n % u64::from(TENANTS)
+                    )
+                }),
+                fake_post(&fake_base, "/v1/payment_intents", "bench-pi", |n| {
+                    format!(
+                        "amount=1000&currency=usd&metadata[invoiceId]=CK-{}&automatic_payment_methods[enabled]=true",
+                        n % u64::from(TENANTS)
+                    )
+                }),
             ),
         ];
 
