@@ -148,6 +148,47 @@ async fn a_tenant_never_has_two_checkout_sessions_it_could_both_complete() {
 }
 
 #[tokio::test]
+async fn when_stripe_cannot_expire_the_older_session_the_new_one_is_withdrawn_with_a_502() {
+    let app = spawn_app().await;
+    app.create_plan("plan-pro", "price_pro", None).await;
+    let tenant = TenantId::new();
+    let first = session_id(start_checkout(&app, tenant).await).await;
+    app.stripe.fail_next_on(
+        &format!("/v1/checkout/sessions/{first}/expire"),
+        100,
+        Failure::Status(500),
+    );
+
+    let refused = start_checkout(&app, tenant).await;
+
+    let (status, body) = problem(refused).await;
+    assert_eq!(status, 502, "{body}");
+    let withdrawn = app.stripe.checkout_session_ids().last().unwrap().clone();
+    assert_ne!(withdrawn, first);
+    assert_eq!(
+        app.stripe.checkout_session_status(&withdrawn).as_deref(),
+        Some("expired")
+    );
+    assert_eq!(
+        app.stripe.checkout_session_status(&first).as_deref(),
+        Some("open")
+    );
+
+    // Stripe is back: the next checkout expires the first session after all.
+    app.stripe.clear_failures();
+    let third = session_id(start_checkout(&app, tenant).await).await;
+
+    assert_eq!(
+        app.stripe.checkout_session_status(&first).as_deref(),
+        Some("expired")
+    );
+    assert_eq!(
+        app.stripe.checkout_session_status(&third).as_deref(),
+        Some("open")
+    );
+}
+
+#[tokio::test]
 async fn a_tenant_whose_completed_subscription_ended_can_check_out_again_at_once() {
     let app = spawn_app().await;
     // The price the samples' subscription bills.
