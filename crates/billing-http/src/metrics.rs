@@ -7,8 +7,9 @@
 //! and are reduced to `other` when they do not look like a Stripe type.
 //!
 //! The HTTP middleware and the webhook handler record their own metrics; the server calls
-//! the other `observe_*`/`set_*`/`add_*` methods (Stripe client, outbox dispatcher, pool),
-//! or registers a hook with [`Metrics::on_scrape`] to sample values when scraped.
+//! the other `observe_*`/`set_*`/`add_*` methods (Stripe client, outbox dispatcher,
+//! PaymentIntent linker, pool), or registers a hook with [`Metrics::on_scrape`] to sample
+//! values when scraped.
 
 use std::fmt;
 use std::sync::{Arc, RwLock};
@@ -51,6 +52,8 @@ struct Inner {
     outbox_backlog: IntGauge,
     outbox_failures: IntCounter,
     outbox_dead: IntCounter,
+    lookups_pending: IntGauge,
+    lookups_abandoned: IntCounter,
     db_pool: IntGaugeVec,
     db_pool_waiting: IntGauge,
     hooks: RwLock<Vec<ScrapeHook>>,
@@ -246,6 +249,20 @@ impl Metrics {
                     "Notifications given up after their last retry.",
                 ),
             ),
+            lookups_pending: registered(
+                r,
+                gauge(
+                    "billing_payment_intent_lookups_pending",
+                    "Paid Stripe invoices whose PaymentIntent is still to be looked up.",
+                ),
+            ),
+            lookups_abandoned: registered(
+                r,
+                counter(
+                    "billing_payment_intent_lookups_abandoned_total",
+                    "PaymentIntent lookups given up after a refusal or their last retry.",
+                ),
+            ),
             db_pool: registered(
                 r,
                 gauge_vec(
@@ -367,6 +384,18 @@ impl Metrics {
         self.inner.outbox_dead.inc_by(n);
     }
 
+    /// Sets the number of PaymentIntent lookups waiting.
+    pub fn set_lookups_pending(&self, n: u64) {
+        self.inner
+            .lookups_pending
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Adds PaymentIntent lookups given up.
+    pub fn add_lookups_abandoned(&self, n: u64) {
+        self.inner.lookups_abandoned.inc_by(n);
+    }
+
     /// Sets the database pool gauges.
     pub fn set_db_pool(&self, in_use: u32, idle: u32, max: u32, waiting: u32) {
         let pool = &self.inner.db_pool;
@@ -483,5 +512,18 @@ mod tests {
         assert!(text.contains("billing_outbox_delivery_failures_total 5"));
         assert!(text.contains("billing_outbox_dead_total 1"));
         assert!(text.contains("billing_outbox_backlog 7"));
+    }
+
+    #[test]
+    fn lookup_gauge_and_counter_are_exported() {
+        let m = Metrics::new();
+
+        m.set_lookups_pending(4);
+        m.add_lookups_abandoned(1);
+        m.add_lookups_abandoned(2);
+
+        let text = m.render();
+        assert!(text.contains("billing_payment_intent_lookups_pending 4"));
+        assert!(text.contains("billing_payment_intent_lookups_abandoned_total 3"));
     }
 }

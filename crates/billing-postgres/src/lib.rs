@@ -8,6 +8,7 @@ mod error;
 mod health;
 mod invoices;
 mod ledger;
+mod lookups;
 pub mod migrate;
 mod outbox;
 mod payments;

@@ -64,8 +64,9 @@ impl QueryFragment<Pg> for ClaimDue<'_> {
     }
 }
 
-/// At most [`MAX_ERROR_CHARS`] characters of `error`.
-fn truncated(error: &str) -> &str {
+/// At most [`MAX_ERROR_CHARS`] characters of `error` (the outbox's and the lookups' last
+/// errors).
+pub(crate) fn truncated(error: &str) -> &str {
     match error.char_indices().nth(MAX_ERROR_CHARS) {
         Some((end, _)) => &error[..end],
         None => error,

@@ -66,6 +66,9 @@ diesel::table! {
         last_event_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        payment_intent_lookup_at -> Nullable<Timestamptz>,
+        payment_intent_lookup_attempts -> Int4,
+        payment_intent_lookup_error -> Nullable<Text>,
     }
 }
 

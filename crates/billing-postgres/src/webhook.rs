@@ -251,6 +251,35 @@ impl QueryFragment<Pg> for UpdateTenant<'_> {
     }
 }
 
+/// Asks for a paid invoice's PaymentIntent to be looked up (see
+/// [`crate::lookups`]), unless it has one or a lookup is pending; one prepared statement:
+///
+/// ```sql
+/// UPDATE invoices SET payment_intent_lookup_at = $1, payment_intent_lookup_attempts = 0,
+///                     payment_intent_lookup_error = NULL
+/// WHERE id = $2 AND stripe_payment_intent_id IS NULL AND payment_intent_lookup_at IS NULL
+/// ```
+struct RequestLookup<'a> {
+    id: &'a Uuid,
+    at: DateTime<Utc>,
+}
+
+prepared_statement!(RequestLookup, sql_types::Bool);
+
+impl QueryFragment<Pg> for RequestLookup<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("UPDATE invoices SET payment_intent_lookup_at = ");
+        out.push_bind_param::<sql_types::Timestamptz, _>(&self.at)?;
+        out.push_sql(
+            ", payment_intent_lookup_attempts = 0, payment_intent_lookup_error = NULL \
+             WHERE id = ",
+        );
+        out.push_bind_param::<sql_types::Uuid, _>(self.id)?;
+        out.push_sql(" AND stripe_payment_intent_id IS NULL AND payment_intent_lookup_at IS NULL");
+        Ok(())
+    }
+}
+
 /// A `payments` row to insert, borrowed from the payment.
 #[derive(Insertable)]
 #[diesel(table_name = payments, treat_none_as_default_value = false)]
@@ -791,6 +820,20 @@ impl WebhookTx for PgWebhookTx<'_> {
             .do_nothing()
             .execute(self.conn);
         Ok(self.check(inserted)? == 1)
+    }
+
+    fn request_payment_intent_lookup(
+        &mut self,
+        invoice: InvoiceId,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let requested = RequestLookup {
+            id: invoice.as_uuid(),
+            at,
+        }
+        .execute(self.conn);
+        self.check(requested)?;
+        Ok(())
     }
 }
 

@@ -8,8 +8,9 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::KeepAlive;
 use actix_web::HttpServer;
-use billing_domain::outbox::{OutboxDispatcher, OutboxPolicy};
-use billing_domain::ports::{Clock, Notifier, SystemClock};
+use billing_domain::linker::PaymentIntentLinker;
+use billing_domain::outbox::{OutboxDispatcher, OutboxPolicy, PassReport};
+use billing_domain::ports::{Clock, Notifier, PaymentProvider, RepoError, SystemClock};
 use billing_domain::{BillingApi, BillingService, BillingSettings, Ports};
 use billing_http::{AppState, Authenticator, Metrics};
 use billing_notifier::{HttpNotifier, LogNotifier};
@@ -78,6 +79,7 @@ pub struct Application {
     port: u16,
     server: Server,
     dispatcher: JoinHandle<()>,
+    linker: JoinHandle<()>,
     stop_dispatcher: watch::Sender<bool>,
     store: PgStore,
 }
@@ -109,9 +111,11 @@ impl Application {
             deadline: config.stripe.deadline,
             ..RetryPolicy::default()
         };
-        let provider = StripeClient::new(stripe)
-            .map_err(|e| StartupError::Stripe(e.to_string()))?
-            .with_metrics(Arc::new(StripeCallMetrics(metrics.clone())));
+        let provider: Arc<dyn PaymentProvider> = Arc::new(
+            StripeClient::new(stripe)
+                .map_err(|e| StartupError::Stripe(e.to_string()))?
+                .with_metrics(Arc::new(StripeCallMetrics(metrics.clone()))),
+        );
         let verifier = StripeWebhookVerifier::new(
             config.stripe.webhook_secrets.clone(),
             config.stripe.webhook_tolerance,
@@ -129,7 +133,7 @@ impl Application {
                 health: shared.clone(),
                 webhooks: shared.clone(),
                 checkout_sessions: shared.clone(),
-                provider: Arc::new(provider),
+                provider: provider.clone(),
                 verifier: Arc::new(verifier),
                 clock: clock.clone(),
             },
@@ -167,11 +171,22 @@ impl Application {
         let dispatcher = OutboxDispatcher::new(
             Arc::new(store.clone()),
             notifier,
-            clock,
+            clock.clone(),
             OutboxPolicy::default(),
         );
+        let linker = PaymentIntentLinker::new(
+            Arc::new(store.clone()),
+            provider,
+            clock,
+            billing_domain::linker::default_policy(),
+        );
         let (stop_dispatcher, stopped) = watch::channel(false);
-        let dispatcher = tokio::spawn(dispatch_outbox(dispatcher, metrics.clone(), stopped));
+        let dispatcher = tokio::spawn(dispatch_outbox(
+            dispatcher,
+            metrics.clone(),
+            stopped.clone(),
+        ));
+        let linker = tokio::spawn(link_payment_intents(linker, metrics.clone(), stopped));
 
         metrics.set_pinned_api_version(&config.stripe.api_version);
         let state = AppState { api, auth, metrics };
@@ -197,6 +212,7 @@ impl Application {
             port,
             server: server.run(),
             dispatcher,
+            linker,
             stop_dispatcher,
             store,
         })
@@ -225,35 +241,71 @@ impl Application {
         if let Err(e) = self.dispatcher.await {
             tracing::warn!(error = %e, "outbox dispatcher ended abnormally");
         }
+        if let Err(e) = self.linker.await {
+            tracing::warn!(error = %e, "PaymentIntent linker ended abnormally");
+        }
         drop(self.store);
         tracing::info!("stopped");
         served
     }
 }
 
-/// How often the outbox is polled when it was empty.
-const OUTBOX_POLL: Duration = Duration::from_secs(1);
+/// How often a background queue (the outbox, the PaymentIntent lookups) is polled when it
+/// was empty.
+const QUEUE_POLL: Duration = Duration::from_secs(1);
 
 async fn dispatch_outbox(
     dispatcher: OutboxDispatcher,
     metrics: Metrics,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    loop {
+    let batch = dispatcher.policy().batch;
+    let pass = || async {
         let pass = dispatcher.run_once().await;
         // The backlog first, then the counters: a scrape that sees a failure counted also
         // sees the backlog that failure left behind.
         if let Ok(n) = dispatcher.backlog().await {
             metrics.set_outbox_backlog(n);
         }
-        let busy = match pass {
-            Ok(report) => {
-                metrics.add_outbox_failures(u64::from(report.retried + report.dead));
-                metrics.add_outbox_dead(u64::from(report.dead));
-                report.delivered + report.retried + report.dead >= dispatcher.policy().batch
-            }
+        if let Ok(report) = &pass {
+            metrics.add_outbox_failures(u64::from(report.retried + report.dead));
+            metrics.add_outbox_dead(u64::from(report.dead));
+        }
+        pass
+    };
+    work_off("outbox", batch, pass, stop).await;
+}
+
+async fn link_payment_intents(
+    linker: PaymentIntentLinker,
+    metrics: Metrics,
+    stop: watch::Receiver<bool>,
+) {
+    let batch = linker.policy().batch;
+    let pass = || async {
+        let pass = linker.run_once().await;
+        if let Ok(n) = linker.backlog().await {
+            metrics.set_lookups_pending(n);
+        }
+        if let Ok(report) = &pass {
+            metrics.add_lookups_abandoned(u64::from(report.dead));
+        }
+        pass
+    };
+    work_off("PaymentIntent lookup", batch, pass, stop).await;
+}
+
+/// Runs `pass` until `stop`: again at once after a full batch, else after [`QUEUE_POLL`].
+async fn work_off<P, F>(what: &str, batch: u32, pass: P, mut stop: watch::Receiver<bool>)
+where
+    P: Fn() -> F,
+    F: std::future::Future<Output = Result<PassReport, RepoError>>,
+{
+    loop {
+        let busy = match pass().await {
+            Ok(report) => report.delivered + report.retried + report.dead >= batch,
             Err(e) => {
-                tracing::warn!(error = %e, "outbox pass failed; retrying");
+                tracing::warn!(queue = what, error = %e, "pass failed; retrying");
                 false
             }
         };
@@ -262,7 +314,7 @@ async fn dispatch_outbox(
         }
         tokio::select! {
             _ = stop.changed() => return,
-            () = tokio::time::sleep(OUTBOX_POLL) => {}
+            () = tokio::time::sleep(QUEUE_POLL) => {}
         }
         if *stop.borrow() {
             return;

@@ -150,11 +150,6 @@ pub trait BillingApi: Send + Sync {
     ) -> Result<WebhookReceipt, BillingError>;
 }
 
-/// How long a webhook delivery waits for Stripe to name the PaymentIntent of a paid
-/// invoice. The lookup is best effort (a later `payment_intent.succeeded` links it too),
-/// so a slow Stripe costs a delivery a few seconds, not the client's whole deadline.
-pub const ENRICHMENT_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Settings the rules need.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BillingSettings {
@@ -261,38 +256,6 @@ impl BillingService {
         }
     }
 
-    /// Fills what the pinned API version leaves out of an invoice payload: the
-    /// PaymentIntent that paid it (`expand[]=payments`). Best effort: the invoice is still
-    /// marked paid without it, and a later `payment_intent.succeeded` links it.
-    async fn enrich(&self, event: &mut ProviderEvent) {
-        if self.other_mode(event) {
-            return;
-        }
-        let PaymentEvent::InvoicePaid(invoice) = &mut event.event else {
-            return;
-        };
-        if invoice.payment_intent.is_some() {
-            return;
-        }
-        // A redelivery needs no second look at Stripe.
-        if matches!(self.ports.ledger.get(&event.id).await, Ok(Some(_))) {
-            return;
-        }
-        match self
-            .ports
-            .provider
-            .invoice_payment_intent(&invoice.invoice, Some(ENRICHMENT_BUDGET))
-            .await
-        {
-            Ok(found) => invoice.payment_intent = found,
-            Err(e) => tracing::warn!(
-                stripe.invoice = %invoice.invoice,
-                error = %e,
-                "could not read the invoice's PaymentIntent from Stripe"
-            ),
-        }
-    }
-
     /// Makes `new` the tenant's only open Checkout Session: each completed session starts
     /// a subscription and Stripe would bill both, so the tenant's older open sessions
     /// (an abandoned tab, say) are expired at Stripe first.
@@ -378,11 +341,10 @@ impl BillingService {
     /// subscription, a second one with Stripe's current state of it.
     async fn apply(
         &self,
-        mut event: ProviderEvent,
+        event: ProviderEvent,
         payload: Arc<str>,
         delivery: Delivery,
     ) -> Result<WebhookReceipt, WebhookError> {
-        self.enrich(&mut event).await;
         let other_mode = self.other_mode(&event);
 
         let now = self.ports.clock.now();

@@ -1344,13 +1344,9 @@ async fn an_event_of_the_other_mode_is_recorded_as_failed_for_a_replay_and_chang
 #[tokio::test]
 async fn an_event_of_the_services_own_mode_is_applied() {
     let mut m = Mocks::default();
-    m.ledger.expect_get().returning(|_| Ok(None));
-    // Best effort within a short budget: a delivery is waiting.
-    m.provider
-        .expect_invoice_payment_intent()
-        .withf(|_, budget| *budget == Some(super::ENRICHMENT_BUDGET))
-        .times(1)
-        .returning(|_, _| Ok(None));
+    // Stripe is not asked while the delivery waits (the linker looks the PaymentIntent
+    // up later).
+    m.provider.expect_invoice_payment_intent().never();
     m.webhooks.expect_apply().times(1).returning(|work| {
         let mut tx = crate::ports::MockWebhookTx::new();
         tx.expect_insert_event()

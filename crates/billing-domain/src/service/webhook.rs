@@ -675,7 +675,13 @@ fn invoice_paid(
     invoice.invoice_ref = Some(i.invoice.clone());
     invoice.last_event_at = Some(event.created);
     invoice.updated_at = now;
-    save_invoice_or_flag(tx, &invoice)
+    let saved = save_invoice_or_flag(tx, &invoice)?;
+    if saved.outcome == EventOutcome::Processed && invoice.payment_intent.is_none() {
+        // The event does not say which PaymentIntent paid it (API 2025-03-31.basil and
+        // later): looked up at Stripe once this is committed (`crate::linker`).
+        tx.request_payment_intent_lookup(invoice.id, now)?;
+    }
+    Ok(saved)
 }
 
 fn invoice_failed(

@@ -9,6 +9,7 @@
 mod checkout_sessions;
 mod invoices;
 mod ledger;
+mod lookups;
 mod migrations;
 mod outbox;
 mod payments;

@@ -426,3 +426,48 @@ async fn a_database_failure_answers_5xx_and_a_redelivery_applies_the_event_once(
     assert_eq!(app.count("select count(*) from payments"), 1);
     assert_eq!(app.count("select count(*) from webhook_events"), 1);
 }
+
+#[tokio::test]
+async fn a_paid_invoice_gets_its_payment_intent_after_the_answer_and_an_earlier_payment_is_attached(
+) {
+    let app = spawn_app().await;
+    let tenant = TenantId::new();
+    // The pinned API version's invoice event names no PaymentIntent; Stripe knows it.
+    let paid = with_tenant("invoice.payment_succeeded", tenant, None);
+    let pi_ok = with_tenant("payment_intent.succeeded", tenant, None);
+    let field = |body: &str, pointer: &str| -> String {
+        let v: Value = serde_json::from_str(body).unwrap();
+        v.pointer(pointer).unwrap().as_str().unwrap().to_owned()
+    };
+    let invoice = field(&paid, "/data/object/id");
+    let intent = field(&pi_ok, "/data/object/id");
+    app.stripe.add_invoice(json!({
+        "id": invoice, "object": "invoice", "amount_due": 2000,
+        "amount_paid": 2000, "currency": "usd", "status": "paid"
+    }));
+    app.stripe.add_invoice_payment(&invoice, &intent);
+
+    // The payment's event comes first: no invoice names its PaymentIntent yet.
+    assert_eq!(outcome(app.webhook(&pi_ok).await).await, "processed");
+    assert_eq!(
+        app.count("select count(*) from payments where invoice_id is null"),
+        1
+    );
+    assert_eq!(outcome(app.webhook(&paid).await).await, "processed");
+
+    // The linker, in the background, asks Stripe and records the link.
+    let linked = format!(
+        "select count(*) from invoices i join payments p on p.invoice_id = i.id \
+         where i.stripe_invoice_id = '{invoice}' and i.stripe_payment_intent_id = '{intent}' \
+         and i.payment_intent_lookup_at is null"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while app.count(&linked) == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.count(&linked), 1, "invoice and payment linked");
+    assert_eq!(
+        app.scalar("select status || ' ' || amount_paid from invoices"),
+        "paid 2000"
+    );
+}

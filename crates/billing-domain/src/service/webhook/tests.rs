@@ -27,6 +27,8 @@ struct State {
     payments: Vec<(Payment, EventId)>,
     notifications: Vec<NewNotification>,
     completed_sessions: Vec<crate::ids::CheckoutSessionRef>,
+    /// Invoices whose PaymentIntent is to be looked up, with the time asked.
+    lookups: Vec<(InvoiceId, DateTime<Utc>)>,
     /// Makes `save_invoice` fail as a lost connection would.
     fail_invoice_writes: bool,
 }
@@ -184,6 +186,21 @@ impl WebhookTx for State {
         }
         self.notifications.push(n.clone());
         Ok(true)
+    }
+    fn request_payment_intent_lookup(
+        &mut self,
+        invoice: InvoiceId,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        // As the adapter: not for an invoice with a PaymentIntent, not twice.
+        let has_intent = self
+            .invoices
+            .get(&invoice)
+            .is_some_and(|i| i.payment_intent.is_some());
+        if !has_intent && !self.lookups.iter().any(|(i, _)| *i == invoice) {
+            self.lookups.push((invoice, at));
+        }
+        Ok(())
     }
 }
 
@@ -871,6 +888,53 @@ async fn a_paid_stripe_invoice_is_mirrored_as_paid() {
     assert_eq!(inv.paid_at, Some(at(1_500)));
     assert_eq!(inv.number.as_str(), "ABC-0001");
     assert_eq!(inv.payment_intent.unwrap().as_str(), "pi_1");
+    // The event named the PaymentIntent: nothing to look up.
+    assert!(store.state().lookups.is_empty());
+}
+
+#[tokio::test]
+async fn a_paid_invoice_without_its_payment_intent_is_looked_up_after_the_event_once() {
+    let store = FakeStore::default();
+    let tenant = TenantId::new();
+    let mut paid = stripe_invoice(Some(tenant), 4900, 4900, 1);
+    // API 2025-03-31.basil and later: the invoice event does not name it.
+    paid.payment_intent = None;
+
+    let first = deliver(
+        &store,
+        event("evt_1", 100, PaymentEvent::InvoicePaid(paid.clone())),
+    )
+    .await
+    .unwrap();
+    // `invoice.paid` and `invoice.payment_succeeded` both come for one payment.
+    deliver(&store, event("evt_2", 101, PaymentEvent::InvoicePaid(paid)))
+        .await
+        .unwrap();
+
+    assert_eq!(first.outcome, EventOutcome::Processed);
+    let state = store.state();
+    let inv = state.invoices.values().next().unwrap();
+    assert_eq!(inv.status, InvoiceStatus::Paid);
+    assert!(inv.payment_intent.is_none());
+    assert_eq!(state.lookups, vec![(inv.id, at(10_000))]);
+}
+
+#[tokio::test]
+async fn a_flagged_invoice_asks_for_no_lookup() {
+    let store = FakeStore::default();
+    let tenant = TenantId::new();
+    let mut underpaid = stripe_invoice(Some(tenant), 4900, 4000, 1);
+    underpaid.payment_intent = None;
+
+    let applied = deliver(
+        &store,
+        event("evt_1", 100, PaymentEvent::InvoicePaid(underpaid)),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(applied.outcome, EventOutcome::Failed);
+    assert!(store.state().lookups.is_empty());
 }
 
 #[tokio::test]
