@@ -8,7 +8,8 @@
 //! * `customer.subscription.updated`: `sub_bench_t` active on the `pro` price.
 //! * `customer.subscription.deleted`: a fresh subscription `sub_bdel_n` of `t`, canceled.
 //! * `invoice.payment_succeeded`: a fresh invoice `in_bpaid_n` (dahlia shape, no
-//!   PaymentIntent in the payload: the service asks Stripe, the fake answers `pi_binv_n`).
+//!   PaymentIntent in the payload: the service's linker asks Stripe after answering, the
+//!   fake answers `pi_binv_n`).
 //! * `invoice.payment_failed`: a fresh invoice `in_bfail_n`, and an outbox notification.
 //! * `payment_intent.succeeded` / `payment_intent.payment_failed`: a fresh PaymentIntent,
 //!   a payment row.

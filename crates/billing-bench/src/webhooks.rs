@@ -218,6 +218,24 @@ fn total_of(totals: &Totals, kind: Kind) -> i64 {
         .map_or(0, |i| i64::try_from(totals[i]).unwrap_or(i64::MAX))
 }
 
+/// Waits up to a minute for the service's PaymentIntent lookups to be worked off; returns
+/// how many are left and how long it waited.
+async fn drained_lookups(url: &str) -> (i64, Duration) {
+    let started = Instant::now();
+    loop {
+        let pending = psql_int(
+            url,
+            "SELECT count(*) FROM invoices WHERE payment_intent_lookup_at IS NOT NULL",
+        )
+        .await
+        .unwrap_or(-1);
+        if pending == 0 || started.elapsed() > Duration::from_secs(60) {
+            return (pending, started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn check(
     url: &str,
     prefix: &str,
@@ -225,6 +243,16 @@ async fn check(
     totals: &Totals,
 ) -> Vec<(String, bool)> {
     let mut checks = Vec::new();
+    // Paid invoices are linked to their PaymentIntent by the service's linker after the
+    // event was answered: the checks wait for its queue to drain (it is part of the run).
+    let (pending, waited) = drained_lookups(url).await;
+    checks.push((
+        format!(
+            "PaymentIntent lookups pending after the level: {pending} (drained in {:.1} s)",
+            waited.as_secs_f64()
+        ),
+        pending == 0,
+    ));
     let ok_new: u64 = count.new_ok.iter().sum();
     let pattern = format!("evt\\_{prefix}\\_%");
     let rows = psql_int(
