@@ -1,5 +1,5 @@
 -- invoice.payment_succeeded (dahlia shape, no PaymentIntent): a new invoice, paid, and a PaymentIntent lookup queued in the event's transaction;
--- then the service's linker, after the answer: a claim of up to 10 due lookups (one in ten events) and the one-statement record of the result.
+-- then the service's linker, after the answer: a claim of up to 10 due lookups (one in ten events) and the record of the result (the PaymentIntent's advisory lock, one statement).
 \set n random(1, 1000000000000)
 \set t random(0, :tenants - 1)
 BEGIN TRANSACTION ISOLATION LEVEL READ COMMITTED;
@@ -14,4 +14,7 @@ COMMIT;
 \if :c = 1
 UPDATE invoices SET payment_intent_lookup_at = now() + interval '150 seconds' WHERE id IN (SELECT id FROM invoices WHERE payment_intent_lookup_at <= now() AND stripe_invoice_id IS NOT NULL ORDER BY payment_intent_lookup_at LIMIT 10 FOR UPDATE SKIP LOCKED) RETURNING id, stripe_invoice_id, payment_intent_lookup_attempts;
 \endif
+BEGIN;
+SELECT pg_advisory_xact_lock(20553, hashtext('pi_pgbinv_' || :n::bigint));
 WITH target AS (SELECT id, tenant_id, stripe_payment_intent_id AS before FROM invoices WHERE id = md5('in_pgbpaid_' || :n::bigint)::uuid FOR UPDATE), updated AS (UPDATE invoices i SET stripe_payment_intent_id = CASE WHEN t.before IS NULL AND ('pi_pgbinv_' || :n::bigint)::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM invoices o WHERE o.stripe_payment_intent_id = 'pi_pgbinv_' || :n::bigint) THEN 'pi_pgbinv_' || :n::bigint ELSE t.before END, payment_intent_lookup_at = NULL, payment_intent_lookup_error = NULL, updated_at = now() FROM target t WHERE i.id = t.id RETURNING i.id, i.tenant_id, i.stripe_payment_intent_id AS after, t.before), linked AS (UPDATE payments p SET invoice_id = u.id FROM updated u WHERE u.after = 'pi_pgbinv_' || :n::bigint AND p.stripe_payment_intent_id = 'pi_pgbinv_' || :n::bigint AND p.invoice_id IS NULL AND p.tenant_id = u.tenant_id RETURNING 1) SELECT coalesce((SELECT bool_or(before IS NULL AND after IS NOT NULL) FROM updated), false), (SELECT count(*) FROM linked);
+COMMIT;

@@ -585,7 +585,10 @@ pub trait WebhookTx {
     fn lock_invoice_by_ref(&mut self, invoice: &InvoiceRef) -> Result<Option<Invoice>, RepoError>;
     /// An invoice by our id, locked.
     fn lock_invoice(&mut self, id: InvoiceId) -> Result<Option<Invoice>, RepoError>;
-    /// The invoice a PaymentIntent collects, locked.
+    /// The invoice a PaymentIntent collects, locked. Also serialises this transaction with
+    /// [`PaymentIntentLookups::complete`] for the same PaymentIntent, until it ends: a
+    /// payment recorded without an invoice here is then always seen by the lookup that
+    /// links it.
     fn lock_invoice_by_payment_intent(
         &mut self,
         payment_intent: &PaymentIntentRef,

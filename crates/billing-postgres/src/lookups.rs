@@ -65,6 +65,33 @@ impl QueryFragment<Pg> for ClaimLookups<'_> {
     }
 }
 
+/// Namespace of the advisory locks taken per PaymentIntent (the two-key form keeps them
+/// apart from the migrations' one-key lock).
+const PAYMENT_INTENT_LOCKS: i32 = 0x5049; // "PI"
+
+/// `SELECT pg_advisory_xact_lock(20553, hashtext($1))`: serialises, per PaymentIntent, a
+/// webhook transaction that looks for the invoice a PaymentIntent pays (and then records
+/// a payment with or without it) and the linker's record of that PaymentIntent. Without
+/// it, a payment inserted by a transaction that has not committed yet is invisible to the
+/// linker's `UPDATE payments`, and would stay without its invoice. Held until the
+/// transaction ends.
+pub(crate) struct LockPaymentIntent<'a> {
+    pub(crate) payment_intent: &'a str,
+}
+
+crate::statement::prepared_statement!(LockPaymentIntent, sql_types::Bool);
+
+impl QueryFragment<Pg> for LockPaymentIntent<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(&format!(
+            "SELECT pg_advisory_xact_lock({PAYMENT_INTENT_LOCKS}, hashtext("
+        ));
+        out.push_bind_param::<sql_types::Text, _>(&self.payment_intent)?;
+        out.push_sql("))");
+        Ok(())
+    }
+}
+
 /// Records a lookup's result in one statement (one round trip, atomic on its own):
 ///
 /// ```sql
@@ -181,7 +208,12 @@ impl PaymentIntentLookups for PgStore {
         at: DateTime<Utc>,
     ) -> Result<Linked, RepoError> {
         let found = found.map(PaymentIntentRef::into_string);
-        self.run(move |conn| {
+        self.transaction(move |conn| {
+            if let Some(payment_intent) = found.as_deref() {
+                // Before the statement below takes its snapshot: a webhook transaction
+                // that recorded a payment of this PaymentIntent has committed by then.
+                LockPaymentIntent { payment_intent }.execute(conn)?;
+            }
             let (invoice_updated, attached) = CompleteLookup {
                 id: invoice.as_uuid(),
                 found: found.as_deref(),

@@ -38,6 +38,7 @@ use uuid::Uuid;
 use crate::checkout_sessions::close_session;
 use crate::error::{map_diesel, DbError, InvalidRow};
 use crate::invoices::InvoiceRow;
+use crate::lookups::LockPaymentIntent;
 use crate::plans::{find_plan, PlanRow};
 use crate::schema::{
     invoices, notifications, payments, plans, subscriptions, tenants, webhook_events,
@@ -731,6 +732,13 @@ impl WebhookTx for PgWebhookTx<'_> {
         &mut self,
         payment_intent: &PaymentIntentRef,
     ) -> Result<Option<Invoice>, RepoError> {
+        // Held to the end: the linker cannot record this PaymentIntent's invoice between
+        // this lookup and the payment this transaction may then record without it.
+        let locked = LockPaymentIntent {
+            payment_intent: payment_intent.as_str(),
+        }
+        .execute(self.conn);
+        self.check(locked)?;
         let row = invoices::table
             .filter(invoices::stripe_payment_intent_id.eq(payment_intent.as_str()))
             .select(InvoiceRow::as_select())

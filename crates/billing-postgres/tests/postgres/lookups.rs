@@ -558,3 +558,75 @@ async fn the_backlog_counts_pending_lookups_only() {
     assert_eq!(before, 4);
     assert_eq!(store.backlog().await.unwrap(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_recorded_while_the_lookup_is_recorded_is_still_linked() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let (db, store) = setup();
+    let tenant = TenantId::new();
+    let invoice = paid(tenant, "K-RACE", None);
+    mirror(&store, &invoice, Some(at(0))).await;
+    let looked = Arc::new(AtomicBool::new(false));
+
+    // A `payment_intent.succeeded` transaction: it finds no invoice for the PaymentIntent,
+    // and is still open when the linker records the lookup.
+    let webhook = tokio::spawn({
+        let store = store.clone();
+        let looked = Arc::clone(&looked);
+        async move {
+            store
+                .apply(work(move |tx| {
+                    let found = tx.lock_invoice_by_payment_intent(&pi("pi_race"))?;
+                    assert!(found.is_none());
+                    looked.store(true, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    let payment = billing_domain::Payment {
+                        id: billing_domain::PaymentId::new(),
+                        tenant_id: tenant,
+                        invoice_id: None,
+                        amount: usd(2900),
+                        status: billing_domain::PaymentStatus::Succeeded,
+                        failure_code: None,
+                        failure_message: None,
+                        payment_intent: Some(pi("pi_race")),
+                        charge: None,
+                        created_at: at(5),
+                    };
+                    tx.insert_payment(
+                        &payment,
+                        &billing_domain::EventId::parse("evt_race").unwrap(),
+                    )?;
+                    Ok(processed())
+                }))
+                .await
+        }
+    });
+    while !looked.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+
+    let linked = store
+        .complete(invoice.id, Some(pi("pi_race")), at(20))
+        .await
+        .unwrap();
+    webhook.await.unwrap().unwrap();
+
+    // The record waited for the payment's transaction, then saw its payment.
+    assert_eq!(
+        linked,
+        Linked {
+            invoice_updated: true,
+            payments_linked: 1,
+        }
+    );
+    assert_sql(
+        &db,
+        &format!(
+            "EXISTS (SELECT 1 FROM payments WHERE stripe_payment_intent_id = 'pi_race' \
+             AND invoice_id = '{}')",
+            invoice.id
+        ),
+    );
+}
