@@ -14,3 +14,8 @@ ALTER TABLE invoices
 -- The linker only ever looks at invoices with a lookup pending.
 CREATE INDEX invoices_payment_intent_lookup_due_idx ON invoices (payment_intent_lookup_at)
     WHERE payment_intent_lookup_at IS NOT NULL;
+
+-- Paid Stripe invoices the earlier, best-effort lookup (inside the webhook, 5 s) could
+-- not link are looked up again.
+UPDATE invoices SET payment_intent_lookup_at = now()
+WHERE status = 'paid' AND stripe_invoice_id IS NOT NULL AND stripe_payment_intent_id IS NULL;

@@ -94,8 +94,8 @@ impl PaymentIntentLinker {
     /// PaymentIntent found, or Stripe saying there is none).
     ///
     /// # Errors
-    /// [`RepoError`] when the queue cannot be read or updated; lookups not yet recorded
-    /// come back after their lease.
+    /// [`RepoError`] when the queue cannot be read, or the first error recording a
+    /// lookup (the others are recorded); lookups not recorded come back after their lease.
     pub async fn run_once(&self) -> Result<PassReport, RepoError> {
         let now = self.clock.now();
         let due = self
@@ -108,14 +108,21 @@ impl PaymentIntentLinker {
         }))
         .await;
         let mut report = PassReport::default();
+        let mut failed = None;
         for (lookup, answer) in due.into_iter().zip(answers) {
-            match self.record(lookup, answer).await? {
-                Outcome::Recorded => report.delivered += 1,
-                Outcome::Retried => report.retried += 1,
-                Outcome::GaveUp => report.dead += 1,
+            // One that cannot be recorded comes back after its lease; the others'
+            // answers are still recorded.
+            match self.record(lookup, answer).await {
+                Ok(Outcome::Recorded) => report.delivered += 1,
+                Ok(Outcome::Retried) => report.retried += 1,
+                Ok(Outcome::GaveUp) => report.dead += 1,
+                Err(e) => {
+                    warn!(error = %e, "PaymentIntent lookup answered but not recorded");
+                    failed.get_or_insert(e);
+                }
             }
         }
-        Ok(report)
+        failed.map_or(Ok(report), Err)
     }
 
     async fn record(
@@ -332,13 +339,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_database_failure_while_recording_ends_the_pass_with_the_error() {
+    async fn a_database_failure_recording_one_lookup_still_records_the_others() {
         let mut lookups = claiming(vec![pending(0), pending(0)]);
-        // Stripe is asked for the whole batch; recording stops at the first failure.
+        let mut calls = 0;
         lookups
             .expect_complete()
-            .times(1)
-            .returning(|_, _, _| Err(RepoError::Unavailable("down".into())));
+            .times(2)
+            .returning(move |_, _, _| {
+                calls += 1;
+                if calls == 1 {
+                    Err(RepoError::Unavailable("down".into()))
+                } else {
+                    Ok(Linked::default())
+                }
+            });
         let mut provider = MockPaymentProvider::new();
         provider
             .expect_invoice_payment_intent()
@@ -347,7 +361,7 @@ mod tests {
 
         let result = linker(lookups, provider).run_once().await;
 
-        // The claimed lookups come back after their lease.
+        // The pass reports the failure; the unrecorded lookup comes back after its lease.
         assert!(matches!(result, Err(RepoError::Unavailable(_))));
     }
 }

@@ -309,6 +309,9 @@ where
                 false
             }
         };
+        if *stop.borrow() {
+            return;
+        }
         if busy {
             continue;
         }
