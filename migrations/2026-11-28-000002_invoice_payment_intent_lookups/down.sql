@@ -1,3 +1,4 @@
+DROP INDEX payments_unlinked_payment_intent_idx;
 DROP INDEX invoices_payment_intent_lookup_due_idx;
 ALTER TABLE invoices
     DROP COLUMN payment_intent_lookup_error,

@@ -19,3 +19,8 @@ CREATE INDEX invoices_payment_intent_lookup_due_idx ON invoices (payment_intent_
 -- not link are looked up again.
 UPDATE invoices SET payment_intent_lookup_at = now()
 WHERE status = 'paid' AND stripe_invoice_id IS NOT NULL AND stripe_payment_intent_id IS NULL;
+
+-- Recording a lookup attaches the payments of its PaymentIntent that have no invoice yet:
+-- found through this index, not by reading every payment.
+CREATE INDEX payments_unlinked_payment_intent_idx ON payments (stripe_payment_intent_id)
+    WHERE invoice_id IS NULL;
