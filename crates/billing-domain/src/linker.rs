@@ -18,7 +18,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::TimeDelta;
 use tracing::{info, warn};
 
 use crate::ids::PaymentIntentRef;
@@ -42,10 +41,6 @@ pub fn default_policy() -> OutboxPolicy {
         max_backoff: Duration::from_secs(3600),
         max_attempts: 30,
     }
-}
-
-fn delta(d: Duration) -> TimeDelta {
-    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
 /// Looks up and records the PaymentIntents of paid Stripe invoices.
@@ -100,7 +95,7 @@ impl PaymentIntentLinker {
         let now = self.clock.now();
         let due = self
             .lookups
-            .claim_due(now, now + delta(self.policy.lease), self.policy.batch)
+            .claim_due(now, self.policy.lease_end(now), self.policy.batch)
             .await?;
         let answers = futures::future::join_all(due.iter().map(|lookup| {
             self.provider
@@ -151,10 +146,12 @@ impl PaymentIntentLinker {
             Err(e) => {
                 // Stripe refusing the request (the invoice is unknown to this account,
                 // say) will not change by asking again.
-                let give_up = matches!(e, ProviderError::Refused { .. })
-                    || attempts >= self.policy.max_attempts;
-                let retry_at =
-                    (!give_up).then(|| self.clock.now() + delta(self.policy.backoff(attempts)));
+                let retry_at = self.policy.retry_at(
+                    self.clock.now(),
+                    attempts,
+                    matches!(e, ProviderError::Refused { .. }),
+                );
+                let give_up = retry_at.is_none();
                 warn!(
                     invoice.id = %lookup.invoice,
                     stripe.invoice = %lookup.invoice_ref,

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use tracing::{info, warn};
 
 use crate::ports::{Clock, Delivered, Notifier, NotifyError, OutboxRepository, RepoError};
@@ -80,6 +80,26 @@ fn delta(d: Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
+impl OutboxPolicy {
+    /// When a claim taken at `now` ends.
+    #[must_use]
+    pub fn lease_end(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + delta(self.lease)
+    }
+
+    /// When to try again after attempt number `attempts` failed at `now`; `None` gives up,
+    /// at the last attempt or when trying again cannot help (`hopeless`).
+    #[must_use]
+    pub fn retry_at(
+        &self,
+        now: DateTime<Utc>,
+        attempts: u32,
+        hopeless: bool,
+    ) -> Option<DateTime<Utc>> {
+        (!hopeless && attempts < self.max_attempts).then(|| now + delta(self.backoff(attempts)))
+    }
+}
+
 impl OutboxDispatcher {
     /// Builds a dispatcher.
     #[must_use]
@@ -120,7 +140,7 @@ impl OutboxDispatcher {
         let now = self.clock.now();
         let due = self
             .outbox
-            .claim_due(now, now + delta(self.policy.lease), self.policy.batch)
+            .claim_due(now, self.policy.lease_end(now), self.policy.batch)
             .await?;
         let mut report = PassReport::default();
         for message in due {
@@ -134,10 +154,12 @@ impl OutboxDispatcher {
                     report.delivered += 1;
                 }
                 Err(e) => {
-                    let give_up = matches!(e, NotifyError::Rejected(_))
-                        || attempts >= self.policy.max_attempts;
-                    let retry_at =
-                        (!give_up).then(|| self.clock.now() + delta(self.policy.backoff(attempts)));
+                    let retry_at = self.policy.retry_at(
+                        self.clock.now(),
+                        attempts,
+                        matches!(e, NotifyError::Rejected(_)),
+                    );
+                    let give_up = retry_at.is_none();
                     warn!(notification.id = %message.id, attempts, error = %e, gave_up = give_up, "notification delivery failed");
                     self.outbox
                         .mark_failed(message.id, attempts, retry_at, e.to_string())

@@ -1,18 +1,17 @@
 use std::collections::HashSet;
 
 use billing_domain::ports::{
-    Applied, InvoiceRepository, Linked, PaymentIntentLookups, RepoError, WebhookStore, WebhookTx,
-    WebhookWork,
+    InvoiceRepository, Linked, PaymentIntentLookups, RepoError, WebhookStore,
 };
 use billing_domain::{
-    EventOutcome, Invoice, InvoiceId, InvoiceKey, InvoiceNumber, InvoiceRef, InvoiceStatus,
-    PaymentIntentRef, TenantId,
+    Invoice, InvoiceId, InvoiceKey, InvoiceNumber, InvoiceRef, InvoiceStatus, PaymentIntentRef,
+    TenantId,
 };
 use billing_postgres::testing::TestDatabase;
 use billing_postgres::PgStore;
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::{new_invoice, setup, usd};
+use crate::{new_invoice, processed, setup, usd, work};
 
 fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_767_225_600 + secs, 0).unwrap()
@@ -20,20 +19,6 @@ fn at(secs: i64) -> DateTime<Utc> {
 
 fn pi(s: &str) -> PaymentIntentRef {
     PaymentIntentRef::parse(s).unwrap()
-}
-
-fn work<F>(f: F) -> WebhookWork
-where
-    F: Fn(&mut dyn WebhookTx) -> Result<Applied, RepoError> + Send + Sync + 'static,
-{
-    Box::new(f)
-}
-
-fn processed() -> Applied {
-    Applied {
-        outcome: EventOutcome::Processed,
-        detail: None,
-    }
 }
 
 /// A paid Stripe invoice `in_<number>` of `tenant`, naming `payment_intent` if given.

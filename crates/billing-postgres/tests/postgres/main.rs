@@ -18,12 +18,30 @@ mod subscriptions;
 mod tenants;
 mod webhook;
 
+use billing_domain::ports::{Applied, RepoError, WebhookTx, WebhookWork};
+use billing_domain::EventOutcome;
 use billing_domain::{
     BillingInterval, Currency, InvoiceNumber, Money, NewInvoice, NewPlan, PlanCode, PriceRef,
     TenantId,
 };
 use billing_postgres::testing::TestDatabase;
 use billing_postgres::PgStore;
+
+/// Webhook transaction work from a closure.
+pub fn work<F>(f: F) -> WebhookWork
+where
+    F: Fn(&mut dyn WebhookTx) -> Result<Applied, RepoError> + Send + Sync + 'static,
+{
+    Box::new(f)
+}
+
+/// The outcome of work that applied its event.
+pub fn processed() -> Applied {
+    Applied {
+        outcome: EventOutcome::Processed,
+        detail: None,
+    }
+}
 
 /// A migrated database and a store on it.
 pub fn setup() -> (TestDatabase, PgStore) {

@@ -6,8 +6,7 @@ use billing_domain::notification::{NewNotification, NotificationBody};
 use billing_domain::page::{PageLimit, PageRequest};
 use billing_domain::ports::{
     Applied, InvoiceRepository, LedgerRepository, NewLedgerEntry, OutboxRepository, PaymentQuery,
-    PaymentRepository, PlanRepository, RepoError, TenantRepository, WebhookStore, WebhookTx,
-    WebhookWork,
+    PaymentRepository, PlanRepository, RepoError, TenantRepository, WebhookStore, WebhookWork,
 };
 use billing_domain::{
     ChargeRef, CustomerRef, EventId, EventOutcome, Invoice, InvoiceId, InvoiceKey, InvoiceNumber,
@@ -18,21 +17,7 @@ use billing_domain::{
 use billing_postgres::{PgConfig, PgStore};
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::{new_invoice, new_plan, setup, usd};
-
-fn work<F>(f: F) -> WebhookWork
-where
-    F: Fn(&mut dyn WebhookTx) -> Result<Applied, RepoError> + Send + Sync + 'static,
-{
-    Box::new(f)
-}
-
-fn processed() -> Applied {
-    Applied {
-        outcome: EventOutcome::Processed,
-        detail: None,
-    }
-}
+use crate::{new_invoice, new_plan, processed, setup, usd, work};
 
 fn with_detail(detail: &str) -> Applied {
     Applied {
