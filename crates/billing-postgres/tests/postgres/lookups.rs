@@ -615,3 +615,37 @@ async fn a_payment_recorded_while_the_lookup_is_recorded_is_still_linked() {
         ),
     );
 }
+
+#[test]
+fn the_migration_queues_paid_stripe_invoices_left_without_their_payment_intent() {
+    let db = TestDatabase::create().unwrap();
+    // As before migration 10: the earlier in-request lookup may have left paid invoices
+    // unlinked.
+    db.execute(include_str!(
+        "../../../../migrations/2026-11-28-000002_invoice_payment_intent_lookups/down.sql"
+    ))
+    .unwrap();
+    let tenant = TenantId::new();
+    db.execute(&format!(
+        "INSERT INTO tenants (id) VALUES ('{tenant}'); \
+         INSERT INTO invoices (id, tenant_id, number, status, amount_due, amount_paid, \
+         currency, stripe_invoice_id, stripe_payment_intent_id) VALUES \
+         (gen_random_uuid(), '{tenant}', 'MIG-UNLINKED', 'paid', 100, 100, 'usd', 'in_mig_1', NULL), \
+         (gen_random_uuid(), '{tenant}', 'MIG-LINKED', 'paid', 100, 100, 'usd', 'in_mig_2', 'pi_mig_2'), \
+         (gen_random_uuid(), '{tenant}', 'MIG-OPEN', 'open', 100, 0, 'usd', 'in_mig_3', NULL), \
+         (gen_random_uuid(), '{tenant}', 'MIG-OURS', 'paid', 100, 100, 'usd', NULL, NULL)"
+    ))
+    .unwrap();
+
+    db.execute(include_str!(
+        "../../../../migrations/2026-11-28-000002_invoice_payment_intent_lookups/up.sql"
+    ))
+    .unwrap();
+
+    // Only the paid Stripe invoice without a PaymentIntent is queued.
+    assert_sql(
+        &db,
+        "(SELECT array_agg(number ORDER BY number) FROM invoices \
+          WHERE payment_intent_lookup_at IS NOT NULL) = ARRAY['MIG-UNLINKED']::text[]",
+    );
+}
