@@ -92,7 +92,8 @@ impl QueryFragment<Pg> for LockPaymentIntent<'_> {
     }
 }
 
-/// Records a lookup's result in one statement (one round trip, atomic on its own):
+/// Records a lookup's result in one statement, run after [`LockPaymentIntent`] in the
+/// same transaction when a PaymentIntent was found:
 ///
 /// ```sql
 /// WITH target AS (SELECT id, tenant_id, stripe_payment_intent_id AS before

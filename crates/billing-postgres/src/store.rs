@@ -168,8 +168,6 @@ pub struct PgStore {
     pool: Pool<Manager>,
     /// One permit per connection: a call holds one while it holds a blocking thread.
     gate: Arc<Semaphore>,
-    /// How long a call may wait for a connection in all.
-    connect_timeout: Duration,
     /// Callers currently waiting for a pooled connection (r2d2 does not count them).
     waiting: Arc<AtomicU32>,
 }
@@ -207,7 +205,6 @@ impl PgStore {
         Self {
             pool,
             gate: Arc::new(Semaphore::new(max as usize)),
-            connect_timeout: config.connect_timeout,
             waiting: Arc::new(AtomicU32::new(0)),
         }
     }
@@ -242,10 +239,11 @@ impl PgStore {
         T: Send + 'static,
     {
         let started = Instant::now();
+        let timeout = self.pool.connection_timeout();
         let permit = {
             // Counted while waiting, also if the caller gives up (drops this future).
             let _waiting = Waiting::count(&self.waiting);
-            tokio::time::timeout(self.connect_timeout, Arc::clone(&self.gate).acquire_owned()).await
+            tokio::time::timeout(timeout, Arc::clone(&self.gate).acquire_owned()).await
         };
         let permit = match permit {
             Ok(Ok(permit)) => permit,
@@ -256,8 +254,7 @@ impl PgStore {
                 ))
             }
         };
-        let remaining = self
-            .connect_timeout
+        let remaining = timeout
             .saturating_sub(started.elapsed())
             .max(Duration::from_millis(1));
         let pool = self.pool.clone();

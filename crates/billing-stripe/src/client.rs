@@ -764,15 +764,15 @@ impl PaymentProvider for StripeClient {
     ) -> Result<SessionEnd, ProviderError> {
         let path =
             object_path("checkout/sessions", session.as_str()).map_err(ProviderError::from)?;
-        // A key per call, kept across that call's retries only: Stripe replays a stored
-        // answer for a key for a day, a 500 included, and a key per session would replay one
-        // failure to every later checkout of the tenant. Expiring twice is harmless anyway
-        // (the second is refused and the session read back).
+        // No key of our own: `send` gives the call one, kept across its retries only.
+        // Stripe replays a stored answer for a key for a day, a 500 included, so a key per
+        // session would replay one failure to every later checkout of the tenant. Expiring
+        // twice is harmless anyway (the second is refused and the session read back).
         let req = ApiRequest::post(
             "expire_checkout_session",
             &format!("{path}/expire"),
             Form::new(),
-            Some(format!("expire-{}-{}", session.as_str(), Uuid::new_v4())),
+            None,
         );
         let expired = self
             .call(req, |body| {

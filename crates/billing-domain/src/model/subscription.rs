@@ -59,10 +59,19 @@ impl SubscriptionStatus {
         })
     }
 
-    /// Live subscriptions give access and block a second checkout (SPEC §3).
+    /// Live subscriptions give access (SPEC §3).
     #[must_use]
     pub const fn is_live(self) -> bool {
         matches!(self, Self::Trialing | Self::Active | Self::PastDue)
+    }
+
+    /// Whether the tenant may not start another checkout: a live subscription (SPEC §3),
+    /// or one waiting for the money of a delayed payment method (a bank debit), which a
+    /// second checkout would turn into a second subscription once it clears. Stripe ends
+    /// that wait with `active` or `incomplete_expired`.
+    #[must_use]
+    pub const fn blocks_checkout(self) -> bool {
+        self.is_live() || matches!(self, Self::Incomplete)
     }
 
     /// Final statuses never change again.

@@ -160,7 +160,8 @@ pub struct BillingSettings {
     /// Whether the provider account the service works with is in live mode (`None`: not
     /// known, every event is accepted). A correctly signed event of the other mode (a
     /// test-mode endpoint's secret configured on a live service, say) is recorded as
-    /// `ignored` and changes nothing: a test-mode checkout must never activate a tenant.
+    /// `failed` (replayable once the keys are fixed) and changes nothing: a test-mode
+    /// checkout must never activate a tenant.
     pub livemode: Option<bool>,
 }
 
@@ -345,8 +346,11 @@ impl BillingService {
         payload: Arc<str>,
         delivery: Delivery,
     ) -> Result<WebhookReceipt, WebhookError> {
-        let other_mode = self.other_mode(&event);
-
+        let delivery = if self.other_mode(&event) {
+            Delivery::OtherMode
+        } else {
+            delivery
+        };
         let now = self.ports.clock.now();
         let entry = NewLedgerEntry {
             event_id: event.id.clone(),
@@ -355,7 +359,7 @@ impl BillingService {
             api_version: event.api_version.clone(),
             livemode: event.livemode,
             received_at: now,
-            outcome: webhook::expected_outcome(&event.event, other_mode),
+            outcome: webhook::expected_outcome(&event.event, delivery),
             payload,
         };
         let event = Arc::new(event);
@@ -365,11 +369,7 @@ impl BillingService {
             .apply(webhook::work(
                 Arc::clone(&event),
                 entry.clone(),
-                if other_mode {
-                    Delivery::OtherMode
-                } else {
-                    delivery
-                },
+                delivery,
                 now,
             ))
             .await;
@@ -639,12 +639,7 @@ impl BillingApi for BillingService {
             .current_for_tenant(tenant.id)
             .await?
         {
-            // `incomplete`: a checkout paid by a delayed method (a bank debit) waits for
-            // its money; a second checkout now would become a second subscription once it
-            // clears. Stripe ends the wait with `active` or `incomplete_expired`.
-            if current.status.is_live()
-                || current.status == crate::model::SubscriptionStatus::Incomplete
-            {
+            if current.status.blocks_checkout() {
                 return Err(BillingError::AlreadySubscribed(tenant.id));
             }
         }

@@ -134,8 +134,8 @@ fn quote(raw: &str) -> String {
 }
 
 /// The outcome a ledger row is inserted with, before the rules run.
-pub(crate) fn expected_outcome(event: &PaymentEvent, other_mode: bool) -> EventOutcome {
-    if other_mode {
+pub(crate) fn expected_outcome(event: &PaymentEvent, delivery: Delivery) -> EventOutcome {
+    if delivery == Delivery::OtherMode {
         EventOutcome::Failed
     } else if matches!(event, PaymentEvent::Ignored) {
         EventOutcome::Ignored
@@ -306,6 +306,24 @@ fn processed_with(note: Option<String>) -> Applied {
     applied(EventOutcome::Processed, note)
 }
 
+/// A tenant's second live subscription: Stripe bills both, so an operator must cancel
+/// one. Applied and called out, not refused, because the subscription exists at Stripe
+/// whatever we decide here. Checked under the tenant's lock (taken by `settle_tenant`),
+/// so that two subscriptions turning live at once cannot each miss the other.
+fn second_live_subscription(
+    tenant: TenantId,
+    subscription: &SubscriptionRef,
+    note: Option<String>,
+) -> Applied {
+    error!(tenant.id = %tenant, stripe.subscription = %subscription, "tenant has two live subscriptions");
+    let second =
+        format!("tenant {tenant} already had a live subscription; {subscription} is a second one");
+    processed_with(Some(match note {
+        Some(n) => format!("{second}; {n}"),
+        None => second,
+    }))
+}
+
 /// The ledger note of a checkout whose payment is still on its way.
 const AWAITING_PAYMENT: &str = "payment pending (a delayed payment method): the tenant is \
                                 activated when Stripe reports the subscription active";
@@ -401,20 +419,8 @@ fn checkout_completed(
             |n| format!("{AWAITING_PAYMENT}; {n}"),
         ));
     }
-    // Under the tenant's lock (taken by `settle_tenant`), like the same check on a
-    // subscription turning live.
     if created && sub.status.is_live() && tx.has_other_live_subscription(tenant.id, sub.id)? {
-        // Stripe bills both: an operator must cancel one. Recorded, not refused, because
-        // the subscription exists at Stripe whatever we decide here.
-        error!(tenant.id = %tenant.id, stripe.subscription = %sub_ref, "tenant has two live subscriptions");
-        let second = format!(
-            "tenant {} already had a live subscription; {sub_ref} is a second one",
-            tenant.id
-        );
-        return Ok(processed_with(Some(match note {
-            Some(n) => format!("{second}; {n}"),
-            None => second,
-        })));
+        return Ok(second_live_subscription(tenant.id, sub_ref, note));
     }
     Ok(processed_with(note))
 }
@@ -516,20 +522,13 @@ fn subscription_changed(
     sub.updated_at = now;
     tx.save_subscription(&sub)?;
 
-    // Under the tenant's lock (taken by `settle_tenant`), so that two subscriptions turning
-    // live at once cannot each miss the other.
     let note = settle_tenant(tx, sub.tenant_id, &sub, s.customer.as_ref(), false, now)?;
     if status.is_live() && !was_live && tx.has_other_live_subscription(sub.tenant_id, sub.id)? {
-        // As at checkout: Stripe bills both, an operator must cancel one.
-        error!(tenant.id = %sub.tenant_id, stripe.subscription = %s.subscription, "tenant has two live subscriptions");
-        let second = format!(
-            "tenant {} already had a live subscription; {} is a second one",
-            sub.tenant_id, s.subscription
-        );
-        return Ok(processed_with(Some(match note {
-            Some(n) => format!("{second}; {n}"),
-            None => second,
-        })));
+        return Ok(second_live_subscription(
+            sub.tenant_id,
+            &s.subscription,
+            note,
+        ));
     }
     Ok(processed_with(note))
 }

@@ -389,7 +389,7 @@ async fn deliver_as(
         api_version: None,
         livemode: false,
         received_at: at(10_000),
-        outcome: expected_outcome(&ev.event, false),
+        outcome: expected_outcome(&ev.event, delivery),
         payload: Arc::from("{}"),
     };
     store
