@@ -93,6 +93,10 @@ struct WebhookArgs {
     /// Tenants in the pool.
     #[arg(long, default_value_t = 1000)]
     tenants: u32,
+    /// Other tenants given two years of paid invoices, payments and events before the
+    /// first level, so that the tables are not near-empty (0: start empty).
+    #[arg(long, default_value_t = 2000)]
+    history_tenants: u32,
     /// Share of requests redelivering an earlier event.
     #[arg(long, default_value_t = 0.10)]
     redeliveries: f64,
@@ -143,6 +147,7 @@ async fn run(cli: Cli) -> Result<bool, env::BoxError> {
                 levels: a.levels,
                 duration: Duration::from_secs(a.duration_secs),
                 tenants: a.tenants,
+                history_tenants: a.history_tenants,
                 redeliveries: a.redeliveries,
                 mix: mix(&a.mix)?,
                 pgbench: !a.no_pgbench,
