@@ -20,11 +20,21 @@ for tool in psql pgbench; do
   command -v "$tool" >/dev/null || { echo "bench.sh: $tool is not on PATH" >&2; exit 1; }
 done
 
+# The service's pool is sized for the database it shares this machine with: about two
+# connections per core of the database server, plus one (docs/benchmarks.md, fourth round:
+# the default 10 queues more statements than 2 cores can run, and the tail grows). Pass
+# --server-env DATABASE_MAX_CONNECTIONS=... to measure another size.
+pool=()
+case " $* " in
+  *DATABASE_MAX_CONNECTIONS=*) ;;
+  *) pool=(--server-env "DATABASE_MAX_CONNECTIONS=$(( 2 * $(nproc) + 1 ))") ;;
+esac
+
 cargo build --release -p billing-server -p billing-bench
 mkdir -p target/bench
 status=0
 ./target/release/billing-bench webhooks --pg "$PG_URL" \
-  --markdown-out target/bench/webhooks.md "$@" || status=$?
+  --markdown-out target/bench/webhooks.md "${pool[@]}" "$@" || status=$?
 if [ "${BENCH_SKIP_CHECKOUT:-0}" != 1 ]; then
   ./target/release/billing-bench checkout --pg "$PG_URL" \
     --duration-secs "${BENCH_CHECKOUT_SECS:-8}" \
