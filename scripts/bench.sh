@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks of the billing service (docs/benchmarks.md): builds the release binaries, then
 #   1. billing-bench webhooks  — signed events at 1, 8 and 32 connections against a fresh
-#      database, the PostgreSQL ceiling (pgbench, same statements) and DB checks per level;
+#      database given a history, the PostgreSQL ceiling (pgbench, same statements) and DB
+#      checks per level;
 #   2. billing-bench checkout  — the Stripe-calling endpoints' own overhead over the fake.
 # Needs PostgreSQL (PG_URL, default postgres://postgres@127.0.0.1:5432, a superuser: the
 # benchmark drops and creates the database `billing_bench`), psql and pgbench on PATH.

@@ -459,13 +459,17 @@ impl WebhookBench {
                 templates.sample_len(*kind)
             );
         }
-        let _ = write!(
-            header,
-            "\nhistory: {history} paid invoices with their payments and events, for {} other \
-             tenants (seeded and analysed in {:.1} s)",
-            self.history_tenants,
-            seeding.elapsed().as_secs_f64()
-        );
+        if history > 0 {
+            let _ = write!(
+                header,
+                "\nhistory: {history} paid invoices with their payments and events, for {} \
+                 other tenants (seeded and analysed in {:.1} s)",
+                self.history_tenants,
+                seeding.elapsed().as_secs_f64()
+            );
+        } else {
+            let _ = write!(header, "\nhistory: none (the tables start empty)");
+        }
         if !self.server.extra_env.is_empty() {
             let _ = write!(header, "\nserver env:");
             for (k, v) in &self.server.extra_env {

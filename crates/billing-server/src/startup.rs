@@ -251,7 +251,7 @@ impl Application {
 }
 
 /// How often a background queue (the outbox, the PaymentIntent lookups) is polled when it
-/// was empty.
+/// was empty, or the pass failed.
 const QUEUE_POLL: Duration = Duration::from_secs(1);
 
 /// How soon a queue is polled again after a pass that found work but less than a batch.
