@@ -2,8 +2,9 @@
 //! dispatcher, and a shutdown that lets in-flight requests finish.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::KeepAlive;
@@ -267,12 +268,16 @@ async fn dispatch_outbox(
     stop: watch::Receiver<bool>,
 ) {
     let batch = dispatcher.policy().batch;
+    let gauge = BacklogGauge::default();
     let pass = || async {
         let pass = dispatcher.run_once().await;
         // The backlog first, then the counters: a scrape that sees a failure counted also
         // sees the backlog that failure left behind.
-        if let Ok(n) = dispatcher.backlog().await {
-            metrics.set_outbox_backlog(n);
+        if gauge.due(Instant::now(), left_work(&pass)) {
+            if let Ok(n) = dispatcher.backlog().await {
+                gauge.shown(n);
+                metrics.set_outbox_backlog(n);
+            }
         }
         if let Ok(report) = &pass {
             metrics.add_outbox_failures(u64::from(report.retried + report.dead));
@@ -289,10 +294,14 @@ async fn link_payment_intents(
     stop: watch::Receiver<bool>,
 ) {
     let batch = linker.policy().batch;
+    let gauge = BacklogGauge::default();
     let pass = || async {
         let pass = linker.run_once().await;
-        if let Ok(n) = linker.backlog().await {
-            metrics.set_lookups_pending(n);
+        if gauge.due(Instant::now(), left_work(&pass)) {
+            if let Ok(n) = linker.backlog().await {
+                gauge.shown(n);
+                metrics.set_lookups_pending(n);
+            }
         }
         if let Ok(report) = &pass {
             metrics.add_lookups_abandoned(u64::from(report.dead));
@@ -300,6 +309,55 @@ async fn link_payment_intents(
         pass
     };
     work_off("PaymentIntent lookup", batch, pass, stop).await;
+}
+
+/// Whether a pass left work in its queue for later (items retried).
+fn left_work(pass: &Result<PassReport, RepoError>) -> bool {
+    pass.as_ref().is_ok_and(|report| report.retried > 0)
+}
+
+/// When a queue's backlog gauge is counted again: a `count(*)` over the queue's index,
+/// cheap for a short queue but not for the long one an outage leaves, while passes then
+/// come every [`QUEUE_TRICKLE`]. So at most once per [`QUEUE_POLL`], and at once when a
+/// pass left work behind while the gauge shows none, so that a scrape that sees a failure
+/// counted also sees a backlog.
+struct BacklogGauge {
+    started: Instant,
+    /// Milliseconds after `started` when the next count is due.
+    next_ms: AtomicU64,
+    /// The backlog last shown.
+    shown: AtomicU64,
+}
+
+impl Default for BacklogGauge {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            next_ms: AtomicU64::new(0),
+            shown: AtomicU64::new(0),
+        }
+    }
+}
+
+impl BacklogGauge {
+    /// Whether to count the backlog now, after a pass that did or did not leave work.
+    fn due(&self, now: Instant, left_work: bool) -> bool {
+        let at = u64::try_from(now.saturating_duration_since(self.started).as_millis())
+            .unwrap_or(u64::MAX);
+        let due = at >= self.next_ms.load(Ordering::Relaxed)
+            || (left_work && self.shown.load(Ordering::Relaxed) == 0);
+        if due {
+            let period = u64::try_from(QUEUE_POLL.as_millis()).unwrap_or(u64::MAX);
+            self.next_ms
+                .store(at.saturating_add(period), Ordering::Relaxed);
+        }
+        due
+    }
+
+    /// Records the backlog the gauge now shows.
+    fn shown(&self, n: u64) {
+        self.shown.store(n, Ordering::Relaxed);
+    }
 }
 
 /// How long to wait before the next pass after one that handled `handled` items of a
@@ -355,5 +413,23 @@ mod tests {
         assert_eq!(next_pass(1, 10), Some(QUEUE_TRICKLE));
         assert_eq!(next_pass(0, 10), Some(QUEUE_POLL));
         assert!(QUEUE_TRICKLE < QUEUE_POLL);
+    }
+
+    #[test]
+    fn the_backlog_is_counted_at_most_once_a_second_unless_a_failure_left_work_unshown() {
+        let gauge = BacklogGauge::default();
+        let t0 = gauge.started;
+        assert!(gauge.due(t0, false));
+        gauge.shown(0);
+        assert!(!gauge.due(t0 + Duration::from_millis(50), false));
+        // A retry left work behind and the gauge still shows none: counted at once.
+        assert!(gauge.due(t0 + Duration::from_millis(100), true));
+        gauge.shown(3);
+        // An outage's stream of retries: the gauge shows them; once a second is enough.
+        assert!(!gauge.due(t0 + Duration::from_millis(150), true));
+        assert!(!gauge.due(t0 + Duration::from_millis(1_050), true));
+        assert!(gauge.due(t0 + Duration::from_millis(1_100), true));
+        assert!(!gauge.due(t0 + Duration::from_millis(1_200), false));
+        assert!(gauge.due(t0 + Duration::from_millis(2_100), false));
     }
 }
