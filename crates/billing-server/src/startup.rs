@@ -267,25 +267,22 @@ async fn dispatch_outbox(
     metrics: Metrics,
     stop: watch::Receiver<bool>,
 ) {
-    let batch = dispatcher.policy().batch;
-    let gauge = BacklogGauge::default();
-    let pass = || async {
-        let pass = dispatcher.run_once().await;
-        // The backlog first, then the counters: a scrape that sees a failure counted also
-        // sees the backlog that failure left behind.
-        if gauge.due(Instant::now(), left_work(&pass)) {
-            if let Ok(n) = dispatcher.backlog().await {
-                gauge.shown(n);
-                metrics.set_outbox_backlog(n);
-            }
-        }
-        if let Ok(report) = &pass {
+    work_off(
+        "outbox",
+        dispatcher.policy().batch,
+        || dispatcher.run_once(),
+        || async {
+            let n = dispatcher.backlog().await?;
+            metrics.set_outbox_backlog(n);
+            Ok(n)
+        },
+        |report| {
             metrics.add_outbox_failures(u64::from(report.retried + report.dead));
             metrics.add_outbox_dead(u64::from(report.dead));
-        }
-        pass
-    };
-    work_off("outbox", batch, pass, stop).await;
+        },
+        stop,
+    )
+    .await;
 }
 
 async fn link_payment_intents(
@@ -293,22 +290,19 @@ async fn link_payment_intents(
     metrics: Metrics,
     stop: watch::Receiver<bool>,
 ) {
-    let batch = linker.policy().batch;
-    let gauge = BacklogGauge::default();
-    let pass = || async {
-        let pass = linker.run_once().await;
-        if gauge.due(Instant::now(), left_work(&pass)) {
-            if let Ok(n) = linker.backlog().await {
-                gauge.shown(n);
-                metrics.set_lookups_pending(n);
-            }
-        }
-        if let Ok(report) = &pass {
-            metrics.add_lookups_abandoned(u64::from(report.dead));
-        }
-        pass
-    };
-    work_off("PaymentIntent lookup", batch, pass, stop).await;
+    work_off(
+        "PaymentIntent lookup",
+        linker.policy().batch,
+        || linker.run_once(),
+        || async {
+            let n = linker.backlog().await?;
+            metrics.set_lookups_pending(n);
+            Ok(n)
+        },
+        |report| metrics.add_lookups_abandoned(u64::from(report.dead)),
+        stop,
+    )
+    .await;
 }
 
 /// Whether a pass left work in its queue for later (items retried).
@@ -373,15 +367,37 @@ const fn next_pass(handled: u32, batch: u32) -> Option<Duration> {
     }
 }
 
-/// Runs `pass` until `stop`, paced by [`next_pass`].
-async fn work_off<P, F>(what: &str, batch: u32, pass: P, mut stop: watch::Receiver<bool>)
-where
+/// Runs `pass` until `stop`, paced by [`next_pass`]. After each pass, `backlog` counts the
+/// queue for its gauge when [`BacklogGauge`] says so, then `count` adds the pass to the
+/// counters: the backlog first, so that a scrape that sees a failure counted also sees the
+/// backlog that failure left behind.
+async fn work_off<P, F, B, G, C>(
+    what: &str,
+    batch: u32,
+    pass: P,
+    backlog: B,
+    count: C,
+    mut stop: watch::Receiver<bool>,
+) where
     P: Fn() -> F,
     F: std::future::Future<Output = Result<PassReport, RepoError>>,
+    B: Fn() -> G,
+    G: std::future::Future<Output = Result<u64, RepoError>>,
+    C: Fn(&PassReport),
 {
+    let gauge = BacklogGauge::default();
     loop {
-        let pause = match pass().await {
-            Ok(report) => next_pass(report.delivered + report.retried + report.dead, batch),
+        let passed = pass().await;
+        if gauge.due(Instant::now(), left_work(&passed)) {
+            if let Ok(n) = backlog().await {
+                gauge.shown(n);
+            }
+        }
+        let pause = match passed {
+            Ok(report) => {
+                count(&report);
+                next_pass(report.delivered + report.retried + report.dead, batch)
+            }
             Err(e) => {
                 tracing::warn!(queue = what, error = %e, "pass failed; retrying");
                 Some(QUEUE_POLL)
