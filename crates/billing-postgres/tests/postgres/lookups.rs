@@ -98,6 +98,23 @@ fn assert_sql(db: &TestDatabase, condition: &str) {
     assert!(checked.is_ok(), "{condition}: {checked:?}");
 }
 
+/// The invoice's lookup is closed (no due time, no error) and nothing is left to claim.
+async fn assert_lookup_closed(db: &TestDatabase, store: &PgStore, invoice: InvoiceId) {
+    assert_sql(
+        db,
+        &invoice_where(
+            invoice,
+            "payment_intent_lookup_at IS NULL AND payment_intent_lookup_error IS NULL",
+        ),
+    );
+    assert_eq!(store.backlog().await.unwrap(), 0);
+    assert!(store
+        .claim_due(at(100), at(200), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 /// A condition on one invoice's row.
 fn invoice_where(invoice: InvoiceId, condition: &str) -> String {
     format!("EXISTS (SELECT 1 FROM invoices WHERE id = '{invoice}' AND {condition})")
@@ -320,19 +337,7 @@ async fn completing_sets_the_payment_intent_and_links_the_tenants_unlinked_payme
         &payment_of(linked_elsewhere, &format!("= '{}'", elsewhere.id)),
     );
     assert_sql(&db, &payment_of(other_pi, "IS NULL"));
-    assert_sql(
-        &db,
-        &invoice_where(
-            invoice.id,
-            "payment_intent_lookup_at IS NULL AND payment_intent_lookup_error IS NULL",
-        ),
-    );
-    assert_eq!(store.backlog().await.unwrap(), 0);
-    assert!(store
-        .claim_due(at(100), at(200), 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert_lookup_closed(&db, &store, invoice.id).await;
 }
 
 #[tokio::test]
@@ -430,19 +435,7 @@ async fn completing_without_a_payment_intent_ends_the_lookup() {
     let after = stored(&store, invoice.id).await;
     assert_eq!(after.payment_intent, None);
     assert_eq!(after.updated_at, at(20));
-    assert_sql(
-        &db,
-        &invoice_where(
-            invoice.id,
-            "payment_intent_lookup_at IS NULL AND payment_intent_lookup_error IS NULL",
-        ),
-    );
-    assert_eq!(store.backlog().await.unwrap(), 0);
-    assert!(store
-        .claim_due(at(100), at(200), 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert_lookup_closed(&db, &store, invoice.id).await;
 }
 
 #[tokio::test]
