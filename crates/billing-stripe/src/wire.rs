@@ -2,9 +2,11 @@
 //! bodies and webhook objects.
 //!
 //! Leniency rules (FACTS §1, SPEC §5): unknown fields are ignored (serde's default), enums
-//! that Stripe may extend are kept as `String`, almost everything is `Option` with
-//! `#[serde(default)]`, and expandable fields accept both an id and an expanded object.
-//! These types never leave the crate.
+//! that Stripe may extend are kept as `String`, almost everything is an `Option` (serde
+//! reads a missing `Option` field as `None`, so those need no `#[serde(default)]`; the
+//! attribute stays on the few required-looking fields a payload may still omit), and
+//! expandable fields accept both an id and an expanded object. These types never leave the
+//! crate.
 
 use serde::Deserialize;
 
@@ -32,11 +34,11 @@ impl Expandable {
 /// The metadata keys this service writes; every other key is ignored.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct Metadata {
-    #[serde(rename = "tenantId", default)]
+    #[serde(rename = "tenantId")]
     pub(crate) tenant_id: Option<String>,
-    #[serde(rename = "planId", default)]
+    #[serde(rename = "planId")]
     pub(crate) plan_id: Option<String>,
-    #[serde(rename = "invoiceId", default)]
+    #[serde(rename = "invoiceId")]
     pub(crate) invoice_id: Option<String>,
 }
 
@@ -65,15 +67,11 @@ pub(crate) struct ErrorEnvelope {
 /// The error object; only `type` is required by the spec, and we do not even insist.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct ErrorBody {
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type")]
     pub(crate) kind: Option<String>,
-    #[serde(default)]
     pub(crate) code: Option<String>,
-    #[serde(default)]
     pub(crate) decline_code: Option<String>,
-    #[serde(default)]
     pub(crate) message: Option<String>,
-    #[serde(default)]
     pub(crate) param: Option<String>,
 }
 
@@ -84,7 +82,6 @@ pub(crate) struct ErrorBody {
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct CheckoutSessionResponse {
     pub(crate) id: String,
-    #[serde(default)]
     pub(crate) url: Option<String>,
 }
 
@@ -92,14 +89,12 @@ pub(crate) struct CheckoutSessionResponse {
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct CheckoutSessionStatus {
     /// `open`, `complete` or `expired` (null in rare cases).
-    #[serde(default)]
     pub(crate) status: Option<String>,
 }
 
 /// `billing_portal.session` as created.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct PortalSessionResponse {
-    #[serde(default)]
     pub(crate) url: Option<String>,
 }
 
@@ -107,7 +102,6 @@ pub(crate) struct PortalSessionResponse {
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct PaymentIntentResponse {
     pub(crate) id: String,
-    #[serde(default)]
     pub(crate) client_secret: Option<String>,
     #[serde(default)]
     pub(crate) status: String,
@@ -118,10 +112,8 @@ pub(crate) struct PaymentIntentResponse {
 /// `invoice` retrieved with `expand[]=payments`.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct InvoicePaymentsResponse {
-    #[serde(default)]
     pub(crate) payments: Option<List<InvoicePayment>>,
     /// Pre-basil shape.
-    #[serde(default)]
     pub(crate) payment_intent: Option<Expandable>,
 }
 
@@ -136,17 +128,14 @@ impl InvoicePaymentsResponse {
 /// An `invoice_payment` inside `invoice.payments`.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct InvoicePayment {
-    #[serde(default)]
     pub(crate) payment: Option<InvoicePaymentTarget>,
     /// The invoice's current payment (Stripe keeps earlier, canceled attempts listed).
-    #[serde(default)]
     pub(crate) is_default: Option<bool>,
 }
 
 /// `invoice_payment.payment`.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct InvoicePaymentTarget {
-    #[serde(default)]
     pub(crate) payment_intent: Option<Expandable>,
 }
 
@@ -174,18 +163,16 @@ pub(crate) struct EventEnvelope<'a> {
     #[serde(rename = "type")]
     pub(crate) kind: String,
     pub(crate) created: i64,
-    #[serde(default)]
     pub(crate) api_version: Option<String>,
-    #[serde(default)]
     pub(crate) livemode: Option<bool>,
-    #[serde(borrow, default)]
+    #[serde(borrow)]
     pub(crate) data: Option<EventData<'a>>,
 }
 
 /// `data`, with the object kept as raw JSON text.
 #[derive(Debug, Deserialize)]
 pub(crate) struct EventData<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow)]
     pub(crate) object: Option<&'a serde_json::value::RawValue>,
 }
 
@@ -194,18 +181,12 @@ pub(crate) struct EventData<'a> {
 pub(crate) struct CheckoutSessionObject {
     pub(crate) id: String,
     /// Stripe's object type (`invoice`, …), checked against the event type.
-    #[serde(default)]
     pub(crate) object: Option<String>,
-    #[serde(default)]
     pub(crate) client_reference_id: Option<String>,
-    #[serde(default)]
     pub(crate) metadata: Option<Metadata>,
-    #[serde(default)]
     pub(crate) customer: Option<Expandable>,
-    #[serde(default)]
     pub(crate) subscription: Option<Expandable>,
     /// `paid`, `unpaid` or `no_payment_required`.
-    #[serde(default)]
     pub(crate) payment_status: Option<String>,
 }
 
@@ -215,23 +196,14 @@ pub(crate) struct CheckoutSessionObject {
 pub(crate) struct InvoiceObject {
     pub(crate) id: String,
     /// Stripe's object type (`invoice`, …), checked against the event type.
-    #[serde(default)]
     pub(crate) object: Option<String>,
-    #[serde(default)]
     pub(crate) number: Option<String>,
-    #[serde(default)]
     pub(crate) customer: Option<Expandable>,
-    #[serde(default)]
     pub(crate) metadata: Option<Metadata>,
-    #[serde(default)]
     pub(crate) parent: Option<InvoiceParent>,
-    #[serde(default)]
     pub(crate) subscription: Option<Expandable>,
-    #[serde(default)]
     pub(crate) subscription_details: Option<SubscriptionDetails>,
-    #[serde(default)]
     pub(crate) payment_intent: Option<Expandable>,
-    #[serde(default)]
     pub(crate) payments: Option<List<InvoicePayment>>,
     #[serde(default)]
     pub(crate) amount_due: i64,
@@ -239,20 +211,16 @@ pub(crate) struct InvoiceObject {
     pub(crate) amount_paid: i64,
     #[serde(default)]
     pub(crate) currency: String,
-    #[serde(default)]
     pub(crate) status_transitions: Option<StatusTransitions>,
     #[serde(default)]
     pub(crate) attempt_count: i64,
-    #[serde(default)]
     pub(crate) due_date: Option<i64>,
-    #[serde(default)]
     pub(crate) created: Option<i64>,
 }
 
 /// `invoice.parent`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct InvoiceParent {
-    #[serde(default)]
     pub(crate) subscription_details: Option<SubscriptionDetails>,
 }
 
@@ -260,16 +228,13 @@ pub(crate) struct InvoiceParent {
 /// which carried only `metadata`).
 #[derive(Debug, Deserialize)]
 pub(crate) struct SubscriptionDetails {
-    #[serde(default)]
     pub(crate) subscription: Option<Expandable>,
-    #[serde(default)]
     pub(crate) metadata: Option<Metadata>,
 }
 
 /// `invoice.status_transitions`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct StatusTransitions {
-    #[serde(default)]
     pub(crate) paid_at: Option<i64>,
 }
 
@@ -278,36 +243,24 @@ pub(crate) struct StatusTransitions {
 pub(crate) struct SubscriptionObject {
     pub(crate) id: String,
     /// Stripe's object type (`invoice`, …), checked against the event type.
-    #[serde(default)]
     pub(crate) object: Option<String>,
-    #[serde(default)]
     pub(crate) customer: Option<Expandable>,
-    #[serde(default)]
     pub(crate) metadata: Option<Metadata>,
     #[serde(default)]
     pub(crate) status: String,
-    #[serde(default)]
     pub(crate) items: Option<List<SubscriptionItem>>,
-    #[serde(default)]
     pub(crate) current_period_start: Option<i64>,
-    #[serde(default)]
     pub(crate) current_period_end: Option<i64>,
-    #[serde(default)]
     pub(crate) cancel_at_period_end: Option<bool>,
-    #[serde(default)]
     pub(crate) canceled_at: Option<i64>,
-    #[serde(default)]
     pub(crate) ended_at: Option<i64>,
 }
 
 /// `subscription_item`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct SubscriptionItem {
-    #[serde(default)]
     pub(crate) price: Option<Expandable>,
-    #[serde(default)]
     pub(crate) current_period_start: Option<i64>,
-    #[serde(default)]
     pub(crate) current_period_end: Option<i64>,
 }
 
@@ -316,7 +269,6 @@ pub(crate) struct SubscriptionItem {
 pub(crate) struct PaymentIntentObject {
     pub(crate) id: String,
     /// Stripe's object type (`invoice`, …), checked against the event type.
-    #[serde(default)]
     pub(crate) object: Option<String>,
     #[serde(default)]
     pub(crate) amount: i64,
@@ -324,26 +276,18 @@ pub(crate) struct PaymentIntentObject {
     pub(crate) amount_received: i64,
     #[serde(default)]
     pub(crate) currency: String,
-    #[serde(default)]
     pub(crate) customer: Option<Expandable>,
-    #[serde(default)]
     pub(crate) metadata: Option<Metadata>,
-    #[serde(default)]
     pub(crate) latest_charge: Option<Expandable>,
-    #[serde(default)]
     pub(crate) last_payment_error: Option<LastPaymentError>,
 }
 
 /// `payment_intent.last_payment_error` (same shape as an API error).
 #[derive(Debug, Deserialize)]
 pub(crate) struct LastPaymentError {
-    #[serde(default)]
     pub(crate) code: Option<String>,
-    #[serde(default)]
     pub(crate) decline_code: Option<String>,
-    #[serde(default)]
     pub(crate) message: Option<String>,
-    #[serde(default)]
     pub(crate) charge: Option<Expandable>,
 }
 
