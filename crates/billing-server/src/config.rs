@@ -16,10 +16,6 @@ use url::Url;
 pub const DEFAULT_PORT: u16 = 8087;
 /// The default database.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/billing";
-/// The pinned Stripe API version.
-pub const DEFAULT_STRIPE_API_VERSION: &str = "2026-07-29.dahlia";
-/// Stripe's API.
-pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 
 /// A setting that stops start-up.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -308,7 +304,7 @@ impl Config {
 
         let api_base = match env.var("STRIPE_API_BASE") {
             Some(raw) => absolute_url("STRIPE_API_BASE", &raw)?,
-            None => Url::parse(DEFAULT_STRIPE_API_BASE)
+            None => Url::parse(billing_stripe::DEFAULT_API_BASE)
                 .map_err(|e| invalid("STRIPE_API_BASE", e.to_string()))?,
         };
         let notifications_url = env
@@ -349,7 +345,7 @@ impl Config {
                 api_base,
                 api_version: env
                     .var("STRIPE_API_VERSION")
-                    .unwrap_or_else(|| DEFAULT_STRIPE_API_VERSION.to_owned()),
+                    .unwrap_or_else(|| billing_stripe::DEFAULT_API_VERSION.to_owned()),
                 webhook_tolerance: secs(env, "STRIPE_WEBHOOK_TOLERANCE_SECS", 300)?,
                 checkout_success_url,
                 checkout_cancel_url,
