@@ -1,178 +1,24 @@
-//! Webhook deliveries: `Stripe-Signature` verification (FACTS §5.3) and the mapping of a
-//! verified Stripe event to the domain's [`ProviderEvent`] (FACTS §5.7).
+//! A verified Stripe event mapped to the domain's [`ProviderEvent`] (FACTS §5.7): the
+//! envelope first, then `data.object` typed by the event type.
 //!
-//! Verification runs on the raw body exactly as received; nothing here logs the body, the
-//! header or a secret. No input, however malformed, makes these functions panic.
+//! A new event type is one [`EventKind`] variant, its type string and its `match` arm in
+//! `parse_event`. No input, however malformed, makes these functions panic.
 
 use std::fmt;
-use std::time::Duration;
 
 use billing_domain::ids::{
     ChargeRef, CheckoutSessionRef, CustomerRef, EventId, InvoiceRef, PaymentIntentRef, PriceRef,
     SubscriptionRef,
 };
 use billing_domain::model::SubscriptionStatus;
-use billing_domain::ports::WebhookVerifier;
 use billing_domain::webhook::{
     CheckoutCompleted, InvalidPayload, InvoiceSnapshot, PaymentEvent, PaymentIntentSnapshot,
-    ProviderEvent, SignatureError, SubscriptionSnapshot, TenantHints,
+    ProviderEvent, SubscriptionSnapshot, TenantHints,
 };
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
-use sha2::Sha256;
 
 use crate::wire::{self, Expandable, Metadata};
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// Stripe's default signature tolerance (both SDKs).
-pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
-
-/// Verifies `Stripe-Signature` headers against one or more endpoint secrets and parses
-/// verified bodies.
-///
-/// `Debug` is safe to log: secrets print as `[REDACTED]`.
-#[derive(Debug, Clone)]
-pub struct StripeWebhookVerifier {
-    /// Endpoint secrets (`whsec_…`); several while a secret is being rotated.
-    pub secrets: Vec<SecretString>,
-    /// Accepted distance between the signature's `t` and now, in either direction.
-    pub tolerance: Duration,
-}
-
-impl StripeWebhookVerifier {
-    /// A verifier for these secrets.
-    #[must_use]
-    pub fn new(secrets: Vec<SecretString>, tolerance: Duration) -> Self {
-        Self { secrets, tolerance }
-    }
-
-    /// A verifier from a comma-separated list (the `STRIPE_WEBHOOK_SECRET` format);
-    /// blanks around and between entries are ignored.
-    #[must_use]
-    pub fn from_secret_list(list: &str, tolerance: Duration) -> Self {
-        let secrets = list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| SecretString::from(s.to_owned()))
-            .collect();
-        Self::new(secrets, tolerance)
-    }
-
-    fn check(
-        &self,
-        payload: &[u8],
-        header: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<(), SignatureError> {
-        let header = header.ok_or(SignatureError::MissingHeader)?;
-        let parsed = parse_header(header)?;
-        let signed = signed_prefix(parsed.timestamp);
-        let matched = self.secrets.iter().any(|secret| {
-            let Some(mut mac) = mac_for(secret.expose_secret()) else {
-                return false;
-            };
-            mac.update(signed.as_bytes());
-            mac.update(payload);
-            parsed.v1.iter().any(|candidate| {
-                // Bad hex is simply not a match. `verify_slice` compares in constant time,
-                // so the time taken does not reveal how many leading bytes matched.
-                hex::decode(candidate).is_ok_and(|bytes| mac.clone().verify_slice(&bytes).is_ok())
-            })
-        });
-        if !matched {
-            return Err(SignatureError::Mismatch);
-        }
-        // i128 cannot overflow for any pair of i64 values.
-        let age = i128::from(now.timestamp()) - i128::from(parsed.timestamp);
-        if age.unsigned_abs() > u128::from(self.tolerance.as_secs()) {
-            return Err(SignatureError::OutsideTolerance);
-        }
-        Ok(())
-    }
-}
-
-struct ParsedHeader<'a> {
-    timestamp: i64,
-    v1: Vec<&'a str>,
-}
-
-/// Splits `t=…,v1=…[,v1=…][,v0=…]`, tolerating any order, blanks around elements and
-/// unknown schemes (ignored: only `v1` is accepted, which prevents a downgrade).
-fn parse_header(header: &str) -> Result<ParsedHeader<'_>, SignatureError> {
-    let mut timestamp: Option<i64> = None;
-    let mut v1 = Vec::new();
-    for element in header.split(',') {
-        let Some((key, value)) = element.split_once('=') else {
-            continue;
-        };
-        match key.trim() {
-            "t" => {
-                let t = value
-                    .trim()
-                    .parse::<i64>()
-                    .map_err(|_| SignatureError::MalformedHeader)?;
-                // Two different timestamps are ambiguous: refuse rather than guess.
-                if timestamp.is_some_and(|prev| prev != t) {
-                    return Err(SignatureError::MalformedHeader);
-                }
-                timestamp = Some(t);
-            }
-            "v1" => v1.push(value.trim()),
-            _ => {}
-        }
-    }
-    let timestamp = timestamp.ok_or(SignatureError::MalformedHeader)?;
-    if v1.is_empty() {
-        return Err(SignatureError::NoV1Signature);
-    }
-    Ok(ParsedHeader { timestamp, v1 })
-}
-
-fn signed_prefix(timestamp: i64) -> String {
-    format!("{timestamp}.")
-}
-
-fn mac_for(secret: &str) -> Option<HmacSha256> {
-    // HMAC accepts keys of any length, so this never fails in practice.
-    <HmacSha256 as Mac>::new_from_slice(secret.as_bytes()).ok()
-}
-
-/// Computes a `Stripe-Signature` header (`t=<timestamp>,v1=<hex>`) for `payload`, exactly as
-/// Stripe signs deliveries.
-///
-/// **Test support**: for unit, benchmark and end-to-end tests that need a validly signed
-/// webhook; production code only ever verifies.
-#[must_use]
-pub fn sign(secret: &str, timestamp: i64, payload: &[u8]) -> String {
-    let hex = mac_for(secret).map_or_else(String::new, |mut mac| {
-        mac.update(signed_prefix(timestamp).as_bytes());
-        mac.update(payload);
-        hex::encode(mac.finalize().into_bytes())
-    });
-    format!("t={timestamp},v1={hex}")
-}
-
-impl WebhookVerifier for StripeWebhookVerifier {
-    fn verify(
-        &self,
-        payload: &[u8],
-        signature: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<(), SignatureError> {
-        self.check(payload, signature, now)
-    }
-
-    fn parse(&self, payload: &[u8]) -> Result<ProviderEvent, InvalidPayload> {
-        parse_event(payload)
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Parsing
 
 /// The event types this service acts on. Adding one means adding a `match` arm below:
 /// there is deliberately no `_` arm, so the compiler asks for a decision.
@@ -209,7 +55,7 @@ fn invalid(what: impl fmt::Display) -> InvalidPayload {
 
 /// Parses a verified body once: the envelope with `data.object` kept as raw text, then
 /// that text straight into the typed object its event type calls for.
-fn parse_event(payload: &[u8]) -> Result<ProviderEvent, InvalidPayload> {
+pub(super) fn parse_event(payload: &[u8]) -> Result<ProviderEvent, InvalidPayload> {
     let envelope: wire::EventEnvelope<'_> = serde_json::from_slice(payload)
         .map_err(|e| invalid(format_args!("not a Stripe event ({})", describe(&e))))?;
     let id = EventId::parse(envelope.id).map_err(|e| invalid(format_args!("event id: {e}")))?;
@@ -505,21 +351,5 @@ mod tests {
         );
         assert_eq!(EventKind::from_type("invoice.paid"), EventKind::Unknown);
         assert_eq!(EventKind::from_type(""), EventKind::Unknown);
-    }
-
-    #[test]
-    fn header_parsing_tolerates_order_blanks_and_unknown_schemes() {
-        let h = parse_header(" v0=aa , v1= bb ,t = 5,x,v1=cc").unwrap();
-
-        assert_eq!(h.timestamp, 5);
-        assert_eq!(h.v1, vec!["bb", "cc"]);
-    }
-
-    #[test]
-    fn two_different_timestamps_are_malformed() {
-        assert_eq!(
-            parse_header("t=1,t=2,v1=aa").err(),
-            Some(SignatureError::MalformedHeader)
-        );
     }
 }
