@@ -61,6 +61,9 @@ RUN --mount=type=cache,id=billing-cargo-registry,target=/usr/local/cargo/registr
 COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
 COPY migrations ./migrations
+# The commit `billing_build_info{git_commit}` reports (`--build-arg GIT_COMMIT=$(git
+# rev-parse HEAD)`); declared here so that it never invalidates the dependency layer.
+ARG GIT_COMMIT=unknown
 RUN --mount=type=cache,id=billing-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,id=billing-cargo-git,target=/usr/local/cargo/git,sharing=locked \
     find crates migrations -type f -exec touch {} + \

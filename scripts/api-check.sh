@@ -18,7 +18,11 @@
 #   4. a scripted workload (scripts/api-check/helper.py): seeds a plan and an invoice,
 #      a checkout and a PaymentIntent through the fake, signed and badly signed webhooks,
 #      X-Request-Id echo/generation, then every metric family on /metrics with the
-#      values that workload must have produced
+#      values that workload must have produced; then every metric name the alerts
+#      (deploy/components/monitoring/prometheusrule.yaml) and the Grafana dashboard
+#      (grafana-dashboard.json) name must be a family of that /metrics
+#      (scripts/deploy/metric_families.py; `_bucket`/`_sum`/`_count` of a histogram count
+#      as the histogram)
 #   5. schemathesis against /api-docs/openapi.json with an admin token: no 5xx, only
 #      documented statuses, documented content types, bodies matching their schemas
 #   6. the server is still ready, its own metrics count no 5xx answer, its log no panic
@@ -165,12 +169,19 @@ API_CHECK_ADMIN_TOKEN=$("$BIN/billing-server" dev-token --admin --sub api-check 
 export API_CHECK_ADMIN_TOKEN
 
 step "4. Scripted workload, /metrics and X-Request-Id"
-if "$PY" "$HELPER" workload --base "$BASE" --events-dir "$EVENTS" | tee "$WORK/workload.log"; then
+if "$PY" "$HELPER" workload --base "$BASE" --events-dir "$EVENTS" --save-metrics "$WORK/metrics.txt" | tee "$WORK/workload.log"; then
   pass "workload, metrics and request ids ($(tail -n1 "$WORK/workload.log" | sed 's/^workload: //'))"
 else
   grep '^FAIL' "$WORK/workload.log" || true
   show_log "$WORK/server.log" 30
   fail "workload, metrics and request ids: $(grep -c '^FAIL' "$WORK/workload.log" || true) failed check(s)"
+fi
+
+step "4b. The alerts and the dashboard name only families /metrics exposes"
+if [[ -s $WORK/metrics.txt ]] && "$PY" "$ROOT/scripts/deploy/metric_families.py" check "$WORK/metrics.txt"; then
+  pass "every metric name of the alerts and the dashboard is a family of /metrics after the workload"
+else
+  fail "the alerts or the dashboard name a metric family /metrics does not expose (see above; /metrics saved in ${WORK#"$ROOT"/}/metrics.txt)"
 fi
 
 step "5. schemathesis against $BASE/api-docs/openapi.json"

@@ -50,6 +50,7 @@ FAMILIES = [
     "billing_outbox_delivery_failures_total",
     "billing_db_pool_connections",
     "billing_db_pool_waiting",
+    "billing_build_info",
 ]
 
 
@@ -380,6 +381,9 @@ def cmd_workload(args) -> int:
         "metrics are text/plain",
         repr(r.headers.get("content-type")),
     )
+    if args.save_metrics:
+        # The exposition after the workload, for the alerts' and dashboard's names check.
+        Path(args.save_metrics).write_text(r.text(), encoding="utf-8")
     for family in FAMILIES:
         n = len(family_samples(samples, family))
         c.check(n >= 1, f"family {family} has samples ({n})", "no sample")
@@ -419,6 +423,12 @@ def cmd_workload(args) -> int:
     at_least("notification delivery failed (the sink answers 503)", "billing_outbox_delivery_failures_total", 1)
     at_least("the failed notification waits in the outbox", "billing_outbox_backlog", 1)
     at_least("the pool's size", "billing_db_pool_connections", 1, state="max")
+    info = [ls for n, ls, v in samples if n == "billing_build_info" and v == 1]
+    c.check(
+        len(info) == 1 and info[0].get("version") and info[0].get("git_commit"),
+        "billing_build_info{version,git_commit} 1",
+        repr(info),
+    )
 
     print(f"workload: {c.passed} passed, {len(c.failed)} failed")
     for what in c.failed:
@@ -465,6 +475,7 @@ def main() -> int:
     k.set_defaults(webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET", ""))
     k.add_argument("--events-dir", required=True)
     k.add_argument("--metrics-timeout", type=float, default=15)
+    k.add_argument("--save-metrics", help="write the /metrics text scraped after the workload here")
     k.set_defaults(func=cmd_workload)
     e = sub.add_parser("server-errors")
     e.add_argument("--base", required=True)

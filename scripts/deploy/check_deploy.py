@@ -2,7 +2,7 @@
 """Offline checks of the container and Kubernetes files (run by scripts/validate-deploy.sh).
 
 Subcommands:
-  compare A B                 two renders of one overlay hold the same objects
+  ingress FILE                the Ingress example routes only the API and the webhook path
   overlay FILE --namespace N --image I --replicas R
                               the rules every rendered overlay must keep (probes, security
                               context, secrets by reference, selectors that match...)
@@ -65,19 +65,6 @@ def index(docs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(d["kind"], d["metadata"]["name"]): d for d in docs}
 
 
-# --- compare ---------------------------------------------------------------------------
-
-
-def cmd_compare(args: argparse.Namespace) -> None:
-    problems = Problems(f"python renderer == kustomize for {args.label}")
-    left = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d for d in load_docs(args.a)}
-    right = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d for d in load_docs(args.b)}
-    problems.check(left.keys() == right.keys(), f"objects differ: {sorted(set(left) ^ set(right))}")
-    for key in sorted(set(left) & set(right)):
-        problems.check(left[key] == right[key], f"{key} differs:\n{json.dumps(left[key], sort_keys=True)}\n{json.dumps(right[key], sort_keys=True)}")
-    problems.finish()
-
-
 # --- overlay ---------------------------------------------------------------------------
 
 
@@ -134,8 +121,9 @@ def cmd_overlay(args: argparse.Namespace) -> None:
             p.check(d["metadata"].get("namespace") == args.namespace, f"{d['kind']}/{d['metadata']['name']} not in namespace {args.namespace}")
     p.check(objs.get(("Namespace", args.namespace), {}).get("metadata", {}).get("labels", {}).get("pod-security.kubernetes.io/enforce") == "restricted", "the Namespace must enforce the restricted Pod Security profile")
     deploy = objs.get(("Deployment", "billing-server"))
-    job = objs.get(("Job", "billing-server-migrate"))
-    if not p.check(deploy is not None and job is not None, "Deployment billing-server and Job billing-server-migrate are required"):
+    jobs = [d for d in docs if d["kind"] == "Job" and d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "migration"]
+    job = jobs[0] if len(jobs) == 1 else None
+    if not p.check(deploy is not None and job is not None, "Deployment billing-server and one migration Job are required"):
         p.finish()
     assert deploy is not None and job is not None
     pod = deploy["spec"]["template"]["spec"]
@@ -206,6 +194,10 @@ def cmd_overlay(args: argparse.Namespace) -> None:
 
     p = Problems(f"{name}: migration Job")
     job_spec = job["spec"]
+    # One Job per release: named after the generated ConfigMap that holds its image.
+    marker = objs.get(("ConfigMap", job["metadata"]["name"]), {})
+    p.check(re.fullmatch(r"billing-server-migrate-[a-z0-9]{10}", job["metadata"]["name"]) is not None, f"the Job's name {job['metadata']['name']} must carry the release hash (deploy/base/release-name.yaml)")
+    p.check(marker.get("data", {}).get("IMAGE") == job_container["image"], "the ConfigMap of the Job's name must hold the Job's image (the overlay's replacement)")
     p.check(job_container.get("args") == ["migrate"], "the Job runs `billing-server migrate`")
     job_env = _env(job_container)
     ref = _secret_ref(job_env, "DATABASE_URL")
@@ -216,6 +208,19 @@ def cmd_overlay(args: argparse.Namespace) -> None:
     p.check(isinstance(job_spec.get("ttlSecondsAfterFinished"), int), "Job ttlSecondsAfterFinished")
     job_labels = job["spec"]["template"]["metadata"]["labels"]
     p.check(not _selector_matches(spec["selector"]["matchLabels"], job_labels), "the Deployment's selector must not match the Job's pods")
+    p.finish()
+
+    p = Problems(f"{name}: ServiceMonitor scrapes the API pods, the dashboard ConfigMap")
+    monitor = objs.get(("ServiceMonitor", "billing-server"))
+    service = objs[("Service", "billing-server")]
+    if p.check(monitor is not None, "the ServiceMonitor billing-server (deploy/components/monitoring)"):
+        assert monitor is not None
+        p.check(_selector_matches(monitor["spec"]["selector"]["matchLabels"], service["metadata"].get("labels", {})), "the ServiceMonitor selects the Service")
+        ports = {port["name"] for port in service["spec"]["ports"]}
+        p.check(all(e.get("port") in ports and e.get("path") == "/metrics" for e in monitor["spec"]["endpoints"]), "the ServiceMonitor scrapes /metrics on a named port of the Service")
+    p.check(("PrometheusRule", "billing-server") in objs, "the PrometheusRule billing-server")
+    dashboard = objs.get(("ConfigMap", "billing-server-grafana-dashboard"), {})
+    p.check(dashboard.get("metadata", {}).get("labels", {}).get("grafana_dashboard") == "1" and "billing-server.json" in dashboard.get("data", {}), "the Grafana dashboard ConfigMap with the sidecar's label")
     p.finish()
 
     p = Problems(f"{name}: Service, PDB, NetworkPolicy select the right pods")
@@ -236,6 +241,22 @@ def cmd_overlay(args: argparse.Namespace) -> None:
     want = {("UDP", 53), ("TCP", 53), ("TCP", 5432), ("TCP", 443)}
     p.check(out_ports == want, f"egress must be exactly DNS, PostgreSQL, HTTPS (got {sorted(out_ports)})")
     p.check(all(rule.get("ports") for rule in netpol.get("egress", [])), "every egress rule names its ports")
+    p.finish()
+
+
+# --- ingress ---------------------------------------------------------------------------
+
+
+def cmd_ingress(args: argparse.Namespace) -> None:
+    p = Problems(f"{os.path.basename(args.file)}: only the API and the webhook are exposed")
+    ingresses = [d for d in load_docs(args.file) if d["kind"] == "Ingress"]
+    p.check(len(ingresses) == 1, "one Ingress")
+    paths = [(path["path"], path["pathType"], path["backend"]) for ing in ingresses for rule in ing["spec"]["rules"] for path in rule["http"]["paths"]]
+    p.check({(path, kind) for path, kind, _ in paths} == {(WEBHOOK_PATH, "Exact"), ("/api/v1/billing", "Prefix")}, f"paths must be exactly the webhook (Exact) and /api/v1/billing (Prefix), got {[(a, b) for a, b, _ in paths]}")
+    for path, _, backend in paths:
+        p.check(backend.get("service", {}).get("name") == "billing-server" and backend["service"].get("port", {}).get("name") == "http", f"{path} must go to the Service billing-server, port http")
+        p.check(not path.startswith(("/metrics", "/health", "/api-docs")) and path != "/", f"{path} exposes an internal endpoint")
+    p.check(all(ing["spec"].get("tls") for ing in ingresses), "TLS")
     p.finish()
 
 
@@ -500,10 +521,8 @@ def cmd_docker(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    compare = sub.add_parser("compare")
-    compare.add_argument("a")
-    compare.add_argument("b")
-    compare.add_argument("--label", default="overlay")
+    ingress = sub.add_parser("ingress")
+    ingress.add_argument("file")
     overlay = sub.add_parser("overlay")
     overlay.add_argument("file")
     overlay.add_argument("--namespace", required=True)
@@ -516,7 +535,7 @@ def main() -> None:
     docker = sub.add_parser("docker")
     docker.add_argument("root")
     args = parser.parse_args()
-    {"compare": cmd_compare, "overlay": cmd_overlay, "compose": cmd_compose, "docker": cmd_docker}[args.command](args)
+    {"ingress": cmd_ingress, "overlay": cmd_overlay, "compose": cmd_compose, "docker": cmd_docker}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,152 @@ pub const DEFAULT_PORT: u16 = 8087;
 /// The default database.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/billing";
 
+/// One environment variable the service reads: the list `billing-server --help` prints
+/// and `check-config` checks (a test keeps it equal to what [`Config::from_env`] reads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// The variable.
+    pub var: &'static str,
+    /// Its default, or what happens when it is unset.
+    pub default: &'static str,
+    /// What it sets.
+    pub meaning: &'static str,
+}
+
+const fn setting(var: &'static str, default: &'static str, meaning: &'static str) -> Setting {
+    Setting {
+        var,
+        default,
+        meaning,
+    }
+}
+
+/// Every environment variable, in the order of the README's configuration table.
+/// `default` is literal where the service has one value (a test checks that setting the
+/// variable to it changes nothing).
+pub const SETTINGS: &[Setting] = &[
+    setting("PORT", "8087", "HTTP port"),
+    setting(
+        "DATABASE_URL",
+        DEFAULT_DATABASE_URL,
+        "PostgreSQL URL (a secret: it holds the password)",
+    ),
+    setting(
+        "DATABASE_MAX_CONNECTIONS",
+        "10",
+        "database pool size per process",
+    ),
+    setting(
+        "MIGRATE_ON_START",
+        "true",
+        "apply pending migrations at start (under an advisory lock)",
+    ),
+    setting(
+        "STRIPE_API_KEY",
+        "required (dev: unset, Stripe endpoints answer 503)",
+        "Stripe secret key sk_... or restricted key rk_...",
+    ),
+    setting(
+        "STRIPE_WEBHOOK_SECRET",
+        "required (dev: unset, webhooks refused)",
+        "webhook signing secret whsec_...; several, comma-separated, during a rotation",
+    ),
+    setting(
+        "STRIPE_API_BASE",
+        billing_stripe::DEFAULT_API_BASE,
+        "Stripe API base URL",
+    ),
+    setting(
+        "STRIPE_API_VERSION",
+        billing_stripe::DEFAULT_API_VERSION,
+        "pinned Stripe-Version (register the webhook endpoint with the same)",
+    ),
+    setting(
+        "STRIPE_WEBHOOK_TOLERANCE_SECS",
+        "300",
+        "accepted age of a signature timestamp, both directions",
+    ),
+    setting(
+        "STRIPE_MAX_RETRIES",
+        "2",
+        "retries of a Stripe call after the first try",
+    ),
+    setting(
+        "STRIPE_TIMEOUT_SECS",
+        "30",
+        "timeout of one try of a Stripe call",
+    ),
+    setting(
+        "STRIPE_DEADLINE_SECS",
+        "45",
+        "deadline of a whole Stripe call, retries included",
+    ),
+    setting(
+        "JWT_SECRET",
+        "required unless JWT_PUBLIC_KEY (dev: ephemeral)",
+        "HS256 secret of bearer tokens, at least 32 bytes",
+    ),
+    setting(
+        "JWT_PUBLIC_KEY",
+        "unset: JWT_SECRET is used",
+        "RS256 public key (PEM) of bearer tokens, instead of JWT_SECRET",
+    ),
+    setting(
+        "CHECKOUT_SUCCESS_URL",
+        "required (dev: localhost)",
+        "redirect after a completed Checkout",
+    ),
+    setting(
+        "CHECKOUT_CANCEL_URL",
+        "required (dev: localhost)",
+        "redirect after a cancelled Checkout",
+    ),
+    setting(
+        "PORTAL_RETURN_URL",
+        "required (dev: localhost)",
+        "return address of the Customer Portal",
+    ),
+    setting(
+        "RETURN_URL_ALLOWED_HOSTS",
+        "the hosts of the three URLs above",
+        "hosts a caller's returnUrl may point to, comma-separated",
+    ),
+    setting(
+        "NOTIFICATIONS_URL",
+        "unset: notifications are logged only",
+        "where outbox notifications are POSTed",
+    ),
+    setting("LOG_FORMAT", "pretty", "log format: pretty or json"),
+    setting("RUST_LOG", "info", "log filter (tracing EnvFilter syntax)"),
+    setting(
+        "SHUTDOWN_TIMEOUT_SECS",
+        "20",
+        "drain time for in-flight requests on SIGTERM",
+    ),
+    setting("HTTP_WORKERS", "one per core", "actix worker threads"),
+    setting(
+        "HTTP_KEEP_ALIVE_SECS",
+        "75",
+        "idle keep-alive time of a connection (0: off); keep it above the load balancer's",
+    ),
+];
+
+/// The environment section of `--help`: every [`SETTINGS`] entry with its default.
+/// Values are never printed (some are secrets).
+#[must_use]
+pub fn environment_help() -> String {
+    let width = SETTINGS.iter().map(|s| s.var.len()).max().unwrap_or(0);
+    let mut out =
+        String::from("Environment (the only source of configuration; values are never shown):\n");
+    for s in SETTINGS {
+        out.push_str(&format!(
+            "  {:width$}  {} [default: {}]\n",
+            s.var, s.meaning, s.default
+        ));
+    }
+    out
+}
+
 /// A setting that stops start-up.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -188,13 +334,52 @@ fn secs(env: &dyn Env, var: &'static str, default: u64) -> Result<Duration, Conf
     parsed(env, var, default).map(Duration::from_secs)
 }
 
+/// Every problem of a configuration, in the order the settings are read.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigErrors {
+    /// The value of `r`, or `None` with its error kept.
+    fn ok<T>(&mut self, r: Result<T, ConfigError>) -> Option<T> {
+        r.map_err(|e| self.0.push(e)).ok()
+    }
+
+    /// The value of `r`, or `fallback` with its error kept (the configuration is refused
+    /// in the end; the fallback only lets the later checks run).
+    fn or<T>(&mut self, r: Result<T, ConfigError>, fallback: T) -> T {
+        self.ok(r).unwrap_or(fallback)
+    }
+}
+
 impl Config {
     /// Reads and validates everything. In development mode missing settings get
     /// development defaults, reported in the returned [`DevDefaults`].
     ///
     /// # Errors
-    /// The first [`ConfigError`] found.
+    /// The first [`ConfigError`] found; [`Config::check`] gives them all.
     pub fn from_env(env: &dyn Env, dev: bool) -> Result<(Self, DevDefaults), ConfigError> {
+        Self::check(env, dev).map_err(|mut all| all.0.remove(0))
+    }
+
+    /// Reads and validates everything, like [`Config::from_env`], and names every
+    /// problem at once (`billing-server check-config`).
+    ///
+    /// # Errors
+    /// [`ConfigErrors`], never empty.
+    pub fn check(env: &dyn Env, dev: bool) -> Result<(Self, DevDefaults), ConfigErrors> {
+        let mut errs = ConfigErrors::default();
         let mut made_up = DevDefaults::default();
         let mut required = |var: &'static str, dev_default: &str| -> Result<String, ConfigError> {
             match env.var(var) {
@@ -207,34 +392,47 @@ impl Config {
             }
         };
 
-        let port = parsed(env, "PORT", DEFAULT_PORT)?;
+        let port = errs.or(parsed(env, "PORT", DEFAULT_PORT), DEFAULT_PORT);
         let local = format!("http://localhost:{port}");
-        let checkout_success_url = required(
+        let checkout_success_url = errs.ok(required(
             "CHECKOUT_SUCCESS_URL",
             &format!("{local}/billing/success?session_id={{CHECKOUT_SESSION_ID}}"),
-        )?;
-        let checkout_cancel_url =
-            required("CHECKOUT_CANCEL_URL", &format!("{local}/billing/cancel"))?;
-        let portal_return_url = required("PORTAL_RETURN_URL", &format!("{local}/billing"))?;
-        let success = absolute_url("CHECKOUT_SUCCESS_URL", &checkout_success_url)?;
-        let cancel = absolute_url("CHECKOUT_CANCEL_URL", &checkout_cancel_url)?;
-        let portal = absolute_url("PORTAL_RETURN_URL", &portal_return_url)?;
+        ));
+        let checkout_cancel_url = errs.ok(required(
+            "CHECKOUT_CANCEL_URL",
+            &format!("{local}/billing/cancel"),
+        ));
+        let portal_return_url = errs.ok(required("PORTAL_RETURN_URL", &format!("{local}/billing")));
+        let mut redirects = Vec::new();
+        for (var, raw) in [
+            ("CHECKOUT_SUCCESS_URL", &checkout_success_url),
+            ("CHECKOUT_CANCEL_URL", &checkout_cancel_url),
+            ("PORTAL_RETURN_URL", &portal_return_url),
+        ] {
+            if let Some(raw) = raw {
+                redirects.extend(errs.ok(absolute_url(var, raw)));
+            }
+        }
 
         let api_key = match env.var("STRIPE_API_KEY") {
             Some(key) if key.starts_with("sk_") || key.starts_with("rk_") => {
                 Some(SecretString::from(key))
             }
             Some(_) => {
-                return Err(invalid(
+                errs.0.push(invalid(
                     "STRIPE_API_KEY",
                     "expected a secret key starting with sk_ or rk_",
-                ))
+                ));
+                None
             }
             None if dev => {
                 made_up.filled.push("STRIPE_API_KEY");
                 None
             }
-            None => return Err(ConfigError::Missing("STRIPE_API_KEY")),
+            None => {
+                errs.0.push(ConfigError::Missing("STRIPE_API_KEY"));
+                None
+            }
         };
         let webhook_secrets = match env.var("STRIPE_WEBHOOK_SECRET") {
             Some(list) => {
@@ -245,7 +443,8 @@ impl Config {
                     .map(|s| SecretString::from(s.to_owned()))
                     .collect();
                 if secrets.is_empty() {
-                    return Err(invalid("STRIPE_WEBHOOK_SECRET", "no secret in the list"));
+                    errs.0
+                        .push(invalid("STRIPE_WEBHOOK_SECRET", "no secret in the list"));
                 }
                 secrets
             }
@@ -253,36 +452,40 @@ impl Config {
                 made_up.filled.push("STRIPE_WEBHOOK_SECRET");
                 Vec::new()
             }
-            None => return Err(ConfigError::Missing("STRIPE_WEBHOOK_SECRET")),
+            None => {
+                errs.0.push(ConfigError::Missing("STRIPE_WEBHOOK_SECRET"));
+                Vec::new()
+            }
         };
 
         let jwt = match (env.var("JWT_SECRET"), env.var("JWT_PUBLIC_KEY")) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "JWT_SECRET",
-                    "set either JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256), not both",
-                ))
-            }
+            (Some(_), Some(_)) => Err(invalid(
+                "JWT_SECRET",
+                "set either JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256), not both",
+            )),
             (Some(secret), None) => {
                 if secret.len() < 32 {
-                    return Err(invalid("JWT_SECRET", "must be at least 32 bytes long"));
+                    Err(invalid("JWT_SECRET", "must be at least 32 bytes long"))
+                } else {
+                    Ok(JwtKey::Hs256(SecretString::from(secret)))
                 }
-                JwtKey::Hs256(SecretString::from(secret))
             }
             (None, Some(pem)) => {
-                if !pem.contains("-----BEGIN") {
-                    return Err(invalid("JWT_PUBLIC_KEY", "expected a PEM public key"));
+                if pem.contains("-----BEGIN") {
+                    Ok(JwtKey::Rs256Pem(pem))
+                } else {
+                    Err(invalid("JWT_PUBLIC_KEY", "expected a PEM public key"))
                 }
-                JwtKey::Rs256Pem(pem)
             }
             (None, None) if dev => {
                 let secret = SecretString::from(random_secret());
                 made_up.jwt_secret = Some(secret.clone());
                 made_up.filled.push("JWT_SECRET");
-                JwtKey::Hs256(secret)
+                Ok(JwtKey::Hs256(secret))
             }
-            (None, None) => return Err(ConfigError::Missing("JWT_SECRET")),
+            (None, None) => Err(ConfigError::Missing("JWT_SECRET")),
         };
+        let jwt = errs.ok(jwt);
 
         let allowed_return_hosts = match env.var("RETURN_URL_ALLOWED_HOSTS") {
             Some(list) => list
@@ -291,46 +494,86 @@ impl Config {
                 .filter(|h| !h.is_empty())
                 .collect(),
             None => {
-                let mut hosts: Vec<String> = [&success, &cancel, &portal]
+                let mut hosts: Vec<String> = redirects
                     .iter()
                     .filter_map(|u| u.host_str().map(str::to_ascii_lowercase))
                     .collect();
-                hosts.dedup();
                 hosts.sort();
                 hosts.dedup();
                 hosts
             }
         };
 
-        let api_base = match env.var("STRIPE_API_BASE") {
-            Some(raw) => absolute_url("STRIPE_API_BASE", &raw)?,
+        let api_base = errs.ok(match env.var("STRIPE_API_BASE") {
+            Some(raw) => absolute_url("STRIPE_API_BASE", &raw),
             None => Url::parse(billing_stripe::DEFAULT_API_BASE)
-                .map_err(|e| invalid("STRIPE_API_BASE", e.to_string()))?,
-        };
-        let notifications_url = env
-            .var("NOTIFICATIONS_URL")
-            .map(|raw| absolute_url("NOTIFICATIONS_URL", &raw))
-            .transpose()?;
-        let log_format = match env.var("LOG_FORMAT").as_deref() {
-            None | Some("pretty" | "text") => LogFormat::Pretty,
-            Some("json") => LogFormat::Json,
-            Some(_) => return Err(invalid("LOG_FORMAT", "expected json or pretty")),
-        };
-        let database_max_connections = parsed(env, "DATABASE_MAX_CONNECTIONS", 10u32)?;
-        if database_max_connections == 0 {
-            return Err(invalid("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
-        }
-        let workers = env
-            .var("HTTP_WORKERS")
-            .map(|v| {
-                v.trim()
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| invalid("HTTP_WORKERS", "expected a positive integer"))
-            })
-            .transpose()?;
+                .map_err(|e| invalid("STRIPE_API_BASE", e.to_string())),
+        });
+        let notifications_url = errs.or(
+            env.var("NOTIFICATIONS_URL")
+                .map(|raw| absolute_url("NOTIFICATIONS_URL", &raw))
+                .transpose(),
+            None,
+        );
+        let log_format = errs.or(
+            match env.var("LOG_FORMAT").as_deref() {
+                None | Some("pretty" | "text") => Ok(LogFormat::Pretty),
+                Some("json") => Ok(LogFormat::Json),
+                Some(_) => Err(invalid("LOG_FORMAT", "expected json or pretty")),
+            },
+            LogFormat::Pretty,
+        );
+        let database_max_connections = errs.or(
+            parsed(env, "DATABASE_MAX_CONNECTIONS", 10u32).and_then(|n| {
+                if n == 0 {
+                    Err(invalid("DATABASE_MAX_CONNECTIONS", "must be at least 1"))
+                } else {
+                    Ok(n)
+                }
+            }),
+            10,
+        );
+        let workers = errs.or(
+            env.var("HTTP_WORKERS")
+                .map(|v| {
+                    v.trim()
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| invalid("HTTP_WORKERS", "expected a positive integer"))
+                })
+                .transpose(),
+            None,
+        );
+        let migrate_on_start = errs.or(bool_var(env, "MIGRATE_ON_START", true), true);
+        let webhook_tolerance = errs.or(
+            secs(env, "STRIPE_WEBHOOK_TOLERANCE_SECS", 300),
+            Duration::ZERO,
+        );
+        let max_retries = errs.or(parsed(env, "STRIPE_MAX_RETRIES", 2u32), 0);
+        let request_timeout = errs.or(secs(env, "STRIPE_TIMEOUT_SECS", 30), Duration::ZERO);
+        let deadline = errs.or(secs(env, "STRIPE_DEADLINE_SECS", 45), Duration::ZERO);
+        let shutdown_timeout = errs.or(secs(env, "SHUTDOWN_TIMEOUT_SECS", 20), Duration::ZERO);
+        let keep_alive = errs.or(secs(env, "HTTP_KEEP_ALIVE_SECS", 75), Duration::ZERO);
 
+        let (
+            Some(checkout_success_url),
+            Some(checkout_cancel_url),
+            Some(portal_return_url),
+            Some(jwt),
+            Some(api_base),
+            true,
+        ) = (
+            checkout_success_url,
+            checkout_cancel_url,
+            portal_return_url,
+            jwt,
+            api_base,
+            errs.0.is_empty(),
+        )
+        else {
+            return Err(errs);
+        };
         let config = Self {
             port,
             database_url: SecretString::from(
@@ -338,7 +581,7 @@ impl Config {
                     .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             ),
             database_max_connections,
-            migrate_on_start: bool_var(env, "MIGRATE_ON_START", true)?,
+            migrate_on_start,
             stripe: StripeSettings {
                 api_key,
                 webhook_secrets,
@@ -346,20 +589,20 @@ impl Config {
                 api_version: env
                     .var("STRIPE_API_VERSION")
                     .unwrap_or_else(|| billing_stripe::DEFAULT_API_VERSION.to_owned()),
-                webhook_tolerance: secs(env, "STRIPE_WEBHOOK_TOLERANCE_SECS", 300)?,
+                webhook_tolerance,
                 checkout_success_url,
                 checkout_cancel_url,
-                max_retries: parsed(env, "STRIPE_MAX_RETRIES", 2u32)?,
-                request_timeout: secs(env, "STRIPE_TIMEOUT_SECS", 30)?,
-                deadline: secs(env, "STRIPE_DEADLINE_SECS", 45)?,
+                max_retries,
+                request_timeout,
+                deadline,
             },
             jwt,
             portal_return_url: Some(portal_return_url),
             allowed_return_hosts,
             notifications_url,
             log_format,
-            shutdown_timeout: secs(env, "SHUTDOWN_TIMEOUT_SECS", 20)?,
-            keep_alive: secs(env, "HTTP_KEEP_ALIVE_SECS", 75)?,
+            shutdown_timeout,
+            keep_alive,
             workers,
             dev,
         };
@@ -519,5 +762,90 @@ mod tests {
             config.allowed_return_hosts,
             ["app.example.com", "other.example.com"]
         );
+    }
+
+    /// An environment that records every variable asked for.
+    struct Recording(
+        HashMap<&'static str, &'static str>,
+        std::cell::RefCell<Vec<String>>,
+    );
+
+    impl Env for Recording {
+        fn var(&self, name: &str) -> Option<String> {
+            self.1.borrow_mut().push(name.to_owned());
+            self.0.var(name)
+        }
+    }
+
+    #[test]
+    fn the_settings_list_is_what_the_configuration_reads() {
+        let env = Recording(production(), std::cell::RefCell::default());
+
+        Config::check(&env, false).unwrap();
+        Config::check(&env, true).unwrap();
+
+        let read: std::collections::BTreeSet<String> = env.1.take().into_iter().collect();
+        let listed: std::collections::BTreeSet<String> = SETTINGS
+            .iter()
+            .map(|s| s.var.to_owned())
+            .filter(|v| v != "RUST_LOG") // read by the log filter (telemetry.rs)
+            .collect();
+        assert_eq!(read, listed);
+    }
+
+    #[test]
+    fn literal_defaults_in_the_settings_list_are_the_real_ones() {
+        let (plain, _) = Config::from_env(&production(), false).unwrap();
+        let literal: Vec<&Setting> = SETTINGS
+            .iter()
+            .filter(|s| !s.default.contains(' ') && s.var != "RUST_LOG")
+            .collect();
+        assert!(literal.len() >= 12, "{literal:?}");
+
+        for s in literal {
+            let mut env = production();
+            env.insert(s.var, s.default);
+            let (config, _) = Config::from_env(&env, false).unwrap();
+
+            assert_eq!(format!("{config:?}"), format!("{plain:?}"), "{}", s.var);
+            assert_eq!(config.database_url(), plain.database_url(), "{}", s.var);
+        }
+    }
+
+    #[test]
+    fn every_problem_is_named_at_once() {
+        let mut env = production();
+        env.remove("STRIPE_API_KEY");
+        env.remove("CHECKOUT_CANCEL_URL");
+        env.insert("PORT", "eighty");
+        env.insert("JWT_SECRET", "short");
+        env.insert("NOTIFICATIONS_URL", "ftp://example.com");
+        env.insert("HTTP_WORKERS", "0");
+        env.insert("STRIPE_DEADLINE_SECS", "soon");
+
+        let problems = Config::check(&env, false).unwrap_err();
+
+        let named: Vec<&str> = problems
+            .0
+            .iter()
+            .map(|e| match e {
+                ConfigError::Missing(var) | ConfigError::Invalid { var, .. } => *var,
+            })
+            .collect();
+        assert_eq!(
+            named,
+            [
+                "PORT",
+                "CHECKOUT_CANCEL_URL",
+                "STRIPE_API_KEY",
+                "JWT_SECRET",
+                "NOTIFICATIONS_URL",
+                "HTTP_WORKERS",
+                "STRIPE_DEADLINE_SECS",
+            ]
+        );
+        assert_eq!(problems.to_string().lines().count(), 7, "{problems}");
+        // from_env still stops at the first.
+        assert_eq!(Config::from_env(&env, false).unwrap_err(), problems.0[0]);
     }
 }

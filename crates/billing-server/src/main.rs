@@ -5,14 +5,21 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use billing_domain::TenantId;
-use billing_server::config::{Config, LogFormat, ProcessEnv, DEFAULT_DATABASE_URL};
+use billing_server::config::{
+    environment_help, Config, LogFormat, ProcessEnv, DEFAULT_DATABASE_URL,
+};
 use billing_server::startup::{migrate, Application};
 use billing_server::telemetry;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
 #[derive(Parser)]
-#[command(name = "billing-server", version, about = "The Billing Service")]
+#[command(
+    name = "billing-server",
+    version,
+    about = "The Billing Service",
+    after_help = environment_help()
+)]
 struct Cli {
     /// Development mode: missing settings get development defaults (never in production).
     #[arg(long, global = true)]
@@ -24,7 +31,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Migrate (unless MIGRATE_ON_START=false) and serve. The default.
+    #[command(after_help = environment_help())]
     Serve,
+    /// Validate the configuration in the environment without starting; names every
+    /// problem at once. Exit status 0 when it would start, 1 otherwise.
+    #[command(after_help = environment_help())]
+    CheckConfig,
     /// Create the database if missing, apply pending migrations, exit.
     Migrate,
     /// Print a development bearer token signed with JWT_SECRET (HS256).
@@ -58,6 +70,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => runtime.block_on(serve(cli.dev)),
+        Command::CheckConfig => check_config(cli.dev),
         Command::Migrate => runtime.block_on(migrate_only()),
         Command::DevToken {
             tenant,
@@ -121,6 +134,28 @@ async fn serve(dev: bool) -> Result<(), String> {
     let app = Application::build(&config, listener).map_err(|e| e.to_string())?;
     tracing::info!(port = app.port(), "billing service listening");
     app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+/// Prints every problem of the configuration (never a value) or a one-line verdict.
+fn check_config(dev: bool) -> Result<(), String> {
+    match Config::check(&ProcessEnv, dev) {
+        Ok((_, made_up)) => {
+            for var in &made_up.filled {
+                println!("note: {var} is not set; --dev fills in a development default");
+            }
+            println!("configuration ok");
+            Ok(())
+        }
+        Err(problems) => {
+            for problem in &problems.0 {
+                eprintln!("error: {problem}");
+            }
+            Err(format!(
+                "the configuration has {} problem(s); the server would not start",
+                problems.0.len()
+            ))
+        }
+    }
 }
 
 async fn migrate_only() -> Result<(), String> {

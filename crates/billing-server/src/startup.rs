@@ -94,6 +94,9 @@ impl Application {
     pub fn build(config: &Config, listener: TcpListener) -> Result<Self, StartupError> {
         let port = listener.local_addr()?.port();
         let metrics = Metrics::new();
+        if let Err(e) = crate::build_info::register(metrics.registry()) {
+            tracing::warn!(error = %e, "billing_build_info not exported");
+        }
         let store = PgStore::new(&PgConfig {
             max_connections: config.database_max_connections,
             ..PgConfig::new(config.database_url())

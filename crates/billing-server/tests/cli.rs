@@ -1,0 +1,148 @@
+//! The binary's command line: `--help` names every setting, `check-config` names every
+//! problem of a configuration and exits 0 only for one the server would start with.
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly on broken fixtures"
+)]
+
+use std::collections::HashMap;
+use std::process::{Command, Output};
+
+fn billing_server(args: &[&str], env: &HashMap<&str, &str>) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_billing-server"))
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .output()
+        .expect("run billing-server")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn valid() -> HashMap<&'static str, &'static str> {
+    HashMap::from([
+        ("STRIPE_API_KEY", "sk_test_local"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_test_local"),
+        ("JWT_SECRET", "test-secret-test-secret-test-secret-0123"),
+        (
+            "CHECKOUT_SUCCESS_URL",
+            "https://app.example.com/ok?session_id={CHECKOUT_SESSION_ID}",
+        ),
+        ("CHECKOUT_CANCEL_URL", "https://app.example.com/cancel"),
+        ("PORTAL_RETURN_URL", "https://app.example.com/billing"),
+        // Never connected to: check-config does not start anything.
+        ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+    ])
+}
+
+/// The variables of the README's configuration table (first column, in backticks).
+fn readme_variables() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let table = readme
+        .split("\n## Configuration\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Configuration section");
+    let mut vars = Vec::new();
+    for row in table.lines().filter(|l| l.starts_with("| `")) {
+        let first = row.split('|').nth(1).unwrap_or_default();
+        vars.extend(
+            first
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .filter(|v| v.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+                .map(str::to_owned),
+        );
+    }
+    vars
+}
+
+#[test]
+fn help_lists_every_variable_of_the_readme_table_with_a_default() {
+    let vars = readme_variables();
+    assert!(vars.len() >= 20, "README table parsed: {vars:?}");
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["check-config", "--help"],
+    ] {
+        let out = billing_server(args, &HashMap::new());
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let help = text(&out.stdout);
+
+        for var in &vars {
+            let line = help
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{var} ")))
+                .unwrap_or_else(|| panic!("{args:?} does not list {var}:\n{help}"));
+            assert!(line.contains("[default: "), "{var} has no default: {line}");
+        }
+    }
+}
+
+#[test]
+fn help_never_shows_a_value_of_the_environment() {
+    let out = billing_server(&["--help"], &valid());
+
+    let help = text(&out.stdout);
+    assert!(out.status.success());
+    assert!(!help.contains("sk_test_local"), "{help}");
+    assert!(!help.contains("whsec_test_local"), "{help}");
+    assert!(!help.contains("test-secret-test-secret"), "{help}");
+}
+
+#[test]
+fn check_config_passes_a_valid_configuration_without_starting() {
+    let out = billing_server(&["check-config"], &valid());
+
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("configuration ok"));
+}
+
+#[test]
+fn check_config_names_every_problem_at_once_and_fails() {
+    let mut env = valid();
+    env.remove("STRIPE_WEBHOOK_SECRET");
+    env.remove("PORTAL_RETURN_URL");
+    env.insert("STRIPE_API_KEY", "pk_test_publishable");
+    env.insert("PORT", "70000");
+    env.insert("LOG_FORMAT", "xml");
+
+    let out = billing_server(&["check-config"], &env);
+
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    for var in [
+        "STRIPE_WEBHOOK_SECRET",
+        "PORTAL_RETURN_URL",
+        "STRIPE_API_KEY",
+        "PORT",
+        "LOG_FORMAT",
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with(&format!("error: {var} "))),
+            "{var} not named:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("5 problem(s)"), "{stderr}");
+    assert!(
+        !stderr.contains("pk_test_publishable"),
+        "a value was printed: {stderr}"
+    );
+}
+
+#[test]
+fn check_config_in_development_mode_accepts_an_empty_environment() {
+    let out = billing_server(&["--dev", "check-config"], &HashMap::new());
+
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("STRIPE_API_KEY is not set"));
+}
