@@ -9,9 +9,12 @@
 //! carries Stripe's `param`, `message` and `code`; the server answers it as a 400
 //! `invalid_request_error`.
 //!
-//! Regenerate the table after changing the script or the overrides:
-//! `python3 scripts/stripe/gen_params.py shared/stripe/spec/openapi.spec3.2023-09-12.api-2023-08-16.json`
-//! (`--check` tells whether the committed table is what the script makes).
+//! Regenerate the table after changing the script or the overrides with
+//! `python3 scripts/stripe/gen_params.py SPEC` where SPEC is Stripe's description
+//! `openapi.spec3.2023-09-12.api-2023-08-16.json` (kept in the shared `stripe/spec/`
+//! folder, not in the repository); `--check` tells whether the committed table is what
+//! the script makes, and `python3 -m unittest scripts/stripe/test_gen_params.py` tests
+//! the script itself.
 
 mod schema;
 mod tree;
