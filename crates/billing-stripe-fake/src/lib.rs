@@ -7,6 +7,7 @@ mod request;
 mod routes;
 mod server;
 mod store;
+pub mod validation;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
