@@ -60,7 +60,7 @@ impl FakeStripe {
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            .thread_name("stripe-fake")
+            .thread_name("stripe-emulator")
             .enable_all()
             .build()?;
         let shared = Arc::new(Shared::default());
@@ -69,7 +69,7 @@ impl FakeStripe {
         let (ready_tx, ready) = oneshot::channel::<io::Result<()>>();
         let server_shared = Arc::clone(&shared);
         std::thread::Builder::new()
-            .name("stripe-fake".into())
+            .name("stripe-emulator".into())
             .spawn(move || {
                 runtime.block_on(async move {
                     match tokio::net::TcpListener::from_std(listener) {

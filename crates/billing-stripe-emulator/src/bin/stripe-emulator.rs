@@ -1,10 +1,10 @@
-//! `stripe-fake [--host 127.0.0.1] [--port 12111]`: runs the Stripe fake until Ctrl-C, for
+//! `stripe-emulator [--host 127.0.0.1] [--port 12111]`: runs the Stripe fake until Ctrl-C, for
 //! manual use and benchmarks. Any `sk_test_...` key is accepted.
 
 use std::error::Error;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use billing_stripe_fake::FakeStripe;
+use billing_stripe_emulator::FakeStripe;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -16,14 +16,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
             "--host" => host = args.next().ok_or("--host needs a value")?.parse()?,
             "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
             "-h" | "--help" => {
-                println!("usage: stripe-fake [--host 127.0.0.1] [--port 12111]");
+                println!("usage: stripe-emulator [--host 127.0.0.1] [--port 12111]");
                 return Ok(());
             }
             other => return Err(format!("unknown argument {other:?} (try --help)").into()),
         }
     }
     let fake = FakeStripe::start_on(SocketAddr::new(host, port)).await?;
-    println!("stripe-fake listening on {}", fake.base_url());
+    println!("stripe-emulator listening on {}", fake.base_url());
     tokio::signal::ctrl_c().await?;
     fake.stop().await;
     Ok(())
