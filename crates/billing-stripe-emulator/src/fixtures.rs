@@ -4,59 +4,59 @@
 
 use serde_json::{Map, Value};
 
-const CHECKOUT_SESSION: &str = include_str!("../fixtures/checkout.session.json");
-const BILLING_PORTAL_SESSION: &str = include_str!("../fixtures/billing_portal.session.json");
-const PAYMENT_INTENT: &str = include_str!("../fixtures/payment_intent.json");
-const INVOICE: &str = include_str!("../fixtures/invoice.json");
-const INVOICE_PAYMENT: &str = include_str!("../fixtures/invoice_payment.json");
-const SUBSCRIPTION: &str = include_str!("../fixtures/subscription.json");
-const CUSTOMER: &str = include_str!("../fixtures/customer.json");
+macro_rules! fixtures {
+    ($($(#[$doc:meta])* $name:ident => $file:literal,)*) => {
+        $(
+            $(#[$doc])*
+            #[must_use]
+            pub fn $name() -> Value {
+                parse(include_str!(concat!("../fixtures/", $file)))
+            }
+        )*
+
+        #[cfg(test)]
+        const ALL: &[&str] = &[$(include_str!(concat!("../fixtures/", $file))),*];
+    };
+}
 
 fn parse(text: &str) -> Value {
     // The files are embedded and covered by a test, so a parse failure cannot reach callers.
     serde_json::from_str(text).unwrap_or_else(|_| Value::Object(Map::new()))
 }
 
-/// The `checkout.session` fixture.
-#[must_use]
-pub fn checkout_session() -> Value {
-    parse(CHECKOUT_SESSION)
-}
-
-/// The `billing_portal.session` fixture.
-#[must_use]
-pub fn billing_portal_session() -> Value {
-    parse(BILLING_PORTAL_SESSION)
-}
-
-/// The `payment_intent` fixture.
-#[must_use]
-pub fn payment_intent() -> Value {
-    parse(PAYMENT_INTENT)
-}
-
-/// The `invoice` fixture (placeholder values; override `id`, `status`, amounts, `parent`).
-#[must_use]
-pub fn invoice() -> Value {
-    parse(INVOICE)
-}
-
-/// The `invoice_payment` fixture.
-#[must_use]
-pub fn invoice_payment() -> Value {
-    parse(INVOICE_PAYMENT)
-}
-
-/// The `subscription` fixture.
-#[must_use]
-pub fn subscription() -> Value {
-    parse(SUBSCRIPTION)
-}
-
-/// The `customer` fixture.
-#[must_use]
-pub fn customer() -> Value {
-    parse(CUSTOMER)
+fixtures! {
+    /// The `checkout.session` fixture.
+    checkout_session => "checkout.session.json",
+    /// The `billing_portal.session` fixture.
+    billing_portal_session => "billing_portal.session.json",
+    /// The `payment_intent` fixture.
+    payment_intent => "payment_intent.json",
+    /// The `invoice` fixture (placeholder values; override `id`, `status`, amounts, `parent`).
+    invoice => "invoice.json",
+    /// The `invoice_payment` fixture.
+    invoice_payment => "invoice_payment.json",
+    /// The `subscription` fixture.
+    subscription => "subscription.json",
+    /// The `subscription_item` fixture.
+    subscription_item => "subscription_item.json",
+    /// The `customer` fixture.
+    customer => "customer.json",
+    /// The `charge` fixture.
+    charge => "charge.json",
+    /// The `refund` fixture.
+    refund => "refund.json",
+    /// The `dispute` fixture.
+    dispute => "dispute.json",
+    /// The `product` fixture.
+    product => "product.json",
+    /// The `price` fixture.
+    price => "price.json",
+    /// The invoice `line_item` fixture.
+    line_item => "line_item.json",
+    /// The `payment_method` fixture.
+    payment_method => "payment_method.json",
+    /// The `test_helpers.test_clock` fixture.
+    test_clock => "test_helpers.test_clock.json",
 }
 
 #[cfg(test)]
@@ -65,15 +65,7 @@ mod tests {
 
     #[test]
     fn every_embedded_fixture_parses_as_an_object_with_an_id() {
-        for text in [
-            CHECKOUT_SESSION,
-            BILLING_PORTAL_SESSION,
-            PAYMENT_INTENT,
-            INVOICE,
-            INVOICE_PAYMENT,
-            SUBSCRIPTION,
-            CUSTOMER,
-        ] {
+        for text in ALL {
             let value: Value = serde_json::from_str(text).unwrap();
             assert!(value["id"].is_string(), "fixture without id: {text:.60}");
         }

@@ -1,62 +1,165 @@
-//! Request execution: API-key check, routing, idempotency and the endpoint handlers. Runs
+//! Request execution: API-key check, routing by OpenAPI path template, idempotency. Runs
 //! synchronously with the [`Store`] locked, so concurrent requests are serialised.
 
-use serde_json::{json, Value};
+use bytes::Bytes;
+use serde_json::Value;
 
+use crate::api::{self, Call};
+use crate::api_billing as billing;
 use crate::error::{ApiError, Reply};
 use crate::failure::Failure;
-use crate::fixtures;
 use crate::request::{Params, RecordedRequest};
-use crate::store::{list, now, random_id, set, set_all, IdempotentEntry, Store};
+use crate::store::{IdempotentEntry, Store};
 
-/// Executes one request against the store.
-pub(crate) fn dispatch(store: &mut Store, req: &RecordedRequest) -> Reply {
-    if let Err(error) = authenticate(req) {
-        return Reply::from(error).with_header("www-authenticate", "Basic realm=\"Stripe\"");
-    }
-    let query = req.query_pairs();
-    let query = Params(&query);
-    let segments: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
-    let result = match (req.method.as_str(), segments.as_slice()) {
-        ("POST", ["v1", "checkout", "sessions"]) => {
-            return idempotent(store, req, create_checkout_session)
-        }
-        ("POST", ["v1", "billing_portal", "sessions"]) => {
-            return idempotent(store, req, create_portal_session)
-        }
-        ("POST", ["v1", "payment_intents"]) => {
-            return idempotent(store, req, create_payment_intent)
-        }
-        ("POST", ["v1", "customers"]) => return idempotent(store, req, create_customer),
-        ("POST", ["v1", "checkout", "sessions", id, "expire"]) => {
-            return idempotent(store, req, |store, _| expire_checkout_session(store, id))
-        }
-        ("GET", ["v1", "checkout", "sessions", id]) => {
-            found(store.checkout_sessions.get(*id), || {
-                ApiError::no_such(404, "checkout.session", id, "session")
-            })
-        }
-        ("GET", ["v1", "payment_intents", id]) => found(store.payment_intents.get(*id), || {
-            ApiError::no_such(404, "payment_intent", id, "intent")
-        }),
-        ("GET", ["v1", "invoices", id]) => retrieve_invoice(store, id, query),
-        ("GET", ["v1", "subscriptions", id]) => found(store.subscriptions.get(*id), || {
-            ApiError::no_such(404, "subscription", id, "subscription_exposed_id")
-        }),
-        ("GET", ["v1", "customers", id]) => retrieve_customer(store, id),
-        ("GET", ["v1", "events", id]) => {
-            return match store.events.get(*id) {
-                Some(body) => Reply::raw(200, body.clone()),
-                None => ApiError::no_such(404, "event", id, "id").into(),
-            }
-        }
-        (method, _) => Err(ApiError::unrecognized_url(method, &req.path)),
-    };
-    result.into()
+type JsonHandler = fn(&mut Store, &Call<'_>) -> Result<Value, ApiError>;
+type RawHandler = fn(&mut Store, &Call<'_>) -> Result<Bytes, ApiError>;
+
+#[derive(Clone, Copy)]
+enum Handler {
+    Json(JsonHandler),
+    Raw(RawHandler),
 }
 
-/// `Authorization: Bearer sk_test_...` is required; the 401 never repeats the key back.
-fn authenticate(req: &RecordedRequest) -> Result<(), ApiError> {
+/// One operation of Stripe's API: its method, its path template exactly as in Stripe's
+/// OpenAPI description (what `validation::check` takes), and its handler.
+#[derive(Clone, Copy)]
+pub(crate) struct Route {
+    pub method: &'static str,
+    pub openapi: &'static str,
+    handler: Handler,
+}
+
+macro_rules! routes {
+    ($($method:literal $path:literal => $kind:ident($handler:path),)*) => {
+        &[$(Route { method: $method, openapi: $path, handler: Handler::$kind($handler) },)*]
+    };
+}
+
+/// Every operation the emulator serves. Static paths come before templated ones.
+pub(crate) const ROUTES: &[Route] = routes! {
+    "POST" "/v1/checkout/sessions" => Json(api::create_checkout_session),
+    "GET" "/v1/checkout/sessions/{session}" => Json(api::retrieve_checkout_session),
+    "POST" "/v1/checkout/sessions/{session}/expire" => Json(api::expire_checkout_session),
+    "POST" "/v1/billing_portal/sessions" => Json(api::create_portal_session),
+    "POST" "/v1/payment_intents" => Json(api::create_payment_intent),
+    "GET" "/v1/payment_intents/{intent}" => Json(api::retrieve_payment_intent),
+    "POST" "/v1/payment_intents/{intent}/confirm" => Json(billing::confirm_payment_intent),
+    "POST" "/v1/customers" => Json(api::create_customer),
+    "GET" "/v1/customers/{customer}" => Json(api::retrieve_customer),
+    "POST" "/v1/invoices/create_preview" => Json(billing::preview_invoice),
+    "GET" "/v1/invoices/{invoice}" => Json(api::retrieve_invoice),
+    "GET" "/v1/subscriptions" => Json(billing::list_subscriptions),
+    "GET" "/v1/subscriptions/{subscription_exposed_id}" => Json(api::retrieve_subscription),
+    "POST" "/v1/subscriptions/{subscription_exposed_id}" => Json(billing::update_subscription),
+    "DELETE" "/v1/subscriptions/{subscription_exposed_id}" => Json(billing::cancel_subscription),
+    "POST" "/v1/subscriptions/{subscription}/resume" => Json(billing::resume_subscription),
+    "GET" "/v1/events" => Json(api::list_events),
+    "GET" "/v1/events/{id}" => Raw(api::retrieve_event),
+    "POST" "/v1/refunds" => Json(billing::create_refund),
+    "GET" "/v1/refunds/{refund}" => Json(billing::retrieve_refund),
+    "GET" "/v1/charges/{charge}" => Json(billing::retrieve_charge),
+    "GET" "/v1/disputes/{dispute}" => Json(billing::retrieve_dispute),
+    "POST" "/v1/products" => Json(billing::create_product),
+    "GET" "/v1/products/{id}" => Json(billing::retrieve_product),
+    "POST" "/v1/prices" => Json(billing::create_price),
+    "GET" "/v1/prices/{price}" => Json(billing::retrieve_price),
+    "POST" "/v1/test_helpers/test_clocks" => Json(billing::create_clock),
+    "GET" "/v1/test_helpers/test_clocks/{test_clock}" => Json(billing::retrieve_clock),
+    "POST" "/v1/test_helpers/test_clocks/{test_clock}/advance" => Json(billing::advance_clock),
+};
+
+/// The route for `method` and `path`, with the path's `{...}` segments.
+pub(crate) fn route(method: &str, path: &str) -> Option<(&'static Route, Vec<String>)> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    ROUTES
+        .iter()
+        .filter(|r| r.method == method)
+        .find_map(|route| {
+            let template: Vec<&str> = route.openapi.split('/').filter(|s| !s.is_empty()).collect();
+            if template.len() != segments.len() {
+                return None;
+            }
+            let mut args = Vec::new();
+            for (t, s) in template.iter().zip(&segments) {
+                if t.starts_with('{') {
+                    args.push(percent_decode(s));
+                } else if t != s {
+                    return None;
+                }
+            }
+            Some((route, args))
+        })
+}
+
+fn percent_decode(segment: &str) -> String {
+    form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map_or_else(|| segment.to_owned(), |(_, v)| v.into_owned())
+}
+
+/// The parameters Stripe would check against the operation's table: the query for GET and
+/// DELETE, the form body for POST.
+fn params_of(req: &RecordedRequest, query: &[(String, String)]) -> Vec<(String, String)> {
+    if req.method == "POST" {
+        req.form.clone()
+    } else {
+        let mut params = query.to_vec();
+        params.extend(req.form.iter().cloned());
+        params
+    }
+}
+
+/// Where Stripe's parameter validation runs, before anything executes (a validation error
+/// is never stored under an idempotency key). The `validation` module plugs in here:
+/// `crate::validation::check(route.method, route.openapi, params)` mapped to
+/// `ApiError::invalid(&e.param, None, e.message)`.
+fn validate(_route: &Route, _params: &[(String, String)]) -> Result<(), ApiError> {
+    Ok(())
+}
+
+/// Executes one request against the store.
+pub(crate) fn dispatch(
+    store: &mut Store,
+    req: &RecordedRequest,
+    request_id: &str,
+    api_key: Option<&str>,
+) -> Reply {
+    if let Err(error) = authenticate(req, api_key) {
+        return Reply::from(error).with_header("www-authenticate", "Basic realm=\"Stripe\"");
+    }
+    let Some((route, args)) = route(&req.method, &req.path) else {
+        return ApiError::unrecognized_url(&req.method, &req.path).into();
+    };
+    let query = req.query_pairs();
+    let params = params_of(req, &query);
+    if let Err(error) = validate(route, &params) {
+        return error.into();
+    }
+    let key = (req.method == "POST")
+        .then(|| req.header("idempotency-key").map(str::to_owned))
+        .flatten();
+    store.request = Some((request_id.to_owned(), key.clone()));
+    let call = Call {
+        params: Params(&params),
+        args: &args,
+    };
+    let reply = match (route.handler, key) {
+        (Handler::Json(handler), Some(key)) => idempotent(store, req, &key, &params, |store| {
+            handler(store, &call).into()
+        }),
+        (Handler::Json(handler), None) => handler(store, &call).into(),
+        (Handler::Raw(handler), _) => match handler(store, &call) {
+            Ok(body) => Reply::raw(200, body),
+            Err(error) => error.into(),
+        },
+    };
+    store.request = None;
+    reply
+}
+
+/// `Authorization: Bearer sk_test_...` is required (the configured key, when one is); the
+/// 401 never repeats the key back.
+fn authenticate(req: &RecordedRequest, expected: Option<&str>) -> Result<(), ApiError> {
     let Some(header) = req.header("authorization") else {
         return Err(ApiError::new(
             401,
@@ -65,10 +168,11 @@ fn authenticate(req: &RecordedRequest) -> Result<(), ApiError> {
             "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
         ));
     };
-    let valid = header
-        .strip_prefix("Bearer ")
+    let key = header.strip_prefix("Bearer ");
+    let valid = key
         .and_then(|key| key.strip_prefix("sk_test_"))
-        .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace));
+        .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace))
+        && expected.is_none_or(|expected| key == Some(expected));
     if valid {
         Ok(())
     } else {
@@ -76,7 +180,7 @@ fn authenticate(req: &RecordedRequest) -> Result<(), ApiError> {
             401,
             "invalid_request_error",
             None,
-            "Invalid API Key provided. This fake accepts only test secret keys (sk_test_...).",
+            "Invalid API Key provided. The emulator accepts only its test secret key (sk_test_...).",
         ))
     }
 }
@@ -87,14 +191,12 @@ fn authenticate(req: &RecordedRequest) -> Result<(), ApiError> {
 fn idempotent(
     store: &mut Store,
     req: &RecordedRequest,
-    handler: impl FnOnce(&mut Store, Params<'_>) -> Result<Value, ApiError>,
+    key: &str,
+    params: &[(String, String)],
+    handler: impl FnOnce(&mut Store) -> Reply,
 ) -> Reply {
-    let params = Params(&req.form);
-    let Some(key) = req.header("idempotency-key").map(str::to_owned) else {
-        return handler(store, params).into();
-    };
-    let fingerprint = params.fingerprint();
-    if let Some(entry) = store.idempotency.get(&key) {
+    let fingerprint = Params(params).fingerprint();
+    if let Some(entry) = store.idempotency.get(key) {
         if entry.path != req.path || entry.params != fingerprint {
             return ApiError::new(
                 400,
@@ -111,10 +213,10 @@ fn idempotent(
             .clone()
             .with_header("idempotent-replayed", "true");
     }
-    let reply: Reply = handler(store, params).into();
+    let reply = handler(store);
     if reply.is_success() {
         store.idempotency.insert(
-            key,
+            key.to_owned(),
             IdempotentEntry {
                 path: req.path.clone(),
                 params: fingerprint,
@@ -123,296 +225,6 @@ fn idempotent(
         );
     }
     reply
-}
-
-fn found(object: Option<&Value>, missing: impl FnOnce() -> ApiError) -> Result<Value, ApiError> {
-    object.cloned().ok_or_else(missing)
-}
-
-fn nullable(value: Option<&str>) -> Value {
-    value.map_or(Value::Null, Value::from)
-}
-
-/// `customer` must be known to the fake (see [`Store::customer_known`]).
-fn checked_customer<'a>(store: &Store, params: Params<'a>) -> Result<Option<&'a str>, ApiError> {
-    match params.non_empty("customer") {
-        Some(id) if !store.customer_known(id) => {
-            Err(ApiError::no_such(400, "customer", id, "customer"))
-        }
-        customer => Ok(customer),
-    }
-}
-
-fn create_checkout_session(store: &mut Store, params: Params<'_>) -> Result<Value, ApiError> {
-    let mode = params
-        .non_empty("mode")
-        .ok_or_else(|| ApiError::missing("mode"))?;
-    if !matches!(mode, "payment" | "setup" | "subscription") {
-        return Err(ApiError::invalid(
-            "mode",
-            None,
-            format!("Invalid mode: must be one of payment, setup, or subscription (got '{mode}')."),
-        ));
-    }
-    if mode != "setup" && params.non_empty("line_items[0][price]").is_none() {
-        return Err(ApiError::missing("line_items[0][price]"));
-    }
-    let success_url = params
-        .non_empty("success_url")
-        .ok_or_else(|| ApiError::missing("success_url"))?;
-    let customer = checked_customer(store, params)?;
-    if customer.is_some() && params.non_empty("customer_email").is_some() {
-        return Err(ApiError::new(
-            400,
-            "invalid_request_error",
-            None,
-            "You may only specify one of these parameters: customer, customer_email.",
-        ));
-    }
-
-    let id = random_id("cs_test_", 58);
-    let created = now();
-    let mut session = fixtures::checkout_session();
-    set_all(
-        &mut session,
-        [
-            ("id", json!(id)),
-            (
-                "url",
-                json!(format!("https://checkout.stripe.com/c/pay/{id}")),
-            ),
-            ("mode", json!(mode)),
-            ("status", json!("open")),
-            ("payment_status", json!("unpaid")),
-            (
-                "client_reference_id",
-                nullable(params.non_empty("client_reference_id")),
-            ),
-            ("customer", nullable(customer)),
-            (
-                "customer_email",
-                nullable(params.non_empty("customer_email")),
-            ),
-            ("metadata", Value::Object(params.metadata("metadata"))),
-            ("success_url", json!(success_url)),
-            ("cancel_url", nullable(params.non_empty("cancel_url"))),
-            (
-                "allow_promotion_codes",
-                params
-                    .get("allow_promotion_codes")
-                    .map_or(Value::Null, |v| json!(v == "true")),
-            ),
-            (
-                "ui_mode",
-                json!(params.non_empty("ui_mode").unwrap_or("hosted_page")),
-            ),
-            ("created", json!(created)),
-            ("expires_at", json!(created + 24 * 3600)),
-            ("livemode", json!(false)),
-            // Nothing is paid or collected until the buyer completes the page.
-            ("payment_intent", Value::Null),
-            ("setup_intent", Value::Null),
-            ("subscription", Value::Null),
-            ("invoice", Value::Null),
-            ("customer_details", Value::Null),
-            ("collected_information", Value::Null),
-            ("amount_subtotal", Value::Null),
-            ("amount_total", Value::Null),
-            ("currency", Value::Null),
-            ("currency_conversion", Value::Null),
-            ("shipping_cost", Value::Null),
-            ("total_details", Value::Null),
-        ],
-    );
-    store.add_checkout_session(id, session.clone());
-    Ok(session)
-}
-
-/// Like Stripe, only an `open` session can be expired; it then loses its `url`.
-fn expire_checkout_session(store: &mut Store, id: &str) -> Result<Value, ApiError> {
-    let session = store
-        .checkout_sessions
-        .get_mut(id)
-        .ok_or_else(|| ApiError::no_such(404, "checkout.session", id, "session"))?;
-    if session.get("status").and_then(Value::as_str) != Some("open") {
-        return Err(ApiError::new(
-            400,
-            "invalid_request_error",
-            None,
-            r#"Only Checkout Sessions with a status in ["open"] can be expired."#,
-        ));
-    }
-    set_all(
-        session,
-        [("status", json!("expired")), ("url", Value::Null)],
-    );
-    Ok(session.clone())
-}
-
-fn create_portal_session(store: &mut Store, params: Params<'_>) -> Result<Value, ApiError> {
-    let customer = checked_customer(store, params)?.ok_or_else(|| ApiError::missing("customer"))?;
-    let mut session = fixtures::billing_portal_session();
-    set_all(
-        &mut session,
-        [
-            ("id", json!(random_id("bps_", 24))),
-            (
-                "url",
-                json!(format!(
-                    "https://billing.stripe.com/p/session/{}",
-                    random_id("test_", 40)
-                )),
-            ),
-            ("customer", json!(customer)),
-            ("return_url", nullable(params.non_empty("return_url"))),
-            (
-                "configuration",
-                json!(params
-                    .non_empty("configuration")
-                    .unwrap_or(&store.portal_configuration)),
-            ),
-            ("locale", nullable(params.non_empty("locale"))),
-            ("flow", Value::Null),
-            ("created", json!(now())),
-            ("livemode", json!(false)),
-        ],
-    );
-    store.portal_sessions += 1;
-    Ok(session)
-}
-
-fn create_payment_intent(store: &mut Store, params: Params<'_>) -> Result<Value, ApiError> {
-    let amount = params
-        .non_empty("amount")
-        .ok_or_else(|| ApiError::missing("amount"))?;
-    let amount: i64 = amount.parse().map_err(|_| {
-        ApiError::invalid(
-            "amount",
-            Some("parameter_invalid_integer"),
-            format!("Invalid integer: {amount}"),
-        )
-    })?;
-    if amount < 1 {
-        return Err(ApiError::invalid(
-            "amount",
-            Some("parameter_invalid_integer"),
-            "This value must be greater than or equal to 1.",
-        ));
-    }
-    let currency = params
-        .non_empty("currency")
-        .ok_or_else(|| ApiError::missing("currency"))?;
-    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
-        return Err(ApiError::invalid(
-            "currency",
-            None,
-            format!("Invalid currency: {currency}"),
-        ));
-    }
-    let customer = checked_customer(store, params)?;
-
-    let id = random_id("pi_", 24);
-    let mut intent = fixtures::payment_intent();
-    let automatic = params
-        .get("automatic_payment_methods[enabled]")
-        .map_or_else(
-            || json!({ "enabled": true }),
-            |v| json!({ "enabled": v == "true" }),
-        );
-    set_all(
-        &mut intent,
-        [
-            (
-                "client_secret",
-                json!(format!("{id}_secret_{}", random_id("", 25))),
-            ),
-            ("id", json!(id)),
-            ("amount", json!(amount)),
-            ("amount_received", json!(0)),
-            ("amount_capturable", json!(0)),
-            ("currency", json!(currency.to_ascii_lowercase())),
-            ("customer", nullable(customer)),
-            ("description", nullable(params.non_empty("description"))),
-            ("metadata", Value::Object(params.metadata("metadata"))),
-            ("automatic_payment_methods", automatic),
-            (
-                "capture_method",
-                json!(params.non_empty("capture_method").unwrap_or("automatic")),
-            ),
-            (
-                "payment_method",
-                nullable(params.non_empty("payment_method")),
-            ),
-            ("receipt_email", nullable(params.non_empty("receipt_email"))),
-            (
-                "setup_future_usage",
-                nullable(params.non_empty("setup_future_usage")),
-            ),
-            ("status", json!("requires_payment_method")),
-            ("created", json!(now())),
-            ("livemode", json!(false)),
-            // Fixture placeholders that a fresh PaymentIntent does not have.
-            ("canceled_at", Value::Null),
-            ("last_payment_error", Value::Null),
-            ("next_action", Value::Null),
-            ("processing", Value::Null),
-            ("transfer_data", Value::Null),
-            ("latest_charge", Value::Null),
-        ],
-    );
-    store.payment_intents.insert(id, intent.clone());
-    Ok(intent)
-}
-
-fn create_customer(store: &mut Store, params: Params<'_>) -> Result<Value, ApiError> {
-    let id = random_id("cus_", 14);
-    let mut customer = fixtures::customer();
-    set_all(
-        &mut customer,
-        [
-            ("id", json!(id)),
-            ("email", nullable(params.non_empty("email"))),
-            ("name", nullable(params.non_empty("name"))),
-            ("description", nullable(params.non_empty("description"))),
-            ("phone", nullable(params.non_empty("phone"))),
-            ("metadata", Value::Object(params.metadata("metadata"))),
-            ("created", json!(now())),
-            ("livemode", json!(false)),
-        ],
-    );
-    store.customers.insert(id.clone());
-    store.customer_objects.insert(id, customer.clone());
-    Ok(customer)
-}
-
-fn retrieve_customer(store: &Store, id: &str) -> Result<Value, ApiError> {
-    if let Some(customer) = store.customer_objects.get(id) {
-        return Ok(customer.clone());
-    }
-    if !store.customer_known(id) {
-        return Err(ApiError::no_such(404, "customer", id, "customer"));
-    }
-    let mut customer = fixtures::customer();
-    set_all(
-        &mut customer,
-        [("id", json!(id)), ("livemode", json!(false))],
-    );
-    Ok(customer)
-}
-
-fn retrieve_invoice(store: &Store, id: &str, query: Params<'_>) -> Result<Value, ApiError> {
-    let mut invoice = found(store.invoices.get(id), || {
-        ApiError::no_such(404, "invoice", id, "invoice")
-    })?;
-    if query.expand().contains(&"payments") {
-        let payments = store.invoice_payments.get(id).cloned().unwrap_or_default();
-        set(
-            &mut invoice,
-            "payments",
-            list(payments, &format!("/v1/invoice_payments?invoice={id}")),
-        );
-    }
-    Ok(invoice)
 }
 
 /// The answer for an injected [`Failure`] that produces a response.
@@ -430,7 +242,7 @@ pub(crate) fn injected(failure: &Failure) -> Option<Reply> {
                 status,
                 "api_error",
                 None,
-                "An unknown error occurred (injected by the Stripe fake).",
+                "An unknown error occurred (injected by the Stripe emulator).",
             )
         }
     };
@@ -453,9 +265,28 @@ pub(crate) fn injected(failure: &Failure) -> Option<Reply> {
                 code: code.clone(),
                 message: message.clone(),
                 param: param.clone(),
+                extra: None,
             }
             .into(),
         ),
         Failure::Hang(_) | Failure::Reset => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_their_openapi_templates() {
+        let (r, args) = route("POST", "/v1/checkout/sessions/cs_test_1/expire").unwrap();
+        assert_eq!(r.openapi, "/v1/checkout/sessions/{session}/expire");
+        assert_eq!(args, ["cs_test_1"]);
+        let (r, _) = route("POST", "/v1/invoices/create_preview").unwrap();
+        assert_eq!(r.openapi, "/v1/invoices/create_preview");
+        let (r, args) = route("GET", "/v1/invoices/in_1%2Fx").unwrap();
+        assert_eq!(r.openapi, "/v1/invoices/{invoice}");
+        assert_eq!(args, ["in_1/x"]);
+        assert!(route("PUT", "/v1/customers").is_none());
     }
 }
