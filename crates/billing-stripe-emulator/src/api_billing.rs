@@ -478,7 +478,7 @@ pub(crate) fn update_subscription(store: &mut Store, call: &Call<'_>) -> Result<
         }
     })
     .ok_or_else(|| subscription_missing(&id))?;
-    let items_changed = new_items.is_some().then_some(old_items.clone());
+    let items_changed = new_items.is_some().then(|| sub["items"].clone());
     engine::subscription_updated(store, &old, items_changed, at);
     if let (Some(items), "always_invoice") = (&new_items, proration) {
         let old_list: Vec<Value> = old_items.as_array().cloned().unwrap_or_default();

@@ -542,8 +542,10 @@ pub(crate) fn renew(store: &mut Store, sub_id: &str, at: i64) {
         cancel_now(store, sub_id, "cancellation_requested", at);
         return;
     }
-    let old_items = sub["items"]["data"].clone();
-    let old_start = old_items[0]["current_period_start"].as_i64().unwrap_or(at);
+    let old_items = sub["items"].clone();
+    let old_start = old_items["data"][0]["current_period_start"]
+        .as_i64()
+        .unwrap_or(at);
     let Some(_) = update_subscription(store, sub_id, |sub| {
         if let Some(items) = sub["items"]["data"].as_array_mut() {
             for item in items {
