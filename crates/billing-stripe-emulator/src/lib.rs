@@ -2,6 +2,7 @@
 
 mod api;
 mod api_billing;
+mod api_subscriptions;
 mod checkout;
 mod clock;
 mod config;
@@ -11,6 +12,7 @@ mod error;
 mod events;
 mod failure;
 pub mod fixtures;
+mod invoices;
 mod objects;
 mod pages;
 mod request;

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::api::{self, Call};
 use crate::api_billing as billing;
+use crate::api_subscriptions as subscriptions;
 use crate::error::{ApiError, Reply};
 use crate::failure::Failure;
 use crate::request::{Params, RecordedRequest};
@@ -46,13 +47,13 @@ pub(crate) const ROUTES: &[Route] = routes! {
     "POST" "/v1/payment_intents/{intent}/confirm" => Json(billing::confirm_payment_intent),
     "POST" "/v1/customers" => Json(api::create_customer),
     "GET" "/v1/customers/{customer}" => Json(api::retrieve_customer),
-    "POST" "/v1/invoices/create_preview" => Json(billing::preview_invoice),
+    "POST" "/v1/invoices/create_preview" => Json(subscriptions::preview_invoice),
     "GET" "/v1/invoices/{invoice}" => Json(api::retrieve_invoice),
-    "GET" "/v1/subscriptions" => Json(billing::list_subscriptions),
+    "GET" "/v1/subscriptions" => Json(subscriptions::list_subscriptions),
     "GET" "/v1/subscriptions/{subscription_exposed_id}" => Json(api::retrieve_subscription),
-    "POST" "/v1/subscriptions/{subscription_exposed_id}" => Json(billing::update_subscription),
-    "DELETE" "/v1/subscriptions/{subscription_exposed_id}" => Json(billing::cancel_subscription),
-    "POST" "/v1/subscriptions/{subscription}/resume" => Json(billing::resume_subscription),
+    "POST" "/v1/subscriptions/{subscription_exposed_id}" => Json(subscriptions::update_subscription),
+    "DELETE" "/v1/subscriptions/{subscription_exposed_id}" => Json(subscriptions::cancel_subscription),
+    "POST" "/v1/subscriptions/{subscription}/resume" => Json(subscriptions::resume_subscription),
     "GET" "/v1/events" => Json(api::list_events),
     "GET" "/v1/events/{id}" => Raw(api::retrieve_event),
     "POST" "/v1/refunds" => Json(billing::create_refund),
