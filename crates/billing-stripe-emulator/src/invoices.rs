@@ -190,7 +190,7 @@ impl Failure {
 }
 
 /// The invoice's PaymentIntent, made (`payment_intent.created`) on the first attempt.
-fn invoice_intent(store: &mut Store, invoice_id: &str, at: i64) -> Option<String> {
+pub(crate) fn invoice_intent(store: &mut Store, invoice_id: &str, at: i64) -> Option<String> {
     if let Some(pi) = store
         .invoice_payments
         .get(invoice_id)

@@ -8,4 +8,5 @@
 
 mod harness;
 mod lifecycle;
+mod pages;
 mod platform;
