@@ -105,9 +105,9 @@ step "1. Build"
 BIN=$ROOT/target/debug
 if [[ ${API_CHECK_NO_BUILD:-0} == 1 ]]; then
   echo "API_CHECK_NO_BUILD=1: using the binaries already in ${BIN#"$ROOT"/}"
-  [[ -x $BIN/billing-server && -x $BIN/stripe-fake ]] || { echo "no binaries in $BIN" >&2; exit 1; }
+  [[ -x $BIN/billing-server && -x $BIN/stripe-emulator ]] || { echo "no binaries in $BIN" >&2; exit 1; }
 else
-  cargo build --locked -p billing-server -p billing-stripe-fake --bins
+  cargo build --locked -p billing-server -p billing-stripe-emulator --bins
   pass "build"
 fi
 
@@ -130,7 +130,7 @@ DB=$db_name # dropped by cleanup from here on
 echo "database $DB"
 
 FAKE_PORT=$("$PY" "$HELPER" free-port)
-"$BIN/stripe-fake" --port "$FAKE_PORT" >"$WORK/stripe-fake.log" 2>&1 &
+"$BIN/stripe-emulator" --lenient --port "$FAKE_PORT" >"$WORK/stripe-emulator.log" 2>&1 &
 PIDS+=($!)
 SINK_PORT=$("$PY" "$HELPER" free-port)
 "$PY" "$HELPER" sink --port "$SINK_PORT" >"$WORK/sink.log" 2>&1 &
@@ -160,7 +160,7 @@ if "$PY" "$HELPER" wait "$BASE/health/ready" --timeout 90 && "$PY" "$HELPER" wai
   pass "the server starts with a non-dev configuration and is ready"
 else
   show_log "$WORK/server.log"
-  show_log "$WORK/stripe-fake.log" 10
+  show_log "$WORK/stripe-emulator.log" 10
   fail "the server starts with a non-dev configuration and is ready"
   summary
   exit 1

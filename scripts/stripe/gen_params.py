@@ -61,7 +61,7 @@ SCRIPT_DIR = pathlib.Path(__file__).resolve().parent
 REPO = SCRIPT_DIR.parent.parent
 DEFAULT_OVERRIDES = SCRIPT_DIR / "gen_params.overrides.json"
 # The emulator crate may carry either name; the table lives in its src/validation/.
-CRATE_DIRS = ["crates/billing-stripe-emulator", "crates/billing-stripe-fake"]
+CRATE_DIRS = ["crates/billing-stripe-emulator", "crates/billing-stripe-emulator"]
 
 
 class GenError(Exception):

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use billing_stripe_fake::FakeStripe;
+use billing_stripe_emulator::FakeStripe;
 use tokio::process::{Child, Command};
 
 /// A boxed error: the benchmark stops with a message.

@@ -10,7 +10,7 @@ use billing_domain::TenantId;
 use billing_postgres::testing::TestDatabase;
 use billing_server::config::Config;
 use billing_server::startup::Application;
-use billing_stripe_fake::FakeStripe;
+use billing_stripe_emulator::FakeStripe;
 use serde_json::{json, Value};
 
 pub use crate::common::{admin_token, tenant_token, WEBHOOK_SECRET};

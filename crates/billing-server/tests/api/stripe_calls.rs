@@ -1,7 +1,7 @@
 //! Checkout, portal and payment intents against the local Stripe fake.
 
 use billing_domain::TenantId;
-use billing_stripe_fake::Failure;
+use billing_stripe_emulator::Failure;
 use serde_json::{json, Value};
 
 use crate::helpers::{

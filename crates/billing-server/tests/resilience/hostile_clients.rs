@@ -152,7 +152,7 @@ async fn normal_client(address: String, stop: Arc<AtomicBool>) -> (Duration, u32
 async fn idle_slow_and_oversized_clients_neither_starve_normal_ones_nor_hold_connections() {
     let started = Instant::now();
     let db = database(true).await;
-    let stripe = billing_stripe_fake::FakeStripe::start().await;
+    let stripe = billing_stripe_emulator::FakeStripe::start().await;
     let server = ServerProcess::start(&server_env(db.url(), &stripe.base_url())).await;
     let addr = server.socket_addr();
 
@@ -279,7 +279,7 @@ async fn idle_slow_and_oversized_clients_neither_starve_normal_ones_nor_hold_con
 #[tokio::test]
 async fn a_webhook_body_trickled_byte_by_byte_is_cut_off_with_408() {
     let db = database(true).await;
-    let stripe = billing_stripe_fake::FakeStripe::start().await;
+    let stripe = billing_stripe_emulator::FakeStripe::start().await;
     let server = ServerProcess::start(&server_env(db.url(), &stripe.base_url())).await;
     let addr = server.socket_addr();
 

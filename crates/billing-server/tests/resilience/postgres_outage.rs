@@ -119,7 +119,7 @@ async fn webhooks_survive_postgres_being_killed_and_refusing_connections_and_app
 {
     let started = Instant::now();
     let db = database(true).await;
-    let stripe = billing_stripe_fake::FakeStripe::start().await;
+    let stripe = billing_stripe_emulator::FakeStripe::start().await;
     let mut server = ServerProcess::start(&server_env(db.url(), &stripe.base_url())).await;
     create_plans(&server).await;
     let parties: Vec<Party> = (0..TENANTS)

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use billing_domain::TenantId;
-use billing_stripe_fake::{Failure, FakeStripe};
+use billing_stripe_emulator::{Failure, FakeStripe};
 use serde_json::{json, Value};
 
 use crate::support::{admin_token, client, database, server_env, sql, tenant_token, ServerProcess};

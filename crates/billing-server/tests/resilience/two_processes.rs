@@ -232,7 +232,7 @@ async fn two_processes_receiving_one_stream_reach_the_state_of_one_process_recei
     let started = Instant::now();
     let lanes: Vec<Vec<Event>> = (0..LANES).map(lane).collect();
     let deliveries: usize = lanes.iter().map(Vec::len).sum();
-    let stripe = billing_stripe_fake::FakeStripe::start().await;
+    let stripe = billing_stripe_emulator::FakeStripe::start().await;
     let give_up = Instant::now() + Duration::from_secs(90);
 
     // Two processes on one empty database: both migrate at start, under the advisory lock.

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use billing_stripe_fake::{Failure, FakeStripe};
+use billing_stripe_emulator::{Failure, FakeStripe};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
@@ -525,7 +525,7 @@ async fn latency_delays_every_answer() {
 #[tokio::test]
 async fn invoice_payments_are_included_only_when_expanded() {
     let fake = FakeStripe::start().await;
-    let mut invoice = billing_stripe_fake::fixtures::invoice();
+    let mut invoice = billing_stripe_emulator::fixtures::invoice();
     invoice["id"] = json!("in_test_1");
     invoice["payments"] = json!(["pi_paid_1"]);
     fake.add_invoice(invoice);

@@ -20,16 +20,33 @@ use tokio::net::TcpListener;
 use crate::error::Reply;
 use crate::failure::{Failure, Injections};
 use crate::request::RecordedRequest;
-use crate::routes;
 use crate::store::{random_id, Store};
+use crate::{controls, pages, routes};
 
-/// State shared by the server tasks and the [`crate::FakeStripe`] handle.
-#[derive(Debug, Default)]
+/// State shared by the server tasks and the [`crate::StripeEmulator`] handle.
+#[derive(Debug)]
 pub(crate) struct Shared {
     pub store: Mutex<Store>,
     pub requests: Mutex<Vec<RecordedRequest>>,
     pub injections: Mutex<Injections>,
     pub latency: Mutex<Duration>,
+    /// The only accepted API key, if one is configured.
+    pub api_key: Option<String>,
+    /// Wakes the webhook deliverer after a change.
+    pub wake: tokio::sync::Notify,
+}
+
+impl Shared {
+    pub fn new(store: Store, api_key: Option<String>) -> Self {
+        Self {
+            store: Mutex::new(store),
+            requests: Mutex::default(),
+            injections: Mutex::default(),
+            latency: Mutex::default(),
+            api_key,
+            wake: tokio::sync::Notify::new(),
+        }
+    }
 }
 
 /// Locks a mutex, ignoring poisoning: every critical section leaves the data consistent.
@@ -79,6 +96,18 @@ async fn handle(
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map_err(|_| DropConnection)?.to_bytes();
     let recorded = RecordedRequest::new(&parts, body.to_vec());
+    if let Some(control) = recorded.path.strip_prefix("/__emulator") {
+        let reply = controls::handle(&mut lock(&shared.store), &recorded.method, control, &body);
+        shared.wake.notify_one();
+        return Ok(render(&recorded, reply, &random_id("req_", 14)));
+    }
+    if !recorded.path.starts_with("/v1/") {
+        let page = pages::handle(&mut lock(&shared.store), &recorded);
+        if let Some(reply) = page {
+            shared.wake.notify_one();
+            return Ok(render(&recorded, reply, &random_id("req_", 14)));
+        }
+    }
     lock(&shared.requests).push(recorded.clone());
 
     let latency = *lock(&shared.latency);
@@ -86,6 +115,7 @@ async fn handle(
         tokio::time::sleep(latency).await;
     }
 
+    let request_id = random_id("req_", 14);
     let failure = lock(&shared.injections).take(&recorded.path);
     let reply = match failure {
         Some(Failure::Reset) => return Err(DropConnection),
@@ -96,16 +126,31 @@ async fn handle(
         Some(failure) => {
             routes::injected(&failure).unwrap_or_else(|| Reply::raw(500, Bytes::new()))
         }
-        None => routes::dispatch(&mut lock(&shared.store), &recorded),
+        None => {
+            let reply = routes::dispatch(
+                &mut lock(&shared.store),
+                &recorded,
+                &request_id,
+                shared.api_key.as_deref(),
+            );
+            shared.wake.notify_one();
+            reply
+        }
     };
-    Ok(render(&recorded, reply))
+    Ok(render(&recorded, reply, &request_id))
 }
 
-fn render(req: &RecordedRequest, reply: Reply) -> Response<Full<Bytes>> {
+fn render(req: &RecordedRequest, reply: Reply, request_id: &str) -> Response<Full<Bytes>> {
     let mut builder = Response::builder()
         .status(reply.status)
-        .header("content-type", "application/json")
-        .header("request-id", random_id("req_", 14));
+        .header("request-id", request_id);
+    if !reply
+        .headers
+        .iter()
+        .any(|(name, _)| *name == "content-type")
+    {
+        builder = builder.header("content-type", "application/json");
+    }
     if let Some(version) = req.header("stripe-version") {
         builder = builder.header("stripe-version", version);
     }
@@ -125,7 +170,7 @@ fn render(req: &RecordedRequest, reply: Reply) -> Response<Full<Bytes>> {
 /// Used when an echoed header value cannot be sent back (not valid in a response).
 fn internal_error() -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(
-        br#"{"error":{"message":"The Stripe fake could not render its response.","type":"api_error"}}"#,
+        br#"{"error":{"message":"The Stripe emulator could not render its response.","type":"api_error"}}"#,
     )));
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     response

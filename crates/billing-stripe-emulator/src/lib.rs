@@ -1,43 +1,75 @@
 #![doc = include_str!("../README.md")]
 
+mod api;
+mod api_billing;
+mod api_subscriptions;
+mod checkout;
+mod clock;
+mod config;
+mod controls;
+mod engine;
 mod error;
+mod events;
 mod failure;
 pub mod fixtures;
+mod invoices;
+mod objects;
+mod pages;
 mod request;
 mod routes;
 mod server;
 mod store;
 pub mod validation;
+mod webhooks;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
+pub use checkout::{Authentication, CheckoutError};
+pub use config::{AfterRetries, EmulatorConfig, PriceSeed};
+pub use events::API_VERSION;
 pub use failure::Failure;
 pub use request::RecordedRequest;
+pub use webhooks::signature_header;
 
 use server::{lock, Shared};
-use store::set;
+use store::{set, Card, Store};
 
-/// A running fake Stripe API server.
+/// A running Stripe emulator.
 ///
 /// The server runs on its own thread with its own two-worker tokio runtime, so it keeps
-/// answering even when the test's runtime is single-threaded or busy. Dropping the handle
-/// stops it too; [`FakeStripe::stop`] additionally waits until it is gone.
+/// answering even when the caller's runtime is single-threaded or busy. Dropping the handle
+/// stops it too; [`StripeEmulator::stop`] additionally waits until it is gone.
 #[derive(Debug)]
-pub struct FakeStripe {
+pub struct StripeEmulator {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    secret: String,
     shutdown: Option<oneshot::Sender<()>>,
     stopped: Option<oneshot::Receiver<()>>,
 }
 
+/// The emulator with [`EmulatorConfig::lenient`] settings, as the service's older tests use
+/// it (`FakeStripe::start()`); every [`StripeEmulator`] method is available through `Deref`.
+#[derive(Debug)]
+pub struct FakeStripe(StripeEmulator);
+
+impl Deref for FakeStripe {
+    type Target = StripeEmulator;
+
+    fn deref(&self) -> &StripeEmulator {
+        &self.0
+    }
+}
+
 impl FakeStripe {
-    /// Starts the fake on `127.0.0.1:0` (an ephemeral port).
+    /// Starts a lenient emulator on `127.0.0.1:0` (an ephemeral port).
     ///
     /// # Panics
     /// If the loopback port or the runtime cannot be created: a broken test environment.
@@ -48,33 +80,65 @@ impl FakeStripe {
     pub async fn start() -> Self {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
-            .expect("the Stripe fake could not bind 127.0.0.1:0")
+            .expect("the Stripe emulator could not bind 127.0.0.1:0")
     }
 
-    /// Starts the fake on `addr`.
+    /// Starts a lenient emulator on `addr`.
     ///
     /// # Errors
     /// When the address cannot be bound or the server's runtime cannot be built.
     pub async fn start_on(addr: SocketAddr) -> io::Result<Self> {
-        let listener = StdTcpListener::bind(addr)?;
+        StripeEmulator::start(EmulatorConfig {
+            addr,
+            ..EmulatorConfig::lenient()
+        })
+        .await
+        .map(Self)
+    }
+
+    /// Stops the server and waits until its thread has shut down.
+    pub async fn stop(self) {
+        self.0.stop().await;
+    }
+}
+
+impl StripeEmulator {
+    /// Starts an emulator with `config`; [`StripeEmulator::addr`] / `base_url` tell where.
+    ///
+    /// # Errors
+    /// When the address cannot be bound or the server's runtime cannot be built.
+    pub async fn start(config: EmulatorConfig) -> io::Result<Self> {
+        let listener = StdTcpListener::bind(config.addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            .thread_name("stripe-fake")
+            .thread_name("stripe-emulator")
             .enable_all()
             .build()?;
-        let shared = Arc::new(Shared::default());
+        let store = Store::new(&config, format!("http://{addr}"));
+        let shared = Arc::new(Shared::new(store, config.api_key.clone()));
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         let (stopped_tx, stopped) = oneshot::channel::<()>();
         let (ready_tx, ready) = oneshot::channel::<io::Result<()>>();
         let server_shared = Arc::clone(&shared);
+        let secret = config.webhook_secret.clone();
         std::thread::Builder::new()
-            .name("stripe-fake".into())
+            .name("stripe-emulator".into())
             .spawn(move || {
                 runtime.block_on(async move {
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => {
+                            if let Some(url) = config.forward_to.clone() {
+                                tokio::spawn(webhooks::run(
+                                    Arc::clone(&server_shared),
+                                    url,
+                                    config.webhook_secret.clone(),
+                                    config.webhook_retries.clone(),
+                                    config.webhook_timeout,
+                                    config.shuffle_deliveries,
+                                ));
+                            }
                             let _ = ready_tx.send(Ok(()));
                             // Ends on stop() or when the handle (and so the sender) is dropped.
                             tokio::select! {
@@ -93,10 +157,11 @@ impl FakeStripe {
             })?;
         ready
             .await
-            .map_err(|_| io::Error::other("the Stripe fake thread exited during start-up"))??;
+            .map_err(|_| io::Error::other("the Stripe emulator thread exited during start-up"))??;
         Ok(Self {
             addr,
             shared,
+            secret,
             shutdown: Some(shutdown),
             stopped: Some(stopped),
         })
@@ -124,7 +189,14 @@ impl FakeStripe {
         format!("http://{}", self.addr)
     }
 
-    /// Every request received so far, in arrival order (including rejected and failed ones).
+    /// The secret deliveries are signed with.
+    #[must_use]
+    pub fn webhook_secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// Every API request received so far, in arrival order (including rejected and failed
+    /// ones; not the controls and pages).
     #[must_use]
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.requests).clone()
@@ -135,7 +207,7 @@ impl FakeStripe {
         lock(&self.shared.requests).clear();
     }
 
-    /// How many distinct PaymentIntents were created (idempotent replays do not count).
+    /// How many distinct PaymentIntents exist (idempotent replays do not count).
     #[must_use]
     pub fn payment_intents_created(&self) -> usize {
         lock(&self.shared.store).payment_intents.len()
@@ -165,8 +237,8 @@ impl FakeStripe {
             .map(str::to_owned)
     }
 
-    /// Completes a stored Checkout Session as if the buyer had finished the hosted page:
-    /// `status` becomes `complete` and `url` null (nothing else changes; no event is sent).
+    /// Marks a session `complete` (`url` null) and nothing else: no customer, subscription
+    /// or event (drift). [`StripeEmulator::complete_checkout`] is the real completion.
     /// Returns `false` when no such session exists.
     pub fn complete_checkout_session(&self, id: &str) -> bool {
         let mut store = lock(&self.shared.store);
@@ -178,10 +250,36 @@ impl FakeStripe {
         true
     }
 
+    /// Completes a session as the buyer would on the hosted page, paying with `card` (a test
+    /// card number or `pm_card_*` id): customer, subscription, invoice, PaymentIntent, charge
+    /// and the events of `LIFECYCLE.md` §1. Returns the completed session.
+    ///
+    /// # Errors
+    /// Unknown or closed session, a declined card (the session stays open), a card needing
+    /// an authentication answer, an unknown card.
+    pub fn complete_checkout(
+        &self,
+        id: &str,
+        card: &str,
+        authentication: Authentication,
+    ) -> Result<Value, CheckoutError> {
+        let card = Card::parse(card)
+            .ok_or_else(|| CheckoutError::Declined(format!("Not a test card: {card}")))?;
+        let result = checkout::complete(
+            &mut lock(&self.shared.store),
+            id,
+            card,
+            authentication,
+            None,
+        );
+        self.shared.wake.notify_one();
+        result
+    }
+
     /// How many Customer Portal sessions were created.
     #[must_use]
     pub fn portal_sessions_created(&self) -> usize {
-        lock(&self.shared.store).portal_sessions
+        lock(&self.shared.store).portal_sessions_created
     }
 
     /// A stored PaymentIntent, as `GET /v1/payment_intents/{id}` would return it.
@@ -190,8 +288,9 @@ impl FakeStripe {
         lock(&self.shared.store).payment_intents.get(id).cloned()
     }
 
-    /// Sets a stored PaymentIntent's `status` (`succeeded` also sets `amount_received`,
-    /// `canceled` sets `canceled_at`). Returns `false` when no such PaymentIntent exists.
+    /// Sets a stored PaymentIntent's `status` without an event (`succeeded` also sets
+    /// `amount_received`, `canceled` sets `canceled_at`). Returns `false` when no such
+    /// PaymentIntent exists.
     pub fn set_payment_intent_status(&self, id: &str, status: &str) -> bool {
         let mut store = lock(&self.shared.store);
         let Some(intent) = store.payment_intents.get_mut(id) else {
@@ -211,11 +310,13 @@ impl FakeStripe {
 
     /// Makes `id` a known customer (always accepted by `customer` parameters).
     pub fn add_customer(&self, id: &str) {
-        lock(&self.shared.store).customers.insert(id.to_owned());
+        lock(&self.shared.store)
+            .known_customers
+            .insert(id.to_owned());
     }
 
-    /// When on (the default), any `cus_...` id counts as an existing customer; when off, only
-    /// customers added with [`FakeStripe::add_customer`] or created via `POST /v1/customers`.
+    /// When on, any `cus_...` id counts as an existing customer; when off, only customers
+    /// added with [`StripeEmulator::add_customer`] or created through the API or Checkout.
     pub fn set_accept_any_customer(&self, accept: bool) {
         lock(&self.shared.store).accept_any_customer = accept;
     }
@@ -228,29 +329,71 @@ impl FakeStripe {
         lock(&self.shared.store).add_invoice(invoice)
     }
 
-    /// Adds an `invoice_payment` for PaymentIntent `payment_intent_id` to a seeded invoice's
-    /// expandable `payments`.
+    /// Adds a paid `invoice_payment` for PaymentIntent `payment_intent_id` to a seeded
+    /// invoice's expandable `payments`.
     pub fn add_invoice_payment(&self, invoice_id: &str, payment_intent_id: &str) {
-        lock(&self.shared.store).add_invoice_payment(invoice_id, payment_intent_id);
+        lock(&self.shared.store).add_invoice_payment(invoice_id, payment_intent_id, "paid");
     }
 
     /// Seeds a subscription for `GET /v1/subscriptions/{id}` and returns its id.
     pub fn add_subscription(&self, mut subscription: Value) -> String {
         let id = store::ensure_id(&mut subscription, "sub_");
-        lock(&self.shared.store)
-            .subscriptions
-            .insert(id.clone(), subscription);
+        lock(&self.shared.store).put_subscription(&id, subscription);
         id
     }
 
-    /// Seeds an event body, served byte for byte by `GET /v1/events/{id}`.
+    /// Seeds an event body, served byte for byte by `GET /v1/events/{id}` (not listed, not
+    /// delivered).
     pub fn add_event(&self, id: &str, body: impl Into<Vec<u8>>) {
-        lock(&self.shared.store)
-            .events
-            .insert(id.to_owned(), bytes::Bytes::from(body.into()));
+        let mut store = lock(&self.shared.store);
+        let seq = store.next_seq();
+        let index = store.events.len();
+        store.event_index.insert(id.to_owned(), index);
+        store.events.push(store::EventRecord {
+            id: id.to_owned(),
+            seq,
+            created: store::now(),
+            event_type: String::new(),
+            body: Value::Null,
+            raw: Some(bytes::Bytes::from(body.into())),
+            delivery: store::Delivery::NoEndpoint,
+        });
     }
 
-    /// Injects `failure` into the next `n` requests (any path).
+    /// Every event the emulator made, oldest first, as `GET /v1/events/{id}` shows it.
+    #[must_use]
+    pub fn events(&self) -> Vec<Value> {
+        lock(&self.shared.store)
+            .events
+            .iter()
+            .filter(|e| e.raw.is_none())
+            .filter_map(|e| serde_json::from_slice(&e.render()).ok())
+            .collect()
+    }
+
+    /// The types of [`StripeEmulator::events`], oldest first.
+    #[must_use]
+    pub fn event_types(&self) -> Vec<String> {
+        lock(&self.shared.store)
+            .events
+            .iter()
+            .filter(|e| e.raw.is_none())
+            .map(|e| e.event_type.clone())
+            .collect()
+    }
+
+    /// Holds deliveries (an outage at Stripe's side): events queue until released.
+    pub fn hold_deliveries(&self) {
+        lock(&self.shared.store).held = true;
+    }
+
+    /// Resumes deliveries.
+    pub fn release_deliveries(&self) {
+        lock(&self.shared.store).held = false;
+        self.shared.wake.notify_one();
+    }
+
+    /// Injects `failure` into the next `n` API requests (any path).
     pub fn fail_next(&self, n: usize, failure: Failure) {
         lock(&self.shared.injections).push(n, None, failure);
     }
@@ -266,7 +409,7 @@ impl FakeStripe {
         lock(&self.shared.injections).clear();
     }
 
-    /// Delays every following request by `latency` before it is handled (zero to turn off).
+    /// Delays every following API request by `latency` before it is handled (zero to turn off).
     pub fn set_latency(&self, latency: Duration) {
         *lock(&self.shared.latency) = latency;
     }

@@ -53,6 +53,8 @@ pub(crate) struct ApiError {
     pub code: Option<String>,
     pub message: String,
     pub param: Option<String>,
+    /// More fields of the error object (e.g. a declined card's `payment_intent`).
+    pub extra: Option<Box<serde_json::Map<String, Value>>>,
 }
 
 impl ApiError {
@@ -68,6 +70,7 @@ impl ApiError {
             code: code.map(str::to_owned),
             message: message.into(),
             param: None,
+            extra: None,
         }
     }
 
@@ -131,6 +134,11 @@ impl ApiError {
             error.insert("param".into(), json!(param));
         }
         error.insert("type".into(), json!(self.error_type));
+        if let Some(extra) = &self.extra {
+            for (key, value) in extra.iter() {
+                error.insert(key.clone(), value.clone());
+            }
+        }
         json!({ "error": error })
     }
 }
