@@ -33,7 +33,7 @@ pub struct Linked {
 }
 
 /// The queue of PaymentIntent lookups ([`WebhookTx::request_payment_intent_lookup`]),
-/// worked off by [`crate::linker::PaymentIntentLinker`] outside the webhook's request, so
+/// worked off by [`crate::jobs::linker::PaymentIntentLinker`] outside the webhook's request, so
 /// that acknowledging an event never waits for Stripe's API.
 ///
 /// # Errors
