@@ -872,5 +872,7 @@ pub(crate) fn work(
     Box::new(move |tx| apply_event(tx, &event, &entry, delivery, now))
 }
 
+mod receive;
+
 #[cfg(test)]
 mod tests;
