@@ -6,11 +6,10 @@
 pub mod auth;
 pub mod error;
 pub mod ids;
-pub mod linker;
+pub mod jobs;
 pub mod model;
 pub mod money;
 pub mod notification;
-pub mod outbox;
 pub mod page;
 pub mod ports;
 pub mod service;

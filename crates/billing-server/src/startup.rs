@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::KeepAlive;
 use actix_web::HttpServer;
-use billing_domain::linker::PaymentIntentLinker;
-use billing_domain::outbox::{OutboxDispatcher, OutboxPolicy, PassReport};
+use billing_domain::jobs::linker::PaymentIntentLinker;
+use billing_domain::jobs::outbox::OutboxDispatcher;
+use billing_domain::jobs::PassReport;
 use billing_domain::ports::{Clock, Notifier, PaymentProvider, RepoError, SystemClock};
 use billing_domain::{BillingApi, BillingService, BillingSettings, Ports};
 use billing_http::{AppState, Authenticator, Metrics};
@@ -176,13 +177,13 @@ impl Application {
             Arc::new(store.clone()),
             notifier,
             clock.clone(),
-            OutboxPolicy::default(),
+            billing_domain::jobs::outbox::default_policy(),
         );
         let linker = PaymentIntentLinker::new(
             Arc::new(store.clone()),
             provider,
             clock,
-            billing_domain::linker::default_policy(),
+            billing_domain::jobs::linker::default_policy(),
         );
         let (stop_dispatcher, stopped) = watch::channel(false);
         let dispatcher = tokio::spawn(dispatch_outbox(
@@ -399,7 +400,7 @@ async fn work_off<P, F, B, G, C>(
         let pause = match passed {
             Ok(report) => {
                 count(&report);
-                next_pass(report.delivered + report.retried + report.dead, batch)
+                next_pass(report.handled(), batch)
             }
             Err(e) => {
                 tracing::warn!(queue = what, error = %e, "pass failed; retrying");

@@ -12,7 +12,7 @@
 //!
 //! A `payment_intent.succeeded` that arrives before the link is known is recorded without
 //! an invoice; recording the lookup's result attaches it
-//! ([`PaymentIntentLookups::complete`]). Like the outbox, the domain owns one pass
+//! ([`PaymentIntentLookups::complete`]). Like the outbox ([`super::outbox`]), the domain owns one pass
 //! ([`PaymentIntentLinker::run_once`]) and the binary loops it.
 
 use std::sync::Arc;
@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use super::{PassReport, QueuePolicy};
 use crate::ids::PaymentIntentRef;
-use crate::outbox::{OutboxPolicy, PassReport};
 use crate::ports::{
     Clock, PaymentIntentLookups, PaymentProvider, PendingLookup, ProviderError, RepoError,
 };
@@ -33,8 +33,8 @@ pub const LOOKUP_BUDGET: Duration = Duration::from_secs(10);
 /// The linker's retry rules: 10 lookups per pass under a 150 s lease (longer than 10
 /// lookups at [`LOOKUP_BUDGET`]), 5 s doubling to 1 h, 30 attempts (more than a day).
 #[must_use]
-pub fn default_policy() -> OutboxPolicy {
-    OutboxPolicy {
+pub fn default_policy() -> QueuePolicy {
+    QueuePolicy {
         batch: 10,
         lease: Duration::from_secs(150),
         initial_backoff: Duration::from_secs(5),
@@ -48,7 +48,7 @@ pub struct PaymentIntentLinker {
     lookups: Arc<dyn PaymentIntentLookups>,
     provider: Arc<dyn PaymentProvider>,
     clock: Arc<dyn Clock>,
-    policy: OutboxPolicy,
+    policy: QueuePolicy,
 }
 
 impl PaymentIntentLinker {
@@ -58,7 +58,7 @@ impl PaymentIntentLinker {
         lookups: Arc<dyn PaymentIntentLookups>,
         provider: Arc<dyn PaymentProvider>,
         clock: Arc<dyn Clock>,
-        policy: OutboxPolicy,
+        policy: QueuePolicy,
     ) -> Self {
         Self {
             lookups,
@@ -70,7 +70,7 @@ impl PaymentIntentLinker {
 
     /// The retry rules.
     #[must_use]
-    pub const fn policy(&self) -> &OutboxPolicy {
+    pub const fn policy(&self) -> &QueuePolicy {
         &self.policy
     }
 
@@ -85,7 +85,7 @@ impl PaymentIntentLinker {
     /// Claims due lookups and tries each once: the batch's calls to Stripe (each up to
     /// [`LOOKUP_BUDGET`]) at the same time, then their results recorded one after the
     /// other, so that the linker never holds more than one database connection (the
-    /// webhooks need the others). In the report, `delivered` counts lookups recorded (a
+    /// webhooks need the others). In the report, `done` counts lookups recorded (a
     /// PaymentIntent found, or Stripe saying there is none).
     ///
     /// # Errors
@@ -108,7 +108,7 @@ impl PaymentIntentLinker {
             // One that cannot be recorded comes back after its lease; the others'
             // answers are still recorded.
             match self.record(lookup, answer).await {
-                Ok(Outcome::Recorded) => report.delivered += 1,
+                Ok(Outcome::Recorded) => report.done += 1,
                 Ok(Outcome::Retried) => report.retried += 1,
                 Ok(Outcome::GaveUp) => report.dead += 1,
                 Err(e) => {
@@ -253,7 +253,7 @@ mod tests {
 
         let report = linker(lookups, provider).run_once().await.unwrap();
 
-        assert_eq!(report.delivered, 1);
+        assert_eq!(report.done, 1);
         assert_eq!(report.retried + report.dead, 0);
     }
 
@@ -272,7 +272,7 @@ mod tests {
 
         let report = linker(lookups, provider).run_once().await.unwrap();
 
-        assert_eq!(report.delivered, 1);
+        assert_eq!(report.done, 1);
     }
 
     #[tokio::test]

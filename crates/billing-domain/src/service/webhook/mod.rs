@@ -677,7 +677,7 @@ fn invoice_paid(
     let saved = save_invoice_or_flag(tx, &invoice)?;
     if saved.outcome == EventOutcome::Processed && invoice.payment_intent.is_none() {
         // The event does not say which PaymentIntent paid it (API 2025-03-31.basil and
-        // later): looked up at Stripe once this is committed (`crate::linker`).
+        // later): looked up at Stripe once this is committed (`crate::jobs::linker`).
         tx.request_payment_intent_lookup(invoice.id, now)?;
     }
     Ok(saved)
@@ -871,6 +871,8 @@ pub(crate) fn work(
 ) -> crate::ports::WebhookWork {
     Box::new(move |tx| apply_event(tx, &event, &entry, delivery, now))
 }
+
+mod receive;
 
 #[cfg(test)]
 mod tests;

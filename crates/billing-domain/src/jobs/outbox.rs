@@ -1,5 +1,5 @@
 //! Dispatching the notification outbox: at least once, with exponential backoff, until
-//! delivered or given up after [`OutboxPolicy::max_attempts`].
+//! delivered or given up after [`QueuePolicy::max_attempts`] ([`default_policy`]).
 //!
 //! The domain owns one pass ([`OutboxDispatcher::run_once`]); the binary loops it on a
 //! timer and stops it on shutdown, so this crate needs no async runtime. Several replicas
@@ -9,63 +9,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
 use tracing::{info, warn};
 
+use super::{PassReport, QueuePolicy};
 use crate::ports::{Clock, Delivered, Notifier, NotifyError, OutboxRepository, RepoError};
 
-/// Retry rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OutboxPolicy {
-    /// Messages taken per pass.
-    pub batch: u32,
-    /// How long a claimed message stays hidden from other dispatchers.
-    pub lease: Duration,
-    /// First retry delay; doubled per attempt.
-    pub initial_backoff: Duration,
-    /// Longest retry delay.
-    pub max_backoff: Duration,
-    /// Attempts before a message is given up (`dead`).
-    pub max_attempts: u32,
-}
-
-impl Default for OutboxPolicy {
-    /// 10 per pass under a 120 s lease (longer than 10 deliveries at the notifier's 10 s
-    /// timeout, so a slow pass never sees its messages claimed again), 2 s doubling to
-    /// 1 h, 25 attempts (about a day of retries).
-    fn default() -> Self {
-        Self {
-            batch: 10,
-            lease: Duration::from_secs(120),
-            initial_backoff: Duration::from_secs(2),
-            max_backoff: Duration::from_secs(3600),
-            max_attempts: 25,
-        }
+/// The outbox's retry rules: 10 per pass under a 120 s lease (longer than 10 deliveries
+/// at the notifier's 10 s timeout, so a slow pass never sees its messages claimed again),
+/// 2 s doubling to 1 h, 25 attempts (about a day of retries).
+#[must_use]
+pub fn default_policy() -> QueuePolicy {
+    QueuePolicy {
+        batch: 10,
+        lease: Duration::from_secs(120),
+        initial_backoff: Duration::from_secs(2),
+        max_backoff: Duration::from_secs(3600),
+        max_attempts: 25,
     }
-}
-
-impl OutboxPolicy {
-    /// Delay before the retry that follows attempt number `attempts` (1-based).
-    #[must_use]
-    pub fn backoff(&self, attempts: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(attempts.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.initial_backoff
-            .checked_mul(factor)
-            .map_or(self.max_backoff, |d| d.min(self.max_backoff))
-    }
-}
-
-/// What one pass did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PassReport {
-    /// Delivered or logged.
-    pub delivered: u32,
-    /// Failed and rescheduled.
-    pub retried: u32,
-    /// Given up.
-    pub dead: u32,
 }
 
 /// Delivers the outbox.
@@ -73,31 +33,7 @@ pub struct OutboxDispatcher {
     outbox: Arc<dyn OutboxRepository>,
     notifier: Arc<dyn Notifier>,
     clock: Arc<dyn Clock>,
-    policy: OutboxPolicy,
-}
-
-fn delta(d: Duration) -> TimeDelta {
-    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
-}
-
-impl OutboxPolicy {
-    /// When a claim taken at `now` ends.
-    #[must_use]
-    pub fn lease_end(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now + delta(self.lease)
-    }
-
-    /// When to try again after attempt number `attempts` failed at `now`; `None` gives up,
-    /// at the last attempt or when trying again cannot help (`hopeless`).
-    #[must_use]
-    pub fn retry_at(
-        &self,
-        now: DateTime<Utc>,
-        attempts: u32,
-        hopeless: bool,
-    ) -> Option<DateTime<Utc>> {
-        (!hopeless && attempts < self.max_attempts).then(|| now + delta(self.backoff(attempts)))
-    }
+    policy: QueuePolicy,
 }
 
 impl OutboxDispatcher {
@@ -107,7 +43,7 @@ impl OutboxDispatcher {
         outbox: Arc<dyn OutboxRepository>,
         notifier: Arc<dyn Notifier>,
         clock: Arc<dyn Clock>,
-        policy: OutboxPolicy,
+        policy: QueuePolicy,
     ) -> Self {
         Self {
             outbox,
@@ -119,7 +55,7 @@ impl OutboxDispatcher {
 
     /// The retry rules.
     #[must_use]
-    pub const fn policy(&self) -> &OutboxPolicy {
+    pub const fn policy(&self) -> &QueuePolicy {
         &self.policy
     }
 
@@ -151,7 +87,7 @@ impl OutboxDispatcher {
                         .mark_done(message.id, how == Delivered::Logged, self.clock.now())
                         .await?;
                     info!(notification.id = %message.id, notification.kind = %message.kind, attempts, "notification delivered");
-                    report.delivered += 1;
+                    report.done += 1;
                 }
                 Err(e) => {
                     let retry_at = self.policy.retry_at(
@@ -204,13 +140,13 @@ mod tests {
             Arc::new(outbox),
             Arc::new(notifier),
             Arc::new(clock),
-            OutboxPolicy::default(),
+            default_policy(),
         )
     }
 
     #[test]
     fn backoff_doubles_from_two_seconds_up_to_an_hour() {
-        let p = OutboxPolicy::default();
+        let p = default_policy();
 
         assert_eq!(p.backoff(1), Duration::from_secs(2));
         assert_eq!(p.backoff(2), Duration::from_secs(4));
@@ -238,7 +174,7 @@ mod tests {
 
         let report = dispatcher(outbox, notifier).run_once().await.unwrap();
 
-        assert_eq!(report.delivered, 1);
+        assert_eq!(report.done, 1);
     }
 
     #[tokio::test]

@@ -1,0 +1,41 @@
+//! Ports: what the domain needs from the outside world, as traits named by role.
+//!
+//! Adapters implement them (`billing-postgres`, `billing-stripe`); tests use the mockall
+//! mocks generated here (`MockTenantRepository`, …), which other crates reach through the
+//! `mocks` feature.
+
+use thiserror::Error;
+
+mod clock;
+mod notifier;
+mod provider;
+mod queues;
+mod repositories;
+mod webhook_store;
+
+pub use clock::*;
+pub use notifier::*;
+pub use provider::*;
+pub use queues::*;
+pub use repositories::*;
+pub use webhook_store::*;
+
+/// Any error, boxed, for the catch-all variants.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// How a repository call failed.
+#[derive(Debug, Error)]
+pub enum RepoError {
+    /// A uniqueness rule was broken; the string names the field (`code`, `number`, …).
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// A referenced row does not exist (foreign key).
+    #[error("referenced {0} does not exist")]
+    MissingReference(&'static str),
+    /// The database could not be reached or timed out: retryable.
+    #[error("database unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("unexpected database error")]
+    Unexpected(#[source] BoxError),
+}

@@ -1,0 +1,222 @@
+//! The payment provider (Stripe), as the use cases see it.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use super::BoxError;
+use crate::ids::{
+    CheckoutSessionRef, CustomerRef, EventId, InvoiceId, InvoiceRef, PaymentIntentRef, PlanId,
+    PriceRef, SubscriptionRef, TenantId,
+};
+use crate::model::TrialDays;
+use crate::money::Money;
+use crate::webhook::SubscriptionSnapshot;
+
+/// A browser-facing secret (a PaymentIntent's client secret). Its `Debug` is redacted
+/// so that it never reaches a log by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// Wraps a secret.
+    #[must_use]
+    pub fn new(s: String) -> Self {
+        Self(s)
+    }
+
+    /// The secret, for the one response that carries it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret(***)")
+    }
+}
+
+/// A Checkout Session to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRequest {
+    /// Who subscribes.
+    pub tenant: TenantId,
+    /// What they subscribe to.
+    pub plan: PlanId,
+    /// The Stripe price of the plan.
+    pub price: PriceRef,
+    /// The customer to reuse, if any (otherwise Checkout creates one).
+    pub customer: Option<CustomerRef>,
+    /// Trial, if the plan has one.
+    pub trial_days: Option<TrialDays>,
+    /// Key that makes a retried request the same request at Stripe.
+    pub idempotency_key: String,
+}
+
+/// A created Checkout Session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutSession {
+    /// Its id.
+    pub id: CheckoutSessionRef,
+    /// The hosted page to redirect to.
+    pub url: String,
+}
+
+/// How a Checkout Session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Nobody can complete it any more.
+    Expired,
+    /// The customer completed it: a subscription exists or is on its way.
+    Completed,
+}
+
+impl SessionEnd {
+    /// The stored name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::Completed => "complete",
+        }
+    }
+}
+
+/// A PaymentIntent to create for an invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentIntentRequest {
+    /// The invoice it pays.
+    pub invoice: InvoiceId,
+    /// Its owner.
+    pub tenant: TenantId,
+    /// What is still due.
+    pub amount: Money,
+    /// The tenant's customer, when known.
+    pub customer: Option<CustomerRef>,
+    /// Deterministic key: concurrent or retried calls for the same invoice and amount
+    /// get the same PaymentIntent back from Stripe.
+    pub idempotency_key: String,
+}
+
+/// Where a PaymentIntent stands, as far as reusing it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntentState {
+    /// Waiting for the customer (`requires_payment_method`, `requires_confirmation`,
+    /// `requires_action`): its client secret can be handed out again.
+    AwaitingPayment,
+    /// Being processed or captured: handing it out again is fine, paying twice is not
+    /// possible through it.
+    Processing,
+    /// Paid.
+    Succeeded,
+    /// Canceled: a new one is needed.
+    Canceled,
+}
+
+/// A PaymentIntent as far as the domain cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentIntentInfo {
+    /// Its id.
+    pub id: PaymentIntentRef,
+    /// Its client secret.
+    pub client_secret: ClientSecret,
+    /// State.
+    pub state: IntentState,
+    /// Amount it charges.
+    pub amount: Money,
+}
+
+/// How a call to the payment provider failed.
+#[derive(Debug, Error)]
+pub enum ProviderError {
+    /// No API key is configured (development mode).
+    #[error("payment provider is not configured")]
+    NotConfigured,
+    /// Unreachable, timing out, rate limiting or failing on its side after our retries.
+    #[error("payment provider unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Our credentials were refused (401/403): an operator must fix the configuration.
+    #[error("payment provider refused our credentials")]
+    Misconfigured(#[source] BoxError),
+    /// The provider refused this request (400/402/404): the message is safe to show.
+    #[error("payment provider refused the request: {message}")]
+    Refused {
+        /// Provider's machine code (`resource_missing`, `card_declined`, …).
+        code: Option<String>,
+        /// Offending parameter.
+        param: Option<String>,
+        /// Provider's message, safe for the caller.
+        message: String,
+        /// Whether the object named did not exist (404 or `resource_missing`).
+        not_found: bool,
+    },
+    /// The provider answered something we cannot read.
+    #[error("unexpected answer from payment provider")]
+    Unexpected(#[source] BoxError),
+}
+
+/// The payment processor (Stripe).
+///
+/// # Errors
+/// Every method MUST return [`ProviderError::Unavailable`] for network errors, timeouts,
+/// 429 and 5xx once its own retries are exhausted (so callers answer 502), and
+/// [`ProviderError::Refused`] when the provider rejected the request itself.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PaymentProvider: Send + Sync {
+    /// Creates a subscription-mode Checkout Session.
+    async fn create_checkout_session(
+        &self,
+        request: &CheckoutRequest,
+    ) -> Result<CheckoutSession, ProviderError>;
+
+    /// Expires a Checkout Session so that nobody can complete it any more; tells how it
+    /// ended: [`SessionEnd::Completed`] when it had been completed before (it cannot be
+    /// expired then), [`SessionEnd::Expired`] otherwise (also when it had expired on its
+    /// own or the provider no longer knows it).
+    async fn expire_checkout_session(
+        &self,
+        session: &CheckoutSessionRef,
+    ) -> Result<SessionEnd, ProviderError>;
+
+    /// Creates a Customer Portal session; returns its URL.
+    async fn create_portal_session(
+        &self,
+        customer: &CustomerRef,
+        return_url: &str,
+    ) -> Result<String, ProviderError>;
+
+    /// Creates (or, with the same idempotency key, gets back) a PaymentIntent.
+    async fn create_payment_intent(
+        &self,
+        request: &PaymentIntentRequest,
+    ) -> Result<PaymentIntentInfo, ProviderError>;
+
+    /// Reads a PaymentIntent.
+    async fn payment_intent(
+        &self,
+        id: &PaymentIntentRef,
+    ) -> Result<PaymentIntentInfo, ProviderError>;
+
+    /// The PaymentIntent Stripe made for one of its invoices (`expand[]=payments`), if any.
+    /// `budget` caps the whole call (retries included) below the adapter's own deadline,
+    /// for a best-effort lookup that must not hold up what waits for it.
+    async fn invoice_payment_intent(
+        &self,
+        invoice: &InvoiceRef,
+        budget: Option<std::time::Duration>,
+    ) -> Result<Option<PaymentIntentRef>, ProviderError>;
+
+    /// Fetches an event again (`GET /v1/events/{id}`), for replay; returns its raw JSON.
+    async fn fetch_event(&self, id: &EventId) -> Result<Vec<u8>, ProviderError>;
+
+    /// Reads a subscription as it is now (`GET /v1/subscriptions/{id}`), to settle two
+    /// events about it created in the same second.
+    async fn subscription(
+        &self,
+        id: &SubscriptionRef,
+    ) -> Result<SubscriptionSnapshot, ProviderError>;
+}

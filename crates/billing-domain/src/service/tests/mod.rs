@@ -1,0 +1,183 @@
+//! Rules of `BillingService`, with mockall mocks of every port: the mocks and entity
+//! builders here, the tests in one file per use case.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::ids::{InvoiceId, InvoiceRef, PaymentIntentRef, PlanId, PriceRef, SubscriptionId};
+use crate::model::{
+    BillingInterval, InvoiceNumber, InvoiceStatus, PlanCode, SubscriptionStatus, Tenant,
+    TenantStatus,
+};
+use crate::money::{Currency, Money};
+use crate::ports::{
+    IntentState, MockCheckoutSessionRepository, MockClock, MockHealthCheck, MockInvoiceRepository,
+    MockLedgerRepository, MockPaymentProvider, MockPaymentRepository, MockPlanRepository,
+    MockSubscriptionRepository, MockTenantRepository, MockWebhookStore, MockWebhookVerifier,
+    PaymentIntentInfo, ProviderError, RepoError, SessionEnd,
+};
+use crate::webhook::ProviderEvent;
+
+#[derive(Default)]
+struct Mocks {
+    tenants: MockTenantRepository,
+    plans: MockPlanRepository,
+    subscriptions: MockSubscriptionRepository,
+    invoices: MockInvoiceRepository,
+    payments: MockPaymentRepository,
+    ledger: MockLedgerRepository,
+    health: MockHealthCheck,
+    provider: MockPaymentProvider,
+    verifier: MockWebhookVerifier,
+    webhooks: MockWebhookStore,
+    checkout_sessions: MockCheckoutSessionRepository,
+    clock: Option<MockClock>,
+}
+
+impl Mocks {
+    fn service(self) -> BillingService {
+        self.service_with(BillingSettings {
+            portal_return_url: Some("https://app.example.com/billing".into()),
+            allowed_return_hosts: vec!["app.example.com".into()],
+            livemode: None,
+        })
+    }
+
+    fn service_with(self, settings: BillingSettings) -> BillingService {
+        BillingService::new(
+            Ports {
+                tenants: Arc::new(self.tenants),
+                plans: Arc::new(self.plans),
+                subscriptions: Arc::new(self.subscriptions),
+                invoices: Arc::new(self.invoices),
+                payments: Arc::new(self.payments),
+                ledger: Arc::new(self.ledger),
+                health: Arc::new(self.health),
+                provider: Arc::new(self.provider),
+                verifier: Arc::new(self.verifier),
+                webhooks: Arc::new(self.webhooks),
+                checkout_sessions: Arc::new(self.checkout_sessions),
+                clock: Arc::new(self.clock.unwrap_or_else(|| {
+                    let mut clock = MockClock::new();
+                    clock.expect_now().returning(|| at(1_000));
+                    clock
+                })),
+            },
+            settings,
+        )
+    }
+}
+
+fn usd(minor: i64) -> Money {
+    Money::new(minor, Currency::parse("usd").unwrap()).unwrap()
+}
+
+fn at(secs: i64) -> chrono::DateTime<Utc> {
+    Utc.timestamp_opt(secs, 0).unwrap()
+}
+
+fn tenant_actor(tenant: TenantId) -> Actor {
+    Actor {
+        subject: "user-1".into(),
+        tenant: Some(tenant),
+        admin: false,
+    }
+}
+
+fn admin() -> Actor {
+    Actor {
+        subject: "ops".into(),
+        tenant: None,
+        admin: true,
+    }
+}
+
+fn tenant(id: TenantId, customer: Option<&str>) -> Tenant {
+    Tenant {
+        id,
+        name: String::new(),
+        status: TenantStatus::Pending,
+        customer: customer.map(|c| CustomerRef::parse(c).unwrap()),
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+fn plan(active: bool, trial: Option<i64>) -> Plan {
+    Plan {
+        id: PlanId::new(),
+        code: PlanCode::parse("plan-pro").unwrap(),
+        name: "Pro".into(),
+        price: PriceRef::parse("price_pro").unwrap(),
+        amount: usd(4900),
+        interval: BillingInterval::Month,
+        trial_days: trial.map(|d| crate::model::TrialDays::new(d).unwrap()),
+        active,
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+fn subscription(tenant: TenantId, status: SubscriptionStatus) -> Subscription {
+    Subscription {
+        id: SubscriptionId::new(),
+        tenant_id: tenant,
+        plan_id: PlanId::new(),
+        status,
+        current_period_start: None,
+        current_period_end: None,
+        cancel_at_period_end: false,
+        canceled_at: None,
+        subscription_ref: None,
+        customer: None,
+        last_event_at: None,
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+fn invoice(tenant: TenantId, status: InvoiceStatus, due: i64, paid: i64) -> Invoice {
+    Invoice {
+        id: InvoiceId::new(),
+        tenant_id: tenant,
+        subscription_id: None,
+        number: InvoiceNumber::parse("inv-001").unwrap(),
+        status,
+        amount_due: usd(due),
+        amount_paid: usd(paid),
+        due_date: None,
+        description: None,
+        paid_at: None,
+        invoice_ref: None,
+        payment_intent: None,
+        last_event_at: None,
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+fn intent(id: &str, state: IntentState) -> PaymentIntentInfo {
+    PaymentIntentInfo {
+        id: PaymentIntentRef::parse(id).unwrap(),
+        client_secret: ClientSecret::new(format!("{id}_secret_x")),
+        state,
+        amount: usd(1000),
+    }
+}
+
+fn checkout_input(tenant: TenantId, customer: Option<&str>) -> CheckoutInput {
+    CheckoutInput {
+        tenant,
+        plan: PlanKey::parse("plan-pro").unwrap(),
+        customer: customer.map(|c| CustomerRef::parse(c).unwrap()),
+    }
+}
+
+mod checkout;
+mod delivery;
+mod payment_intent;
+mod plans_invoices;
+mod portal;
+mod scoping;

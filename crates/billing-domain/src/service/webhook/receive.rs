@@ -1,0 +1,175 @@
+//! Receiving an event (a signed delivery, or an admin's replay fetched from Stripe) and
+//! applying it in one unit of work; the event ledger's listing.
+
+use std::sync::Arc;
+
+use tracing::instrument;
+
+use super::{expected_outcome, work, Delivery, SameSecondTie, WebhookError, WebhookReceipt};
+use crate::auth::Actor;
+use crate::error::BillingError;
+use crate::ids::EventId;
+use crate::model::{LedgerEntry, LedgerQuery};
+use crate::page::{Page, PageRequest};
+use crate::ports::{NewLedgerEntry, ProviderError, RepoError};
+use crate::service::BillingService;
+use crate::webhook::{PaymentEvent, ProviderEvent};
+
+impl BillingService {
+    #[instrument(skip_all, fields(stripe.event_id, stripe.event_type))]
+    pub(in crate::service) async fn receive_webhook(
+        &self,
+        payload: &[u8],
+        signature: Option<String>,
+    ) -> Result<WebhookReceipt, WebhookError> {
+        let now = self.ports.clock.now();
+        self.ports
+            .verifier
+            .verify(payload, signature.as_deref(), now)?;
+        let event = self
+            .ports
+            .verifier
+            .parse(payload)
+            .map_err(|e| WebhookError::InvalidPayload(e.0))?;
+        let span = tracing::Span::current();
+        span.record("stripe.event_id", event.id.as_str());
+        span.record("stripe.event_type", event.kind.as_str());
+        // `parse` accepted it as JSON, so it is UTF-8.
+        let text = std::str::from_utf8(payload)
+            .map_err(|_| WebhookError::InvalidPayload("body is not UTF-8".into()))?;
+        self.apply(event, Arc::from(text), Delivery::Webhook).await
+    }
+
+    #[instrument(skip_all, fields(stripe.event_id = %id))]
+    pub(in crate::service) async fn replay_event(
+        &self,
+        actor: &Actor,
+        id: &EventId,
+    ) -> Result<WebhookReceipt, BillingError> {
+        Self::require_admin(actor)?;
+        let raw = match self.ports.provider.fetch_event(id).await {
+            Err(ProviderError::Refused {
+                not_found: true, ..
+            }) => return Err(BillingError::EventNotFound(id.to_string())),
+            other => other?,
+        };
+        let event = self.ports.verifier.parse(&raw).map_err(|e| {
+            BillingError::ProviderUnavailable(
+                format!("Stripe sent an unreadable event: {e}").into(),
+            )
+        })?;
+        if event.id != *id {
+            return Err(BillingError::ProviderUnavailable(
+                "Stripe answered with another event".into(),
+            ));
+        }
+        let text = String::from_utf8(raw).map_err(|e| BillingError::Unexpected(Box::new(e)))?;
+        self.apply(event, Arc::from(text), Delivery::Replay)
+            .await
+            .map_err(|e| match e {
+                WebhookError::Unavailable(src) => BillingError::Unavailable(src),
+                other => BillingError::Unexpected(Box::new(other)),
+            })
+    }
+
+    #[instrument(skip_all)]
+    pub(in crate::service) async fn list_events(
+        &self,
+        actor: &Actor,
+        query: LedgerQuery,
+        page: PageRequest,
+    ) -> Result<Page<LedgerEntry>, BillingError> {
+        Self::require_admin(actor)?;
+        Ok(self.ports.ledger.list(query, page).await?)
+    }
+
+    /// Whether the event comes from the other mode (live or test) than the service's.
+    fn other_mode(&self, event: &ProviderEvent) -> bool {
+        self.settings
+            .livemode
+            .is_some_and(|live| live != event.livemode)
+    }
+
+    /// Applies a parsed event: one transaction, and on a same-second tie about a
+    /// subscription, a second one with Stripe's current state of it.
+    async fn apply(
+        &self,
+        event: ProviderEvent,
+        payload: Arc<str>,
+        delivery: Delivery,
+    ) -> Result<WebhookReceipt, WebhookError> {
+        let delivery = if self.other_mode(&event) {
+            Delivery::OtherMode
+        } else {
+            delivery
+        };
+        let now = self.ports.clock.now();
+        let entry = NewLedgerEntry {
+            event_id: event.id.clone(),
+            kind: event.kind.clone(),
+            created: event.created,
+            api_version: event.api_version.clone(),
+            livemode: event.livemode,
+            received_at: now,
+            outcome: expected_outcome(&event.event, delivery),
+            payload,
+        };
+        let event = Arc::new(event);
+        let first = self
+            .ports
+            .webhooks
+            .apply(work(Arc::clone(&event), entry.clone(), delivery, now))
+            .await;
+        let applied = match first {
+            Err(RepoError::Unexpected(e)) if e.is::<SameSecondTie>() => {
+                let (fresh, delivery) = match self.refetched(&event, &e).await? {
+                    Some(fresh) => (Arc::new(fresh), Delivery::Refetched),
+                    None => (Arc::clone(&event), Delivery::Unsettled),
+                };
+                self.ports
+                    .webhooks
+                    .apply(work(fresh, entry, delivery, now))
+                    .await
+            }
+            other => other,
+        }
+        .map_err(|e| match e {
+            RepoError::Unavailable(src) => WebhookError::Unavailable(src),
+            other => WebhookError::Unexpected(Box::new(other)),
+        })?;
+        Ok(WebhookReceipt {
+            event_id: event.id.clone(),
+            kind: event.kind.clone(),
+            created: event.created,
+            api_version: event.api_version.clone(),
+            outcome: applied.outcome,
+            detail: applied.detail,
+        })
+    }
+
+    /// The event with its subscription snapshot replaced by Stripe's current state;
+    /// `None` when Stripe no longer knows the subscription (a redelivery cannot change
+    /// that, so the event is recorded as failed rather than answered 5xx forever).
+    async fn refetched(
+        &self,
+        event: &ProviderEvent,
+        tie: &crate::ports::BoxError,
+    ) -> Result<Option<ProviderEvent>, WebhookError> {
+        let Some(SameSecondTie(subscription)) = tie.downcast_ref::<SameSecondTie>() else {
+            return Err(WebhookError::Unexpected(
+                "tie without a subscription".into(),
+            ));
+        };
+        let current = match self.ports.provider.subscription(subscription).await {
+            Ok(current) => current,
+            Err(ProviderError::Refused { .. }) => return Ok(None),
+            Err(e) => return Err(WebhookError::Unavailable(Box::new(e))),
+        };
+        let mut fresh = event.clone();
+        fresh.event = match &event.event {
+            PaymentEvent::SubscriptionDeleted(_) => PaymentEvent::SubscriptionDeleted(current),
+            _ => PaymentEvent::SubscriptionUpdated(current),
+        };
+        Ok(Some(fresh))
+    }
+}
