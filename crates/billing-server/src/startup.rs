@@ -94,10 +94,12 @@ impl Application {
     pub fn build(config: &Config, listener: TcpListener) -> Result<Self, StartupError> {
         let port = listener.local_addr()?.port();
         let metrics = Metrics::new();
+        // The outbox stores each notification's document as the notifier renders it.
         let store = PgStore::new(&PgConfig {
             max_connections: config.database_max_connections,
             ..PgConfig::new(config.database_url())
-        });
+        })
+        .with_notification_format(billing_notifier::render_document);
 
         let mut stripe = StripeConfig::new(
             config.stripe.api_key.clone(),
