@@ -1,5 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+pub mod document;
+
+pub use document::render as render_document;
+
 use std::time::Duration;
 
 use async_trait::async_trait;

@@ -9,12 +9,17 @@ use billing_domain::{
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::now;
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sql_types;
 use uuid::Uuid;
 
 use crate::error::{DbError, InvalidRow};
+use crate::lookups::LockPaymentIntent;
 use crate::rows::{before_cursor, money, overfetch, parse, parse_enum, parse_opt, uuid_cursor};
 use crate::schema::invoices;
+use crate::statement::prepared_statement;
 use crate::store::PgStore;
 use crate::tenants::insert_pending_tenant;
 
@@ -237,5 +242,216 @@ impl InvoiceRepository for PgStore {
             find_invoice(conn, &InvoiceKey::Id(id))
         })
         .await
+    }
+}
+
+/// Upserts an invoice by id unless its number or a Stripe id belongs to another invoice,
+/// in one statement that returns the clashing field (`NULL` when saved):
+///
+/// ```sql
+/// WITH clash AS (
+///   SELECT CASE WHEN o.number = $1 THEN 'number'
+///               WHEN o.stripe_invoice_id = $2 THEN 'stripeInvoiceId'
+///               ELSE 'stripePaymentIntentId' END AS field
+///   FROM invoices o
+///   WHERE (o.number = $1 OR o.stripe_invoice_id = $2 OR o.stripe_payment_intent_id = $3)
+///     AND o.id <> $4
+///   LIMIT 1),
+/// saved AS (
+///   INSERT INTO invoices (id, number, stripe_invoice_id, stripe_payment_intent_id, …)
+///   SELECT $4, $1, $2, $3, $5, … WHERE NOT EXISTS (SELECT 1 FROM clash)
+///   ON CONFLICT (id) DO UPDATE SET <every column but id, tenant_id, created_at>)
+/// SELECT (SELECT field FROM clash)
+/// ```
+struct SaveInvoice<'a> {
+    id: Uuid,
+    number: &'a str,
+    stripe_invoice_id: Option<&'a str>,
+    stripe_payment_intent_id: Option<&'a str>,
+    tenant_id: Uuid,
+    subscription_id: Option<Uuid>,
+    status: &'static str,
+    amount_due: i64,
+    amount_paid: i64,
+    currency: &'a str,
+    due_date: Option<NaiveDate>,
+    description: Option<&'a str>,
+    paid_at: Option<DateTime<Utc>>,
+    last_event_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+prepared_statement!(SaveInvoice, sql_types::Nullable<sql_types::Text>);
+
+impl QueryFragment<Pg> for SaveInvoice<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use sql_types::{Date, Int8, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+
+        out.push_sql("WITH clash AS (SELECT CASE WHEN o.number = ");
+        out.push_bind_param::<Text, _>(&self.number)?; // $1
+        out.push_sql(" THEN 'number' WHEN o.stripe_invoice_id = ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.stripe_invoice_id)?; // $2
+        out.push_sql(
+            " THEN 'stripeInvoiceId' ELSE 'stripePaymentIntentId' END AS field \
+             FROM invoices o \
+             WHERE (o.number = $1 OR o.stripe_invoice_id = $2 OR o.stripe_payment_intent_id = ",
+        );
+        out.push_bind_param::<Nullable<Text>, _>(&self.stripe_payment_intent_id)?; // $3
+        out.push_sql(") AND o.id <> ");
+        out.push_bind_param::<SqlUuid, _>(&self.id)?; // $4
+        out.push_sql(
+            " LIMIT 1), saved AS (INSERT INTO invoices (id, number, stripe_invoice_id, \
+             stripe_payment_intent_id, tenant_id, subscription_id, status, amount_due, \
+             amount_paid, currency, due_date, description, paid_at, last_event_at, \
+             created_at, updated_at) SELECT $4, $1, $2, $3, ",
+        );
+        out.push_bind_param::<SqlUuid, _>(&self.tenant_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<SqlUuid>, _>(&self.subscription_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.status)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Int8, _>(&self.amount_due)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Int8, _>(&self.amount_paid)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.currency)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Date>, _>(&self.due_date)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.description)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.paid_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.last_event_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamptz, _>(&self.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamptz, _>(&self.updated_at)?;
+        out.push_sql(
+            " WHERE NOT EXISTS (SELECT 1 FROM clash) \
+             ON CONFLICT (id) DO UPDATE SET \
+             number = EXCLUDED.number, \
+             stripe_invoice_id = EXCLUDED.stripe_invoice_id, \
+             stripe_payment_intent_id = EXCLUDED.stripe_payment_intent_id, \
+             subscription_id = EXCLUDED.subscription_id, \
+             status = EXCLUDED.status, \
+             amount_due = EXCLUDED.amount_due, \
+             amount_paid = EXCLUDED.amount_paid, \
+             currency = EXCLUDED.currency, \
+             due_date = EXCLUDED.due_date, \
+             description = EXCLUDED.description, \
+             paid_at = EXCLUDED.paid_at, \
+             last_event_at = EXCLUDED.last_event_at, \
+             updated_at = EXCLUDED.updated_at) \
+             SELECT (SELECT field FROM clash)",
+        );
+        Ok(())
+    }
+}
+
+/// The API field named by [`SaveInvoice`]'s clash column.
+fn clash_field(field: &str) -> &'static str {
+    match field {
+        "number" => "number",
+        "stripeInvoiceId" => "stripeInvoiceId",
+        _ => "stripePaymentIntentId",
+    }
+}
+
+/// Saves the invoice ([`SaveInvoice`]) unless another invoice holds its number or a
+/// Stripe id: then nothing is written and the clashing API field is returned.
+pub(crate) fn save_invoice(
+    conn: &mut PgConnection,
+    invoice: &Invoice,
+) -> QueryResult<Option<&'static str>> {
+    let currency = invoice.amount_due.currency();
+    let statement = SaveInvoice {
+        id: *invoice.id.as_uuid(),
+        number: invoice.number.as_str(),
+        stripe_invoice_id: invoice.invoice_ref.as_ref().map(InvoiceRef::as_str),
+        stripe_payment_intent_id: invoice
+            .payment_intent
+            .as_ref()
+            .map(PaymentIntentRef::as_str),
+        tenant_id: *invoice.tenant_id.as_uuid(),
+        subscription_id: invoice.subscription_id.map(|s| *s.as_uuid()),
+        status: invoice.status.as_str(),
+        amount_due: invoice.amount_due.minor(),
+        amount_paid: invoice.amount_paid.minor(),
+        currency: currency.as_str(),
+        due_date: invoice.due_date,
+        description: invoice.description.as_deref(),
+        paid_at: invoice.paid_at,
+        last_event_at: invoice.last_event_at,
+        created_at: invoice.created_at,
+        updated_at: invoice.updated_at,
+    };
+    let clash = statement.get_result::<Option<String>>(conn)?;
+    Ok(clash.as_deref().map(clash_field))
+}
+
+/// The invoice of a Stripe id, its row locked to the end of the transaction.
+pub(crate) fn lock_invoice_by_ref(
+    conn: &mut PgConnection,
+    invoice: &InvoiceRef,
+) -> Result<Option<Invoice>, DbError> {
+    let row = invoices::table
+        .filter(invoices::stripe_invoice_id.eq(invoice.as_str()))
+        .select(InvoiceRow::as_select())
+        .for_update()
+        .get_result(conn)
+        .optional()?;
+    Ok(row.map(Invoice::try_from).transpose()?)
+}
+
+/// The invoice, its row locked to the end of the transaction.
+pub(crate) fn lock_invoice(
+    conn: &mut PgConnection,
+    id: InvoiceId,
+) -> Result<Option<Invoice>, DbError> {
+    let row = invoices::table
+        .find(id.as_uuid())
+        .select(InvoiceRow::as_select())
+        .for_update()
+        .get_result(conn)
+        .optional()?;
+    Ok(row.map(Invoice::try_from).transpose()?)
+}
+
+/// The invoice a PaymentIntent pays, its row locked, after the PaymentIntent's advisory
+/// lock ([`LockPaymentIntent`]), both held to the end of the transaction: the linker
+/// cannot record this PaymentIntent's invoice between this lookup and the payment the
+/// transaction may then record without it.
+pub(crate) fn lock_invoice_by_payment_intent(
+    conn: &mut PgConnection,
+    payment_intent: &PaymentIntentRef,
+) -> Result<Option<Invoice>, DbError> {
+    LockPaymentIntent {
+        payment_intent: payment_intent.as_str(),
+    }
+    .execute(conn)?;
+    let row = invoices::table
+        .filter(invoices::stripe_payment_intent_id.eq(payment_intent.as_str()))
+        .select(InvoiceRow::as_select())
+        .for_update()
+        .get_result(conn)
+        .optional()?;
+    Ok(row.map(Invoice::try_from).transpose()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clash_column_names_the_api_field() {
+        assert_eq!(clash_field("number"), "number");
+        assert_eq!(clash_field("stripeInvoiceId"), "stripeInvoiceId");
+        assert_eq!(
+            clash_field("stripePaymentIntentId"),
+            "stripePaymentIntentId"
+        );
     }
 }

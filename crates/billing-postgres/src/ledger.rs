@@ -2,12 +2,12 @@
 
 use async_trait::async_trait;
 use billing_domain::page::{Cursor, Page, PageRequest};
-use billing_domain::ports::{LedgerRepository, RepoError};
+use billing_domain::ports::{Applied, LedgerRepository, NewLedgerEntry, RepoError};
 use billing_domain::{EventId, EventOutcome, LedgerEntry, LedgerQuery};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use crate::error::InvalidRow;
+use crate::error::{DbError, InvalidRow};
 use crate::rows::{before_cursor, overfetch, parse, parse_enum};
 use crate::schema::webhook_events;
 use crate::store::PgStore;
@@ -112,4 +112,80 @@ impl LedgerRepository for PgStore {
         })
         .await
     }
+}
+
+/// A new `webhook_events` row, borrowed from the entry.
+#[derive(Insertable)]
+#[diesel(table_name = webhook_events, treat_none_as_default_value = false)]
+struct NewEventRow<'a> {
+    event_id: &'a str,
+    type_: &'a str,
+    created: DateTime<Utc>,
+    api_version: Option<&'a str>,
+    livemode: bool,
+    received_at: DateTime<Utc>,
+    processed_at: Option<DateTime<Utc>>,
+    outcome: &'static str,
+    payload: &'a str,
+}
+
+/// Records the event unless the ledger holds it: `true` when it was new (the webhook
+/// transaction's first statement).
+pub(crate) fn insert_event(conn: &mut PgConnection, entry: &NewLedgerEntry) -> QueryResult<bool> {
+    let row = NewEventRow {
+        event_id: entry.event_id.as_str(),
+        type_: &entry.kind,
+        created: entry.created,
+        api_version: entry.api_version.as_deref(),
+        livemode: entry.livemode,
+        received_at: entry.received_at,
+        processed_at: Some(entry.received_at),
+        outcome: entry.outcome.as_str(),
+        payload: &entry.payload,
+    };
+    let inserted = diesel::insert_into(webhook_events::table)
+        .values(&row)
+        .on_conflict(webhook_events::event_id)
+        .do_nothing()
+        .execute(conn)?;
+    Ok(inserted == 1)
+}
+
+/// The event's stored outcome, its row locked to the end of the transaction.
+pub(crate) fn lock_event(
+    conn: &mut PgConnection,
+    id: &EventId,
+) -> Result<Option<EventOutcome>, DbError> {
+    let stored = webhook_events::table
+        .find(id.as_str())
+        .select(webhook_events::outcome)
+        .for_update()
+        .get_result::<String>(conn)
+        .optional()?;
+    let Some(stored) = stored else {
+        return Ok(None);
+    };
+    EventOutcome::parse(&stored)
+        .map(Some)
+        .ok_or_else(|| InvalidRow::new(TABLE, format!("outcome: unknown value {stored:?}")).into())
+}
+
+/// Records how the event was applied.
+pub(crate) fn set_event_outcome(
+    conn: &mut PgConnection,
+    id: &EventId,
+    applied: &Applied,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let updated = diesel::update(webhook_events::table.find(id.as_str()))
+        .set((
+            webhook_events::outcome.eq(applied.outcome.as_str()),
+            webhook_events::detail.eq(applied.detail.as_deref()),
+            webhook_events::processed_at.eq(at),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        return Err(InvalidRow::new(TABLE, format!("no row for event {id}")).into());
+    }
+    Ok(())
 }

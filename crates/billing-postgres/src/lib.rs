@@ -19,10 +19,12 @@ mod statement;
 mod store;
 mod subscriptions;
 mod tenants;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod webhook;
 
 pub use migrate::{
     applied_migrations, ensure_database, revert_all, run_migrations, SetupError, MIGRATIONS,
 };
+pub use outbox::NotificationFormat;
 pub use store::{redact_url, PgConfig, PgStore};

@@ -1,7 +1,8 @@
 //! [`PaymentIntentLookups`]: the queue of PaymentIntent lookups, kept on the `invoices`
 //! rows themselves (`payment_intent_lookup_at`, `_attempts`, `_error`). The webhook's
-//! transaction requests a lookup ([`crate::webhook`]'s `request_payment_intent_lookup`);
-//! the domain's linker claims, completes or reschedules it.
+//! transaction requests a lookup ([`request_lookup`], behind its
+//! `request_payment_intent_lookup`); the domain's linker claims, completes or reschedules
+//! it.
 //!
 //! Claiming leases lookups like the outbox does ([`crate::outbox`]): one statement picks
 //! due rows with `FOR UPDATE SKIP LOCKED` (two linkers never take the same invoice) and
@@ -271,4 +272,47 @@ impl PaymentIntentLookups for PgStore {
         })
         .await
     }
+}
+
+/// Asks for a paid invoice's PaymentIntent to be looked up (see
+/// the module docs), unless it has one or a lookup is pending; one prepared statement:
+///
+/// ```sql
+/// UPDATE invoices SET payment_intent_lookup_at = $1, payment_intent_lookup_attempts = 0,
+///                     payment_intent_lookup_error = NULL
+/// WHERE id = $2 AND stripe_payment_intent_id IS NULL AND payment_intent_lookup_at IS NULL
+/// ```
+struct RequestLookup<'a> {
+    id: &'a Uuid,
+    at: DateTime<Utc>,
+}
+
+crate::statement::prepared_statement!(RequestLookup, sql_types::Bool);
+
+impl QueryFragment<Pg> for RequestLookup<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("UPDATE invoices SET payment_intent_lookup_at = ");
+        out.push_bind_param::<sql_types::Timestamptz, _>(&self.at)?;
+        out.push_sql(
+            ", payment_intent_lookup_attempts = 0, payment_intent_lookup_error = NULL \
+             WHERE id = ",
+        );
+        out.push_bind_param::<sql_types::Uuid, _>(self.id)?;
+        out.push_sql(" AND stripe_payment_intent_id IS NULL AND payment_intent_lookup_at IS NULL");
+        Ok(())
+    }
+}
+
+/// Asks for the invoice's PaymentIntent to be looked up ([`RequestLookup`]).
+pub(crate) fn request_lookup(
+    conn: &mut PgConnection,
+    invoice: InvoiceId,
+    at: DateTime<Utc>,
+) -> QueryResult<()> {
+    RequestLookup {
+        id: invoice.as_uuid(),
+        at,
+    }
+    .execute(conn)?;
+    Ok(())
 }

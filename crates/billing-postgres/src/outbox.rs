@@ -1,12 +1,34 @@
-//! [`OutboxRepository`]: the dispatch side of the `notifications` outbox (the write side
-//! is [`crate::webhook`]'s `enqueue_notification`).
+//! The `notifications` outbox: [`OutboxRepository`] (the dispatch side), and the write
+//! side run by the webhook transaction ([`enqueue`], behind `enqueue_notification`).
 //!
+//! # What is stored
+//! A row keeps the columns the queue itself works on (`kind`, `dedupe_key`, `tenant_id`,
+//! `status`, `attempts`, `next_attempt_at`, `last_error`, `delivered_at`) and, in
+//! `payload`, the document receivers get, **as rendered when the notification was
+//! enqueued**. The document's format is not this crate's: it is the receivers' contract,
+//! owned by the notifier adapter (`billing_notifier::document`), and the composition root
+//! hands its renderer to the store ([`PgStore::with_notification_format`]). This crate
+//! never reads or builds the document; it stores the text and gives it back.
+//!
+//! Why the rendered bytes rather than the notification's facts (columns, or a storage
+//! document of our own that the notifier would render at delivery):
+//! - every attempt of one notification sends the same bytes, also across a deploy that
+//!   changes the format: receivers deduplicate on the id and see one body per id;
+//! - a row written by one version is delivered as written by any other, so rows pending
+//!   during an upgrade or a rolling deploy need no migration and no second reader;
+//! - the dispatch path stays a plain read: no parsing, nothing that can fail between the
+//!   claim and the POST.
+//!
+//! The price is that a format change applies to new notifications only, which is what
+//! receivers of an at-least-once stream expect anyway.
+//!
+//! # Claiming
 //! Claiming leases messages: one statement picks due pending rows with
 //! `FOR UPDATE SKIP LOCKED` (two dispatchers never take the same row) and moves their
 //! `next_attempt_at` to the end of the lease (a crashed dispatcher's messages come back
 //! then). Messages stay `pending` while leased.
-
 use async_trait::async_trait;
+use billing_domain::notification::{NewNotification, NotificationBody};
 use billing_domain::ports::{OutboxMessage, OutboxRepository, RepoError};
 use billing_domain::NotificationId;
 use chrono::{DateTime, Utc};
@@ -24,6 +46,48 @@ use crate::store::PgStore;
 pub(crate) const MAX_ERROR_CHARS: usize = 1000;
 
 const PENDING: &str = "pending";
+
+/// Renders a notification into the document its receivers get (the notifier's format):
+/// what `payload` stores. See the module docs.
+pub type NotificationFormat =
+    fn(&NewNotification) -> Result<String, Box<dyn std::error::Error + Send + Sync + 'static>>;
+
+/// A `notifications` row to insert; status, attempts and `next_attempt_at` take their
+/// defaults (`pending`, 0, `now()`).
+#[derive(Insertable)]
+#[diesel(table_name = notifications, treat_none_as_default_value = false)]
+struct NotificationWrite<'a> {
+    id: Uuid,
+    kind: &'static str,
+    dedupe_key: &'a str,
+    tenant_id: Option<Uuid>,
+    payload: &'a str,
+}
+
+/// Puts a notification in the outbox unless one with its dedupe key is there: `true` when
+/// it was new. `payload` is its rendered document.
+pub(crate) fn enqueue(
+    conn: &mut PgConnection,
+    notification: &NewNotification,
+    payload: &str,
+) -> QueryResult<bool> {
+    let tenant = match &notification.body {
+        NotificationBody::InvoicePaymentFailed { tenant, .. } => *tenant.as_uuid(),
+    };
+    let row = NotificationWrite {
+        id: *notification.id.as_uuid(),
+        kind: notification.body.kind(),
+        dedupe_key: &notification.dedupe_key,
+        tenant_id: Some(tenant),
+        payload,
+    };
+    let inserted = diesel::insert_into(notifications::table)
+        .values(&row)
+        .on_conflict(notifications::dedupe_key)
+        .do_nothing()
+        .execute(conn)?;
+    Ok(inserted == 1)
+}
 
 /// ```sql
 /// UPDATE notifications SET next_attempt_at = $1

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use billing_domain::page::{Cursor, Page, PageRequest};
 use billing_domain::ports::{PaymentQuery, PaymentRepository, RepoError};
 use billing_domain::{
-    ChargeRef, InvoiceId, Payment, PaymentId, PaymentIntentRef, PaymentStatus, TenantId,
+    ChargeRef, EventId, InvoiceId, Payment, PaymentId, PaymentIntentRef, PaymentStatus, TenantId,
 };
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -120,4 +120,55 @@ impl PaymentRepository for PgStore {
         })
         .await
     }
+}
+
+/// A `payments` row to insert, borrowed from the payment.
+#[derive(Insertable)]
+#[diesel(table_name = payments, treat_none_as_default_value = false)]
+struct PaymentWrite<'a> {
+    id: Uuid,
+    tenant_id: Uuid,
+    invoice_id: Option<Uuid>,
+    amount: i64,
+    currency: &'a str,
+    status: &'static str,
+    failure_code: Option<&'a str>,
+    failure_message: Option<&'a str>,
+    stripe_payment_intent_id: Option<&'a str>,
+    stripe_charge_id: Option<&'a str>,
+    source_event_id: &'a str,
+    created_at: DateTime<Utc>,
+}
+
+/// Records a payment unless it is known: `true` when it was new. No conflict target: it
+/// covers the source event's unique key, the partial unique index on succeeded
+/// PaymentIntents and the charge id alike.
+pub(crate) fn insert_payment(
+    conn: &mut PgConnection,
+    payment: &Payment,
+    source: &EventId,
+) -> QueryResult<bool> {
+    let currency = payment.amount.currency();
+    let row = PaymentWrite {
+        id: *payment.id.as_uuid(),
+        tenant_id: *payment.tenant_id.as_uuid(),
+        invoice_id: payment.invoice_id.map(|i| *i.as_uuid()),
+        amount: payment.amount.minor(),
+        currency: currency.as_str(),
+        status: payment.status.as_str(),
+        failure_code: payment.failure_code.as_deref(),
+        failure_message: payment.failure_message.as_deref(),
+        stripe_payment_intent_id: payment
+            .payment_intent
+            .as_ref()
+            .map(PaymentIntentRef::as_str),
+        stripe_charge_id: payment.charge.as_ref().map(|c| c.as_str()),
+        source_event_id: source.as_str(),
+        created_at: payment.created_at,
+    };
+    let inserted = diesel::insert_into(payments::table)
+        .values(&row)
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(inserted == 1)
 }

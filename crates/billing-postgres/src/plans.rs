@@ -199,3 +199,16 @@ impl PlanRepository for PgStore {
         .await
     }
 }
+
+/// The plan of a Stripe price, in the webhook transaction.
+pub(crate) fn plan_by_price(
+    conn: &mut PgConnection,
+    price: &PriceRef,
+) -> Result<Option<Plan>, DbError> {
+    let row = plans::table
+        .filter(plans::stripe_price_id.eq(price.as_str()))
+        .select(PlanRow::as_select())
+        .get_result(conn)
+        .optional()?;
+    Ok(row.map(Plan::try_from).transpose()?)
+}

@@ -22,6 +22,7 @@ use diesel::{Connection, PgConnection};
 use tokio::sync::Semaphore;
 
 use crate::error::{pool_unavailable, DbError};
+use crate::outbox::NotificationFormat;
 
 /// How to reach PostgreSQL.
 #[derive(Clone, PartialEq, Eq)]
@@ -170,6 +171,8 @@ pub struct PgStore {
     gate: Arc<Semaphore>,
     /// Callers currently waiting for a pooled connection (r2d2 does not count them).
     waiting: Arc<AtomicU32>,
+    /// How a notification's document is rendered for the outbox (see [`crate::outbox`]).
+    notification_format: Option<NotificationFormat>,
 }
 
 impl fmt::Debug for PgStore {
@@ -206,7 +209,23 @@ impl PgStore {
             pool,
             gate: Arc::new(Semaphore::new(max as usize)),
             waiting: Arc::new(AtomicU32::new(0)),
+            notification_format: None,
         }
+    }
+
+    /// The store, rendering the notifications it enqueues with `format` (the notifier's
+    /// document, `billing_notifier::render_document`). Without one, a webhook that
+    /// enqueues a notification fails (`RepoError::Unexpected`): the format is not this
+    /// crate's to choose (see the `outbox` module).
+    #[must_use]
+    pub fn with_notification_format(mut self, format: NotificationFormat) -> Self {
+        self.notification_format = Some(format);
+        self
+    }
+
+    /// The format notifications are rendered with, if one was given.
+    pub(crate) fn notification_format(&self) -> Option<NotificationFormat> {
+        self.notification_format
     }
 
     /// Connections `(in_use, idle)`, for metrics.

@@ -7,12 +7,17 @@ use billing_domain::{
     TenantId,
 };
 use chrono::{DateTime, Utc};
+use diesel::dsl::exists;
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sql_types;
 use uuid::Uuid;
 
-use crate::error::InvalidRow;
+use crate::error::{DbError, InvalidRow};
 use crate::rows::{parse_enum, parse_opt};
 use crate::schema::subscriptions;
+use crate::statement::prepared_statement;
 use crate::store::PgStore;
 
 const TABLE: &str = "subscriptions";
@@ -103,4 +108,136 @@ impl SubscriptionRepository for PgStore {
         })
         .await
     }
+}
+
+/// A `subscriptions` row to upsert by id, borrowed from the subscription; one prepared
+/// statement (diesel's `ON CONFLICT … DO UPDATE` builder is not cached):
+///
+/// ```sql
+/// INSERT INTO subscriptions (<every column>) VALUES ($1, …, $13)
+/// ON CONFLICT (id) DO UPDATE SET <every column but id, tenant_id, created_at> = EXCLUDED.…
+/// ```
+struct SubscriptionWrite<'a> {
+    id: Uuid,
+    tenant_id: Uuid,
+    plan_id: Uuid,
+    status: &'static str,
+    current_period_start: Option<DateTime<Utc>>,
+    current_period_end: Option<DateTime<Utc>>,
+    cancel_at_period_end: bool,
+    canceled_at: Option<DateTime<Utc>>,
+    stripe_subscription_id: Option<&'a str>,
+    stripe_customer_id: Option<&'a str>,
+    last_event_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+prepared_statement!(SubscriptionWrite, sql_types::Bool);
+
+impl QueryFragment<Pg> for SubscriptionWrite<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use sql_types::{Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+
+        out.push_sql(
+            "INSERT INTO subscriptions (id, tenant_id, plan_id, status, current_period_start, \
+             current_period_end, cancel_at_period_end, canceled_at, stripe_subscription_id, \
+             stripe_customer_id, last_event_at, created_at, updated_at) VALUES (",
+        );
+        out.push_bind_param::<SqlUuid, _>(&self.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<SqlUuid, _>(&self.tenant_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<SqlUuid, _>(&self.plan_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.status)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.current_period_start)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.current_period_end)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&self.cancel_at_period_end)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.canceled_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.stripe_subscription_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.stripe_customer_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.last_event_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamptz, _>(&self.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamptz, _>(&self.updated_at)?;
+        out.push_sql(
+            ") ON CONFLICT (id) DO UPDATE SET \
+             plan_id = EXCLUDED.plan_id, \
+             status = EXCLUDED.status, \
+             current_period_start = EXCLUDED.current_period_start, \
+             current_period_end = EXCLUDED.current_period_end, \
+             cancel_at_period_end = EXCLUDED.cancel_at_period_end, \
+             canceled_at = EXCLUDED.canceled_at, \
+             stripe_subscription_id = EXCLUDED.stripe_subscription_id, \
+             stripe_customer_id = EXCLUDED.stripe_customer_id, \
+             last_event_at = EXCLUDED.last_event_at, \
+             updated_at = EXCLUDED.updated_at",
+        );
+        Ok(())
+    }
+}
+
+/// Upserts the subscription by id ([`SubscriptionWrite`]).
+pub(crate) fn save_subscription(conn: &mut PgConnection, s: &Subscription) -> QueryResult<()> {
+    SubscriptionWrite {
+        id: *s.id.as_uuid(),
+        tenant_id: *s.tenant_id.as_uuid(),
+        plan_id: *s.plan_id.as_uuid(),
+        status: s.status.as_str(),
+        current_period_start: s.current_period_start,
+        current_period_end: s.current_period_end,
+        cancel_at_period_end: s.cancel_at_period_end,
+        canceled_at: s.canceled_at,
+        stripe_subscription_id: s.subscription_ref.as_ref().map(SubscriptionRef::as_str),
+        stripe_customer_id: s.customer.as_ref().map(CustomerRef::as_str),
+        last_event_at: s.last_event_at,
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+    }
+    .execute(conn)?;
+    Ok(())
+}
+
+/// The subscription of a Stripe id, its row locked to the end of the transaction.
+pub(crate) fn lock_subscription(
+    conn: &mut PgConnection,
+    subscription: &SubscriptionRef,
+) -> Result<Option<Subscription>, DbError> {
+    let row = subscriptions::table
+        .filter(subscriptions::stripe_subscription_id.eq(subscription.as_str()))
+        .select(SubscriptionRow::as_select())
+        .for_update()
+        .get_result(conn)
+        .optional()?;
+    Ok(row.map(Subscription::try_from).transpose()?)
+}
+
+/// Whether the tenant has a live subscription other than `except`.
+pub(crate) fn has_other_live_subscription(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    except: SubscriptionId,
+) -> QueryResult<bool> {
+    let [a, b, c] = LIVE.map(SubscriptionStatus::as_str);
+    diesel::select(exists(
+        subscriptions::table
+            .filter(subscriptions::tenant_id.eq(tenant.as_uuid()))
+            .filter(subscriptions::id.ne(except.as_uuid()))
+            .filter(
+                subscriptions::status
+                    .eq(a)
+                    .or(subscriptions::status.eq(b))
+                    .or(subscriptions::status.eq(c)),
+            ),
+    ))
+    .get_result::<bool>(conn)
 }

@@ -1,5 +1,6 @@
-//! Test support (always compiled so that other crates' tests can use it): throw-away
-//! databases on a real PostgreSQL server.
+//! Test support behind the `testing` feature (and this crate's own unit tests): throw-away
+//! databases on a real PostgreSQL server. Crates whose tests use it enable the feature in
+//! their `[dev-dependencies]` only, so it is never part of a production build.
 //!
 //! [`TestDatabase::create`] makes a database with a random name (`billing_test_<uuid>`) on
 //! the server named by `DATABASE_URL` (default [`DEFAULT_BASE_URL`]), and dropping the

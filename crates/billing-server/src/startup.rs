@@ -98,10 +98,12 @@ impl Application {
         if let Err(e) = crate::build_info::register(metrics.registry()) {
             tracing::warn!(error = %e, "billing_build_info not exported");
         }
+        // The outbox stores each notification's document as the notifier renders it.
         let store = PgStore::new(&PgConfig {
             max_connections: config.database_max_connections,
             ..PgConfig::new(config.database_url())
-        });
+        })
+        .with_notification_format(billing_notifier::render_document);
 
         let mut stripe = StripeConfig::new(
             config.stripe.api_key.clone(),

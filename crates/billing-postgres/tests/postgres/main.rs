@@ -18,6 +18,7 @@ mod subscriptions;
 mod tenants;
 mod webhook;
 
+use billing_domain::notification::NewNotification;
 use billing_domain::ports::{Applied, RepoError, WebhookTx, WebhookWork};
 use billing_domain::EventOutcome;
 use billing_domain::{
@@ -43,10 +44,19 @@ pub fn processed() -> Applied {
     }
 }
 
+/// The document the tests' stores render notifications as: every fact of the
+/// notification, so that a test can tell which one was stored. The wire format is the
+/// notifier's (`billing_notifier::render_document`), tested byte for byte there.
+pub fn test_document(
+    n: &NewNotification,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync + 'static>> {
+    Ok(format!("{n:?}"))
+}
+
 /// A migrated database and a store on it.
 pub fn setup() -> (TestDatabase, PgStore) {
     let db = TestDatabase::create().expect("test database");
-    let store = db.store();
+    let store = db.store().with_notification_format(test_document);
     (db, store)
 }
 

@@ -1,0 +1,56 @@
+//! The notification document, byte for byte.
+#![allow(clippy::unwrap_used, reason = "test helpers fail loudly by design")]
+
+use billing_domain::notification::{NewNotification, NotificationBody};
+use billing_domain::{Currency, InvoiceId, InvoiceRef, Money, NotificationId, TenantId};
+use billing_notifier::render_document;
+use chrono::{TimeZone, Utc};
+
+fn payment_failed(invoice_ref: Option<&str>) -> NewNotification {
+    NewNotification {
+        id: NotificationId::from_uuid(
+            uuid::Uuid::parse_str("00000000-0000-4000-8000-000000000001").unwrap(),
+        ),
+        dedupe_key: "invoice.payment_failed:in_test_7:2".into(),
+        occurred_at: Utc.timestamp_opt(1_767_225_600, 0).unwrap(),
+        body: NotificationBody::InvoicePaymentFailed {
+            tenant: TenantId::from_uuid(
+                uuid::Uuid::parse_str("00000000-0000-4000-8000-000000000002").unwrap(),
+            ),
+            invoice: InvoiceId::from_uuid(
+                uuid::Uuid::parse_str("00000000-0000-4000-8000-000000000003").unwrap(),
+            ),
+            number: "INV-7".into(),
+            invoice_ref: invoice_ref.map(|r| InvoiceRef::parse(r).unwrap()),
+            amount_due: Money::new(4200, Currency::parse("usd").unwrap()).unwrap(),
+            attempt: 2,
+        },
+    }
+}
+
+#[test]
+fn an_invoice_payment_failure_renders_the_documented_document() {
+    let document = render_document(&payment_failed(Some("in_test_7"))).unwrap();
+
+    assert_eq!(
+        document,
+        "{\"id\":\"00000000-0000-4000-8000-000000000001\",\"type\":\"invoice.payment_failed\",\
+         \"occurredAt\":\"2026-01-01T00:00:00Z\",\"data\":{\
+         \"tenantId\":\"00000000-0000-4000-8000-000000000002\",\
+         \"invoiceId\":\"00000000-0000-4000-8000-000000000003\",\
+         \"invoiceNumber\":\"INV-7\",\"stripeInvoiceId\":\"in_test_7\",\
+         \"amountDue\":4200,\"currency\":\"usd\",\"attempt\":2}}"
+    );
+}
+
+#[test]
+fn an_invoice_of_our_own_has_a_null_stripe_invoice_id_and_sub_second_times_are_kept() {
+    let mut notification = payment_failed(None);
+    notification.occurred_at = Utc.timestamp_opt(1_767_225_600, 123_456_789).unwrap();
+
+    let document: serde_json::Value =
+        serde_json::from_str(&render_document(&notification).unwrap()).unwrap();
+
+    assert_eq!(document["data"]["stripeInvoiceId"], serde_json::Value::Null);
+    assert_eq!(document["occurredAt"], "2026-01-01T00:00:00.123456789Z");
+}

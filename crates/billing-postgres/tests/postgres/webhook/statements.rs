@@ -1,0 +1,312 @@
+//! Each table's statements inside the webhook transaction.
+
+use super::*;
+
+#[tokio::test]
+async fn a_tenant_is_ensured_found_by_customer_and_saved_inside_the_transaction() {
+    let (_db, store) = setup();
+    let id = TenantId::new();
+
+    let found = store
+        .apply(work(move |tx| {
+            let created = tx.ensure_tenant(id)?;
+            let again = tx.ensure_tenant(id)?;
+            assert_eq!(created, again);
+            assert_eq!(created.status, TenantStatus::Pending);
+            let mut tenant = created;
+            tenant.status = TenantStatus::Active;
+            tenant.customer = Some(CustomerRef::parse("cus_test_tx").unwrap());
+            tenant.updated_at = at(9);
+            tx.save_tenant(&tenant)?;
+            let by_customer = tx
+                .tenant_by_customer(&CustomerRef::parse("cus_test_tx").unwrap())?
+                .map(|t| t.id.to_string());
+            Ok(with_detail(&by_customer.unwrap_or_default()))
+        }))
+        .await
+        .unwrap();
+
+    assert_eq!(found.detail, Some(id.to_string()));
+    let stored = TenantRepository::get(&store, id).await.unwrap().unwrap();
+    assert_eq!(stored.status, TenantStatus::Active);
+    assert_eq!(stored.updated_at, at(9));
+}
+
+#[tokio::test]
+async fn a_subscription_is_inserted_then_updated_and_liveness_is_judged_per_tenant() {
+    let (_db, store) = setup();
+    let plan = PlanRepository::create(&store, new_plan("basic", "price_basic"))
+        .await
+        .unwrap();
+    let tenant = TenantRepository::ensure(&store, TenantId::new())
+        .await
+        .unwrap()
+        .id;
+    let first = subscription(tenant, plan.id, "sub_test_a");
+    let second = subscription(tenant, plan.id, "sub_test_b");
+    let (a, b) = (first.clone(), second.clone());
+
+    let applied = store
+        .apply(work(move |tx| {
+            tx.save_subscription(&a)?;
+            tx.save_subscription(&b)?;
+            let mut locked = tx
+                .lock_subscription(a.subscription_ref.as_ref().unwrap())?
+                .unwrap();
+            assert_eq!(locked, a);
+            locked.status = SubscriptionStatus::Canceled;
+            locked.canceled_at = Some(at(50));
+            locked.last_event_at = Some(at(50));
+            tx.save_subscription(&locked)?;
+            let other_live_for_a = tx.has_other_live_subscription(tenant, a.id)?;
+            let mut b = b.clone();
+            b.status = SubscriptionStatus::Canceled;
+            tx.save_subscription(&b)?;
+            let other_live_for_b = tx.has_other_live_subscription(tenant, b.id)?;
+            let by_price = tx.plan_by_price(&PriceRef::parse("price_basic").unwrap())?;
+            let by_code = tx.plan(&PlanKey::parse("basic").unwrap())?;
+            Ok(with_detail(&format!(
+                "{other_live_for_a} {other_live_for_b} {} {}",
+                by_price.is_some(),
+                by_code.is_some()
+            )))
+        }))
+        .await
+        .unwrap();
+
+    assert_eq!(applied.detail.as_deref(), Some("true false true true"));
+    let stored = store
+        .apply(work(move |tx| {
+            let s = tx
+                .lock_subscription(&SubscriptionRef::parse("sub_test_a").unwrap())?
+                .unwrap();
+            assert_eq!(s.id, first.id);
+            assert_eq!(s.status, SubscriptionStatus::Canceled);
+            assert_eq!(s.canceled_at, Some(at(50)));
+            assert_eq!(s.last_event_at, Some(at(50)));
+            assert_eq!(s.created_at, first.created_at);
+            Ok(processed())
+        }))
+        .await;
+    assert!(stored.is_ok(), "{stored:?}");
+}
+
+#[tokio::test]
+async fn an_invoice_is_upserted_and_found_by_each_of_its_keys() {
+    let (_db, store) = setup();
+    let tenant = TenantRepository::ensure(&store, TenantId::new())
+        .await
+        .unwrap()
+        .id;
+    let inv = invoice(tenant, "INV-100", "in_test_100");
+    let id = inv.id;
+
+    store
+        .apply(work(move |tx| {
+            tx.save_invoice(&inv)?;
+            let mut paid = tx.lock_invoice(inv.id)?.unwrap();
+            assert_eq!(paid, inv);
+            paid.status = InvoiceStatus::Paid;
+            paid.amount_paid = usd(2900);
+            paid.paid_at = Some(at(60));
+            paid.payment_intent = Some(PaymentIntentRef::parse("pi_test_100").unwrap());
+            paid.updated_at = at(61);
+            tx.save_invoice(&paid)?;
+            let by_ref = tx.lock_invoice_by_ref(&InvoiceRef::parse("in_test_100").unwrap())?;
+            let by_pi = tx
+                .lock_invoice_by_payment_intent(&PaymentIntentRef::parse("pi_test_100").unwrap())?;
+            assert_eq!(by_ref.as_ref(), Some(&paid));
+            assert_eq!(by_pi, Some(paid));
+            Ok(processed())
+        }))
+        .await
+        .unwrap();
+
+    let stored = InvoiceRepository::get(&store, &InvoiceKey::Id(id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, InvoiceStatus::Paid);
+    assert_eq!(stored.amount_paid, usd(2900));
+    assert_eq!(stored.paid_at, Some(at(60)));
+    assert_eq!(stored.created_at, at(1));
+    assert_eq!(stored.updated_at, at(61));
+}
+
+#[tokio::test]
+async fn a_clashing_invoice_is_a_conflict_and_the_event_can_still_be_recorded_as_failed() {
+    let (_db, store) = setup();
+    let tenant = TenantId::new();
+    InvoiceRepository::create(&store, new_invoice(tenant, "INV-1", 2900))
+        .await
+        .unwrap();
+    let stripe_owned = invoice(tenant, "INV-2", "in_test_taken");
+    store
+        .apply(work(move |tx| {
+            tx.save_invoice(&stripe_owned)?;
+            Ok(processed())
+        }))
+        .await
+        .unwrap();
+
+    let applied = store
+        .apply(work(move |tx| {
+            tx.insert_event(&entry("evt_clash"))?;
+            let by_number = tx.save_invoice(&invoice(tenant, "INV-1", "in_test_new"));
+            let by_stripe_id = tx.save_invoice(&invoice(tenant, "INV-3", "in_test_taken"));
+            let fields = match (by_number, by_stripe_id) {
+                (Err(RepoError::Conflict(a)), Err(RepoError::Conflict(b))) => format!("{a} {b}"),
+                other => format!("unexpected {other:?}"),
+            };
+            let applied = Applied {
+                outcome: EventOutcome::Failed,
+                detail: Some(fields),
+            };
+            tx.set_event_outcome(&event_id("evt_clash"), &applied, at(70))?;
+            Ok(applied)
+        }))
+        .await
+        .unwrap();
+
+    assert_eq!(applied.detail.as_deref(), Some("number stripeInvoiceId"));
+    let stored = LedgerRepository::get(&store, &event_id("evt_clash"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.outcome, EventOutcome::Failed);
+    assert_eq!(stored.detail.as_deref(), Some("number stripeInvoiceId"));
+    assert_eq!(stored.processed_at, Some(at(70)));
+    let missing = InvoiceRepository::get(
+        &store,
+        &InvoiceKey::Number(InvoiceNumber::parse("INV-3").unwrap()),
+    )
+    .await
+    .unwrap();
+    assert!(missing.is_none());
+}
+
+#[tokio::test]
+async fn payments_are_deduplicated_by_source_event_and_by_succeeded_payment_intent() {
+    let (_db, store) = setup();
+    let tenant = TenantRepository::ensure(&store, TenantId::new())
+        .await
+        .unwrap()
+        .id;
+
+    let applied = store
+        .apply(work(move |tx| {
+            let mut charged = payment(tenant, PaymentStatus::Succeeded, "pi_test_1");
+            let failed_on_charge = || {
+                let mut failed = payment(tenant, PaymentStatus::Failed, "pi_test_2");
+                failed.charge = Some(ChargeRef::parse("ch_test_2").unwrap());
+                failed
+            };
+            charged.charge = Some(ChargeRef::parse("ch_test_1").unwrap());
+            let results = [
+                tx.insert_payment(&charged, &event_id("evt_p1"))?,
+                // Redelivery of the same event.
+                tx.insert_payment(
+                    &payment(tenant, PaymentStatus::Succeeded, "pi_test_1"),
+                    &event_id("evt_p1"),
+                )?,
+                // Another event about the same success.
+                tx.insert_payment(
+                    &payment(tenant, PaymentStatus::Succeeded, "pi_test_1"),
+                    &event_id("evt_p2"),
+                )?,
+                // Two failed attempts of one PaymentIntent naming the same charge.
+                tx.insert_payment(&failed_on_charge(), &event_id("evt_p3"))?,
+                tx.insert_payment(&failed_on_charge(), &event_id("evt_p4"))?,
+            ];
+            Ok(with_detail(&format!("{results:?}")))
+        }))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        applied.detail.as_deref(),
+        Some("[true, false, false, true, true]")
+    );
+    let stored = PaymentRepository::list(
+        &store,
+        PaymentQuery {
+            tenant: Some(tenant),
+            invoice: None,
+        },
+        PageRequest {
+            after: None,
+            limit: PageLimit::new(10).unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored.items.len(), 3);
+    let charged = stored
+        .items
+        .iter()
+        .find(|p| p.status == PaymentStatus::Succeeded)
+        .unwrap();
+    assert_eq!(charged.charge.as_ref().unwrap().as_str(), "ch_test_1");
+    let failed: Vec<_> = stored
+        .items
+        .iter()
+        .filter(|p| p.status == PaymentStatus::Failed)
+        .collect();
+    assert_eq!(failed.len(), 2);
+    assert!(failed
+        .iter()
+        .all(|p| p.failure_code.as_deref() == Some("card_declined")));
+}
+
+#[tokio::test]
+async fn a_notification_is_enqueued_once_per_key_with_the_documented_document() {
+    let (_db, store) = setup();
+    let tenant = TenantId::new();
+    let notification = payment_failed(tenant, "invoice.payment_failed:in_test_7:2");
+    let expected = notification.clone();
+
+    let applied = store
+        .apply(work(move |tx| {
+            let first = tx.enqueue_notification(&notification)?;
+            let mut again = payment_failed(tenant, "invoice.payment_failed:in_test_7:2");
+            again.occurred_at = at(99);
+            let second = tx.enqueue_notification(&again)?;
+            Ok(with_detail(&format!("{first} {second}")))
+        }))
+        .await
+        .unwrap();
+
+    assert_eq!(applied.detail.as_deref(), Some("true false"));
+    assert_eq!(store.backlog().await.unwrap(), 1);
+    let claimed = store.claim_due(Utc::now(), Utc::now(), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let message = &claimed[0];
+    assert_eq!(message.id, expected.id);
+    assert_eq!(message.kind, "invoice.payment_failed");
+    assert_eq!(message.attempts, 0);
+    // The first notification's document, stored as the format rendered it.
+    assert_eq!(message.payload, test_document(&expected).unwrap());
+}
+
+#[tokio::test]
+async fn a_store_without_a_notification_format_refuses_to_enqueue_and_commits_nothing() {
+    let (db, _store) = setup();
+    let store = db.store();
+    let notification = payment_failed(TenantId::new(), "invoice.payment_failed:in_test_8:1");
+
+    let err = store
+        .apply(work(move |tx| {
+            tx.insert_event(&entry("evt_no_format"))?;
+            tx.enqueue_notification(&notification)?;
+            Ok(processed())
+        }))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, RepoError::Unexpected(_)), "{err:?}");
+    assert_eq!(store.backlog().await.unwrap(), 0);
+    assert!(LedgerRepository::get(&store, &event_id("evt_no_format"))
+        .await
+        .unwrap()
+        .is_none());
+}
