@@ -12,18 +12,18 @@
 //!   *pattern* (`unmatched` when no route matched), when a [`Metrics`] is registered as
 //!   `web::Data<Metrics>`.
 
-use std::fmt;
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, Error, HttpMessage, HttpRequest};
 use tracing::field::Empty;
 use tracing::Instrument;
 
+use crate::error::WithRequestId;
 use crate::metrics::Metrics;
 
 /// The request id header.
@@ -165,33 +165,6 @@ pub async fn observe(
             id: id_header,
         }
         .into()),
-    }
-}
-
-/// An inner error whose response carries the request id too.
-#[derive(Debug)]
-struct WithRequestId {
-    inner: Error,
-    id: Option<HeaderValue>,
-}
-
-impl fmt::Display for WithRequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.inner, f)
-    }
-}
-
-impl ResponseError for WithRequestId {
-    fn status_code(&self) -> StatusCode {
-        self.inner.as_response_error().status_code()
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut res = self.inner.error_response();
-        if let Some(value) = &self.id {
-            res.headers_mut().insert(REQUEST_ID_HEADER, value.clone());
-        }
-        res
     }
 }
 
