@@ -99,9 +99,7 @@ pub struct WebhookBody(pub web::Bytes);
 pub const WEBHOOK_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn reject_webhook(req: &HttpRequest, error: ApiError, reason: &str) -> Error {
-    if let Some(metrics) = req.app_data::<web::Data<crate::metrics::Metrics>>() {
-        metrics.observe_webhook_rejection(reason);
-    }
+    crate::metrics::report(req, |m| m.webhook_rejected(reason));
     tracing::warn!(reason, "webhook delivery refused");
     error.into()
 }

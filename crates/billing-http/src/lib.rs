@@ -21,7 +21,7 @@ use billing_domain::BillingApi;
 pub use auth::{mint_hs256, AuthError, AuthenticatedActor, Authenticator, InvalidKey, MintError};
 pub use error::{ApiError, Problem};
 pub use extract::{extractor_configs, ExtractorConfigs, JSON_LIMIT, WEBHOOK_LIMIT};
-pub use metrics::Metrics;
+pub use metrics::MetricsEndpoint;
 pub use middleware::RequestId;
 
 /// The paths of the API (SPEC §3), for routing, `Location` headers and tests.
@@ -91,8 +91,9 @@ pub struct AppState {
     pub api: Arc<dyn BillingApi>,
     /// Bearer-token verification.
     pub auth: Authenticator,
-    /// The metrics registry, also rendered at `GET /metrics`.
-    pub metrics: Metrics,
+    /// Where requests and webhook deliveries are reported, also rendered at
+    /// `GET /metrics`.
+    pub metrics: Arc<dyn MetricsEndpoint>,
 }
 
 /// The whole application, for the server and the tests alike: app data from `state`,
@@ -112,7 +113,7 @@ pub fn app(
     App::new()
         .app_data(web::Data::from(state.api))
         .app_data(web::Data::new(state.auth))
-        .app_data(web::Data::new(state.metrics))
+        .app_data(web::Data::from(state.metrics))
         .wrap(actix_web::middleware::from_fn(middleware::observe))
         .configure(configure)
 }
@@ -133,7 +134,8 @@ pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 ///
 /// The app must also hold, as app data, a `web::Data<dyn BillingApi>` (from an
 /// `Arc<dyn BillingApi>` with `web::Data::from`), a `web::Data<Authenticator>` and a
-/// `web::Data<Metrics>`; [`app`] does all of it.
+/// `web::Data<dyn MetricsEndpoint>` (from an `Arc` with `web::Data::from`); [`app`] does
+/// all of it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use resources::{checkout, events, invoices, ops, payments, plans, portal, tenants, webhook};
 

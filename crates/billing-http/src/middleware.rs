@@ -9,8 +9,8 @@
 //!   `stripe.event_id` and `stripe.event_type` that the auth extractor and the webhook
 //!   handler fill in through [`root_span`]. Handler spans are its children.
 //! * **Metrics**: `http_request_duration_seconds{route, method, status}` with the route
-//!   *pattern* (`unmatched` when no route matched), when a [`Metrics`] is registered as
-//!   `web::Data<Metrics>`.
+//!   *pattern* (`unmatched` when no route matched), reported through the
+//!   [`MetricsEndpoint`] registered as `web::Data<dyn MetricsEndpoint>`, if any.
 
 use std::time::Instant;
 
@@ -24,7 +24,7 @@ use tracing::field::Empty;
 use tracing::Instrument;
 
 use crate::error::WithRequestId;
-use crate::metrics::Metrics;
+use crate::metrics::MetricsEndpoint;
 
 /// The request id header.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -115,7 +115,7 @@ pub async fn observe(
         ext.insert(RequestId(request_id.clone()));
         ext.insert(RootSpan(span.clone()));
     }
-    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let metrics = req.app_data::<web::Data<dyn MetricsEndpoint>>().cloned();
     // The id passed `acceptable_request_id` or is a UUID: always a valid header value.
     let id_header = HeaderValue::from_str(&request_id).ok();
 
@@ -141,7 +141,7 @@ pub async fn observe(
     span.record("http.status_code", status);
     span.record("duration_ms", duration_ms);
     if let Some(metrics) = metrics {
-        metrics.observe_http(&route, method, status, elapsed);
+        metrics.http_request(&route, method, status, elapsed);
     }
     tracing::info!(
         parent: &span,

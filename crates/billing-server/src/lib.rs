@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod config;
+pub mod metrics;
+pub mod queues;
 pub mod startup;
 pub mod telemetry;

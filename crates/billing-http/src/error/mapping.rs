@@ -120,18 +120,15 @@ impl From<BillingError> for ApiError {
                 "stripe_not_configured",
                 "payments are not configured on this server (no Stripe API key)",
             ),
-            BillingError::ProviderUnavailable(source) => {
-                tracing::error!(error = %Chain(source.as_ref()), "Stripe call failed");
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "stripe_unavailable",
-                    "the payment provider failed to answer; retry later",
-                )
-            }
+            // The Stripe client logged the failure, with its cause, when it happened.
+            BillingError::ProviderUnavailable(_) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "stripe_unavailable",
+                "the payment provider failed to answer; retry later",
+            ),
             // Stripe's message for a refused request is written for API users and names
             // the offending parameter; it holds no secret of ours.
-            BillingError::ProviderRefused { code, message } => {
-                tracing::warn!(stripe.code = code.as_deref(), "Stripe refused the request");
+            BillingError::ProviderRefused { message, .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "stripe_request_refused", message)
             }
             BillingError::Unavailable(source) => {

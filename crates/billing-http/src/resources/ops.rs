@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::common::Api;
 use crate::error::ApiError;
-use crate::metrics::{Metrics, TEXT_FORMAT};
+use crate::metrics::MetricsEndpoint;
 use crate::responses::Unavailable;
 
 /// A health answer.
@@ -73,9 +73,8 @@ pub async fn ready(api: Api) -> Result<HttpResponse, ApiError> {
         (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")
     )
 )]
-pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
-    metrics.run_scrape_hooks();
+pub async fn metrics(metrics: web::Data<dyn MetricsEndpoint>) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type(TEXT_FORMAT)
-        .body(metrics.render())
+        .content_type(metrics.content_type())
+        .body(metrics.scrape())
 }

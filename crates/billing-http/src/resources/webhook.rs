@@ -1,7 +1,8 @@
 //! `POST /api/v1/billing/stripe/webhook`: Stripe's deliveries. No bearer token: the
 //! `Stripe-Signature` header is the credential, checked by the service over the raw body.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
+use billing_domain::metrics::WebhookDelivery;
 use billing_domain::service::{WebhookError, WebhookReceipt};
 use serde::Serialize;
 
@@ -9,7 +10,7 @@ use super::common::Api;
 use super::events::EventOutcomeName;
 use crate::error::ApiError;
 use crate::extract::WebhookBody;
-use crate::metrics::Metrics;
+use crate::metrics;
 use crate::middleware::root_span;
 use crate::responses::{BadRequest, Internal, PayloadTooLarge, Unavailable};
 
@@ -49,18 +50,18 @@ pub(super) fn record_event(req: &HttpRequest, receipt: &WebhookReceipt) {
 /// Records a delivered event in the root span and the metrics.
 fn observe_receipt(req: &HttpRequest, receipt: &WebhookReceipt) {
     record_event(req, receipt);
-    if let Some(metrics) = req.app_data::<web::Data<Metrics>>() {
-        // An event "from the future" (clock skew) counts as no lag.
-        let lag = (chrono::Utc::now() - receipt.created)
-            .to_std()
-            .unwrap_or_default();
-        metrics.observe_webhook_event(
-            &receipt.kind,
-            receipt.outcome.as_str(),
+    // An event "from the future" (clock skew) counts as no lag.
+    let lag = (chrono::Utc::now() - receipt.created)
+        .to_std()
+        .unwrap_or_default();
+    metrics::report(req, |m| {
+        m.webhook_event(&WebhookDelivery {
+            kind: &receipt.kind,
+            outcome: receipt.outcome,
             lag,
-            receipt.api_version.as_deref(),
-        );
-    }
+            api_version: receipt.api_version.as_deref(),
+        });
+    });
 }
 
 /// Receives a Stripe webhook delivery. No bearer token: the `Stripe-Signature` header is
@@ -126,7 +127,5 @@ fn rejection_reason(e: &WebhookError) -> Option<&'static str> {
 }
 
 fn reject(req: &HttpRequest, reason: &str) {
-    if let Some(metrics) = req.app_data::<web::Data<Metrics>>() {
-        metrics.observe_webhook_rejection(reason);
-    }
+    metrics::report(req, |m| m.webhook_rejected(reason));
 }
