@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 pub mod ids;
 pub mod jobs;
+pub mod metrics;
 pub mod model;
 pub mod money;
 pub mod notification;

@@ -89,15 +89,8 @@ pub enum AuthError {
 
 impl AuthError {
     /// Whether the request carried a bearer token at all.
-    const fn token_present(&self) -> bool {
+    pub(crate) const fn token_present(&self) -> bool {
         !matches!(self, Self::Missing | Self::NotBearer)
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        let present = e.token_present();
-        ApiError::unauthorized(e.to_string(), present)
     }
 }
 

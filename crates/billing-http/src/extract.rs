@@ -6,17 +6,16 @@
 //! * larger than [`JSON_LIMIT`]: 413 `payload_too_large`;
 //! * a body that is not `application/json`: 415 `unsupported_media_type`.
 //!
-//! Query and path errors answer 400 `invalid_parameter`.
+//! Query and path errors answer 400 `invalid_parameter`. The mappings themselves live in
+//! [`crate::error`].
 
 use actix_web::dev::Payload;
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, Error, FromRequest, HttpRequest};
 use futures::future::{FutureExt, LocalBoxFuture};
 use serde::de::DeserializeOwned;
-use serde_json::error::Category;
 
-use crate::error::ApiError;
+use crate::error::{json_error, path_error, query_error, ApiError};
 
 /// Largest JSON body accepted: 64 KiB.
 pub const JSON_LIMIT: usize = 64 * 1024;
@@ -41,58 +40,6 @@ pub fn extractor_configs() -> ExtractorConfigs {
             .error_handler(|e, _| json_error(&e).into()),
         query: web::QueryConfig::default().error_handler(|e, _| query_error(&e).into()),
         path: web::PathConfig::default().error_handler(|e, _| path_error(&e).into()),
-    }
-}
-
-/// Maps a JSON extraction failure to its answer.
-pub(crate) fn json_error(e: &JsonPayloadError) -> ApiError {
-    match e {
-        JsonPayloadError::OverflowKnownLength { limit, .. }
-        | JsonPayloadError::Overflow { limit } => ApiError::payload_too_large(*limit),
-        JsonPayloadError::ContentType => ApiError::unsupported_media_type(),
-        // serde_json's messages describe the client's document (position, field names);
-        // they hold nothing of ours.
-        JsonPayloadError::Deserialize(de) => match de.classify() {
-            Category::Data => ApiError::invalid_body(format!("the body does not fit: {de}")),
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::invalid_json(format!("the body is not valid JSON: {de}"))
-            }
-        },
-        JsonPayloadError::Payload(actix_web::error::PayloadError::Overflow) => {
-            ApiError::payload_too_large(JSON_LIMIT)
-        }
-        _ => ApiError::invalid_json("the request body could not be read"),
-    }
-}
-
-fn query_error(e: &QueryPayloadError) -> ApiError {
-    match e {
-        // serde_urlencoded names the unknown or duplicated parameter in its message.
-        QueryPayloadError::Deserialize(de) => ApiError::new(
-            actix_web::http::StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-            format!("the query string is not acceptable: {de}"),
-        ),
-        _ => ApiError::new(
-            actix_web::http::StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-            "the query string is not acceptable",
-        ),
-    }
-}
-
-fn path_error(e: &PathError) -> ApiError {
-    match e {
-        PathError::Deserialize(de) => ApiError::new(
-            actix_web::http::StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-            format!("a path parameter is not acceptable: {de}"),
-        ),
-        _ => ApiError::new(
-            actix_web::http::StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-            "a path parameter is not acceptable",
-        ),
     }
 }
 
@@ -152,9 +99,7 @@ pub struct WebhookBody(pub web::Bytes);
 pub const WEBHOOK_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn reject_webhook(req: &HttpRequest, error: ApiError, reason: &str) -> Error {
-    if let Some(metrics) = req.app_data::<web::Data<crate::metrics::Metrics>>() {
-        metrics.observe_webhook_rejection(reason);
-    }
+    crate::metrics::report(req, |m| m.webhook_rejected(reason));
     tracing::warn!(reason, "webhook delivery refused");
     error.into()
 }
@@ -183,14 +128,7 @@ impl FromRequest for WebhookBody {
         actix_web::rt::time::timeout(WEBHOOK_READ_TIMEOUT, read)
             .map(move |read| {
                 let Ok(read) = read else {
-                    let timeout = ApiError::new(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "request_timeout",
-                        format!(
-                            "the request body was not received within {} s",
-                            WEBHOOK_READ_TIMEOUT.as_secs()
-                        ),
-                    );
+                    let timeout = ApiError::request_timeout(WEBHOOK_READ_TIMEOUT);
                     return Err(reject_webhook(&req, timeout, "body_timeout"));
                 };
                 read.map(Self).map_err(|e| {

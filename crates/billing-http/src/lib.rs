@@ -3,13 +3,13 @@
 //! This crate knows `billing-domain` and actix-web only: no database, no Stripe client.
 
 pub mod auth;
-pub mod dto;
 pub mod error;
 pub mod extract;
-pub mod handlers;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod resources;
+pub mod responses;
 
 use std::sync::Arc;
 
@@ -21,7 +21,7 @@ use billing_domain::BillingApi;
 pub use auth::{mint_hs256, AuthError, AuthenticatedActor, Authenticator, InvalidKey, MintError};
 pub use error::{ApiError, Problem};
 pub use extract::{extractor_configs, ExtractorConfigs, JSON_LIMIT, WEBHOOK_LIMIT};
-pub use metrics::Metrics;
+pub use metrics::MetricsEndpoint;
 pub use middleware::RequestId;
 
 /// The paths of the API (SPEC §3), for routing, `Location` headers and tests.
@@ -91,8 +91,9 @@ pub struct AppState {
     pub api: Arc<dyn BillingApi>,
     /// Bearer-token verification.
     pub auth: Authenticator,
-    /// The metrics registry, also rendered at `GET /metrics`.
-    pub metrics: Metrics,
+    /// Where requests and webhook deliveries are reported, also rendered at
+    /// `GET /metrics`.
+    pub metrics: Arc<dyn MetricsEndpoint>,
 }
 
 /// The whole application, for the server and the tests alike: app data from `state`,
@@ -112,7 +113,7 @@ pub fn app(
     App::new()
         .app_data(web::Data::from(state.api))
         .app_data(web::Data::new(state.auth))
-        .app_data(web::Data::new(state.metrics))
+        .app_data(web::Data::from(state.metrics))
         .wrap(actix_web::middleware::from_fn(middleware::observe))
         .configure(configure)
 }
@@ -133,9 +134,10 @@ pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 ///
 /// The app must also hold, as app data, a `web::Data<dyn BillingApi>` (from an
 /// `Arc<dyn BillingApi>` with `web::Data::from`), a `web::Data<Authenticator>` and a
-/// `web::Data<Metrics>`; [`app`] does all of it.
+/// `web::Data<dyn MetricsEndpoint>` (from an `Arc` with `web::Data::from`); [`app`] does
+/// all of it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use handlers as h;
+    use resources::{checkout, events, invoices, ops, payments, plans, portal, tenants, webhook};
 
     let configs = extractor_configs();
     cfg.app_data(configs.json)
@@ -149,41 +151,46 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         // Raw bytes only: the signature covers the body exactly as received.
         resource(paths::STRIPE_WEBHOOK, "POST")
             .app_data(web::PayloadConfig::new(WEBHOOK_LIMIT))
-            .route(web::post().to(h::stripe_webhook)),
+            .route(web::post().to(webhook::stripe_webhook)),
     )
-    .service(resource(paths::HEALTH_LIVE, "GET").route(web::get().to(h::live)))
-    .service(resource(paths::HEALTH_READY, "GET").route(web::get().to(h::ready)))
-    .service(resource(paths::METRICS, "GET").route(web::get().to(h::metrics)))
+    .service(resource(paths::HEALTH_LIVE, "GET").route(web::get().to(ops::live)))
+    .service(resource(paths::HEALTH_READY, "GET").route(web::get().to(ops::ready)))
+    .service(resource(paths::METRICS, "GET").route(web::get().to(ops::metrics)))
     .service(
         resource(paths::PLANS, "GET, POST")
-            .route(web::get().to(h::list_plans))
-            .route(web::post().to(h::create_plan)),
+            .route(web::get().to(plans::list_plans))
+            .route(web::post().to(plans::create_plan)),
     )
     .service(
         resource(paths::PLAN, "GET, PATCH")
-            .route(web::get().to(h::get_plan))
-            .route(web::patch().to(h::update_plan)),
+            .route(web::get().to(plans::get_plan))
+            .route(web::patch().to(plans::update_plan)),
     )
-    .service(resource(paths::TENANT, "GET").route(web::get().to(h::get_tenant)))
+    .service(resource(paths::TENANT, "GET").route(web::get().to(tenants::get_tenant)))
     .service(
-        resource(paths::TENANT_SUBSCRIPTION, "GET").route(web::get().to(h::tenant_subscription)),
+        resource(paths::TENANT_SUBSCRIPTION, "GET")
+            .route(web::get().to(tenants::tenant_subscription)),
     )
     .service(
         resource(paths::INVOICES, "GET, POST")
-            .route(web::get().to(h::list_invoices))
-            .route(web::post().to(h::create_invoice)),
+            .route(web::get().to(invoices::list_invoices))
+            .route(web::post().to(invoices::create_invoice)),
     )
-    .service(resource(paths::INVOICE, "GET").route(web::get().to(h::get_invoice)))
+    .service(resource(paths::INVOICE, "GET").route(web::get().to(invoices::get_invoice)))
     .service(
         resource(paths::INVOICE_PAYMENT_INTENT, "POST")
-            .route(web::post().to(h::invoice_payment_intent)),
+            .route(web::post().to(invoices::invoice_payment_intent)),
     )
-    .service(resource(paths::PAYMENTS, "GET").route(web::get().to(h::list_payments)))
-    .service(resource(paths::STRIPE_EVENTS, "GET").route(web::get().to(h::list_events)))
-    .service(resource(paths::STRIPE_CHECKOUT, "POST").route(web::post().to(h::start_checkout)))
-    .service(resource(paths::STRIPE_PORTAL, "POST").route(web::post().to(h::open_portal)))
-    .service(resource(paths::STRIPE_EVENT_REPLAY, "POST").route(web::post().to(h::replay_event)))
-    .service(resource(paths::OPENAPI, "GET").route(web::get().to(h::openapi)));
+    .service(resource(paths::PAYMENTS, "GET").route(web::get().to(payments::list_payments)))
+    .service(resource(paths::STRIPE_EVENTS, "GET").route(web::get().to(events::list_events)))
+    .service(
+        resource(paths::STRIPE_CHECKOUT, "POST").route(web::post().to(checkout::start_checkout)),
+    )
+    .service(resource(paths::STRIPE_PORTAL, "POST").route(web::post().to(portal::open_portal)))
+    .service(
+        resource(paths::STRIPE_EVENT_REPLAY, "POST").route(web::post().to(events::replay_event)),
+    )
+    .service(resource(paths::OPENAPI, "GET").route(web::get().to(openapi::openapi)));
 
     cfg.default_service(web::to(|| async {
         Err::<actix_web::HttpResponse, ApiError>(ApiError::route_not_found())

@@ -9,22 +9,22 @@
 //!   `stripe.event_id` and `stripe.event_type` that the auth extractor and the webhook
 //!   handler fill in through [`root_span`]. Handler spans are its children.
 //! * **Metrics**: `http_request_duration_seconds{route, method, status}` with the route
-//!   *pattern* (`unmatched` when no route matched), when a [`Metrics`] is registered as
-//!   `web::Data<Metrics>`.
+//!   *pattern* (`unmatched` when no route matched), reported through the
+//!   [`MetricsEndpoint`] registered as `web::Data<dyn MetricsEndpoint>`, if any.
 
-use std::fmt;
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, Error, HttpMessage, HttpRequest};
 use tracing::field::Empty;
 use tracing::Instrument;
 
-use crate::metrics::Metrics;
+use crate::error::WithRequestId;
+use crate::metrics::MetricsEndpoint;
 
 /// The request id header.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -115,7 +115,7 @@ pub async fn observe(
         ext.insert(RequestId(request_id.clone()));
         ext.insert(RootSpan(span.clone()));
     }
-    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let metrics = req.app_data::<web::Data<dyn MetricsEndpoint>>().cloned();
     // The id passed `acceptable_request_id` or is a UUID: always a valid header value.
     let id_header = HeaderValue::from_str(&request_id).ok();
 
@@ -141,7 +141,7 @@ pub async fn observe(
     span.record("http.status_code", status);
     span.record("duration_ms", duration_ms);
     if let Some(metrics) = metrics {
-        metrics.observe_http(&route, method, status, elapsed);
+        metrics.http_request(&route, method, status, elapsed);
     }
     tracing::info!(
         parent: &span,
@@ -165,33 +165,6 @@ pub async fn observe(
             id: id_header,
         }
         .into()),
-    }
-}
-
-/// An inner error whose response carries the request id too.
-#[derive(Debug)]
-struct WithRequestId {
-    inner: Error,
-    id: Option<HeaderValue>,
-}
-
-impl fmt::Display for WithRequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.inner, f)
-    }
-}
-
-impl ResponseError for WithRequestId {
-    fn status_code(&self) -> StatusCode {
-        self.inner.as_response_error().status_code()
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut res = self.inner.error_response();
-        if let Some(value) = &self.id {
-            res.headers_mut().insert(REQUEST_ID_HEADER, value.clone());
-        }
-        res
     }
 }
 

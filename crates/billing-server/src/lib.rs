@@ -2,5 +2,7 @@
 
 pub mod build_info;
 pub mod config;
+pub mod metrics;
+pub mod queues;
 pub mod startup;
 pub mod telemetry;

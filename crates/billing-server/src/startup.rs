@@ -2,29 +2,30 @@
 //! dispatcher, and a shutdown that lets in-flight requests finish.
 
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::KeepAlive;
 use actix_web::HttpServer;
 use billing_domain::jobs::linker::PaymentIntentLinker;
 use billing_domain::jobs::outbox::OutboxDispatcher;
-use billing_domain::jobs::PassReport;
-use billing_domain::ports::{Clock, Notifier, PaymentProvider, RepoError, SystemClock};
+use billing_domain::metrics::BillingMetrics;
+use billing_domain::ports::{Clock, Notifier, PaymentProvider, SystemClock};
 use billing_domain::{BillingApi, BillingService, BillingSettings, Ports};
-use billing_http::{AppState, Authenticator, Metrics};
+use billing_http::{AppState, Authenticator};
 use billing_notifier::{HttpNotifier, LogNotifier};
 use billing_postgres::{PgConfig, PgStore};
 use billing_stripe::StripeWebhookVerifier;
-use billing_stripe::{CallRecord, RetryPolicy, StripeClient, StripeConfig, StripeMetrics};
+use billing_stripe::{RetryPolicy, StripeClient, StripeConfig};
 use secrecy::ExposeSecret;
 use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, JwtKey};
+use crate::metrics::Metrics;
+use crate::queues::{dispatch_outbox, link_payment_intents};
 
 /// Why the service could not start.
 #[derive(Debug, Error)]
@@ -62,20 +63,6 @@ pub async fn migrate(database_url: &str) -> Result<Vec<String>, StartupError> {
     .map_err(|e| StartupError::Database(e.to_string()))?
 }
 
-/// Forwards the Stripe client's call records to the metrics registry.
-struct StripeCallMetrics(Metrics);
-
-impl StripeMetrics for StripeCallMetrics {
-    fn record(&self, call: &CallRecord) {
-        self.0.observe_stripe_call(
-            call.operation,
-            call.outcome.as_str(),
-            call.attempts,
-            call.duration,
-        );
-    }
-}
-
 /// A running service.
 pub struct Application {
     port: u16,
@@ -94,10 +81,12 @@ impl Application {
     /// [`StartupError`] for an unusable key or client.
     pub fn build(config: &Config, listener: TcpListener) -> Result<Self, StartupError> {
         let port = listener.local_addr()?.port();
-        let metrics = Metrics::new();
+        let metrics = Arc::new(Metrics::new());
+        metrics.set_pinned_api_version(&config.stripe.api_version);
         if let Err(e) = crate::build_info::register(metrics.registry()) {
             tracing::warn!(error = %e, "billing_build_info not exported");
         }
+        let reporter: Arc<dyn BillingMetrics> = metrics.clone();
         // The outbox stores each notification's document as the notifier renders it.
         let store = PgStore::new(&PgConfig {
             max_connections: config.database_max_connections,
@@ -121,7 +110,7 @@ impl Application {
         let provider: Arc<dyn PaymentProvider> = Arc::new(
             StripeClient::new(stripe)
                 .map_err(|e| StartupError::Stripe(e.to_string()))?
-                .with_metrics(Arc::new(StripeCallMetrics(metrics.clone()))),
+                .reporting_to(reporter.clone()),
         );
         let verifier = StripeWebhookVerifier::new(
             config.stripe.webhook_secrets.clone(),
@@ -190,12 +179,11 @@ impl Application {
         let (stop_dispatcher, stopped) = watch::channel(false);
         let dispatcher = tokio::spawn(dispatch_outbox(
             dispatcher,
-            metrics.clone(),
+            reporter.clone(),
             stopped.clone(),
         ));
-        let linker = tokio::spawn(link_payment_intents(linker, metrics.clone(), stopped));
+        let linker = tokio::spawn(link_payment_intents(linker, reporter, stopped));
 
-        metrics.set_pinned_api_version(&config.stripe.api_version);
         let state = AppState { api, auth, metrics };
         let mut server = HttpServer::new(move || billing_http::app(state.clone()))
             // Set explicitly (tests/resilience relies on them): a client has 5 s to send a
@@ -254,204 +242,5 @@ impl Application {
         drop(self.store);
         tracing::info!("stopped");
         served
-    }
-}
-
-/// How often a background queue (the outbox, the PaymentIntent lookups) is polled when it
-/// was empty, or the pass failed.
-const QUEUE_POLL: Duration = Duration::from_secs(1);
-
-/// How soon a queue is polled again after a pass that found work but less than a batch.
-/// Work arrives with the webhooks, so a queue that had some will soon have more: taking it
-/// in small, frequent passes spreads its Stripe calls and writes over the second, where a
-/// pass per [`QUEUE_POLL`] would take the whole second's worth at once, in a burst that
-/// every request in flight then waits behind (the benchmark's p99).
-const QUEUE_TRICKLE: Duration = Duration::from_millis(50);
-
-async fn dispatch_outbox(
-    dispatcher: OutboxDispatcher,
-    metrics: Metrics,
-    stop: watch::Receiver<bool>,
-) {
-    work_off(
-        "outbox",
-        dispatcher.policy().batch,
-        || dispatcher.run_once(),
-        || async {
-            let n = dispatcher.backlog().await?;
-            metrics.set_outbox_backlog(n);
-            Ok(n)
-        },
-        |report| {
-            metrics.add_outbox_failures(u64::from(report.retried + report.dead));
-            metrics.add_outbox_dead(u64::from(report.dead));
-        },
-        stop,
-    )
-    .await;
-}
-
-async fn link_payment_intents(
-    linker: PaymentIntentLinker,
-    metrics: Metrics,
-    stop: watch::Receiver<bool>,
-) {
-    work_off(
-        "PaymentIntent lookup",
-        linker.policy().batch,
-        || linker.run_once(),
-        || async {
-            let n = linker.backlog().await?;
-            metrics.set_lookups_pending(n);
-            Ok(n)
-        },
-        |report| metrics.add_lookups_abandoned(u64::from(report.dead)),
-        stop,
-    )
-    .await;
-}
-
-/// Whether a pass left work in its queue for later (items retried).
-fn left_work(pass: &Result<PassReport, RepoError>) -> bool {
-    pass.as_ref().is_ok_and(|report| report.retried > 0)
-}
-
-/// When a queue's backlog gauge is counted again: a `count(*)` over the queue's index,
-/// cheap for a short queue but not for the long one an outage leaves, while passes then
-/// come every [`QUEUE_TRICKLE`]. So at most once per [`QUEUE_POLL`], and at once when a
-/// pass left work behind while the gauge shows none, so that a scrape that sees a failure
-/// counted also sees a backlog.
-struct BacklogGauge {
-    started: Instant,
-    /// Milliseconds after `started` when the next count is due.
-    next_ms: AtomicU64,
-    /// The backlog last shown.
-    shown: AtomicU64,
-}
-
-impl Default for BacklogGauge {
-    fn default() -> Self {
-        Self {
-            started: Instant::now(),
-            next_ms: AtomicU64::new(0),
-            shown: AtomicU64::new(0),
-        }
-    }
-}
-
-impl BacklogGauge {
-    /// Whether to count the backlog now, after a pass that did or did not leave work.
-    fn due(&self, now: Instant, left_work: bool) -> bool {
-        let at = u64::try_from(now.saturating_duration_since(self.started).as_millis())
-            .unwrap_or(u64::MAX);
-        let due = at >= self.next_ms.load(Ordering::Relaxed)
-            || (left_work && self.shown.load(Ordering::Relaxed) == 0);
-        if due {
-            let period = u64::try_from(QUEUE_POLL.as_millis()).unwrap_or(u64::MAX);
-            self.next_ms
-                .store(at.saturating_add(period), Ordering::Relaxed);
-        }
-        due
-    }
-
-    /// Records the backlog the gauge now shows.
-    fn shown(&self, n: u64) {
-        self.shown.store(n, Ordering::Relaxed);
-    }
-}
-
-/// How long to wait before the next pass after one that handled `handled` items of a
-/// `batch`: not at all after a full batch, [`QUEUE_TRICKLE`] after a partial one,
-/// [`QUEUE_POLL`] after an empty one.
-const fn next_pass(handled: u32, batch: u32) -> Option<Duration> {
-    if handled >= batch {
-        None
-    } else if handled > 0 {
-        Some(QUEUE_TRICKLE)
-    } else {
-        Some(QUEUE_POLL)
-    }
-}
-
-/// Runs `pass` until `stop`, paced by [`next_pass`]. After each pass, `backlog` counts the
-/// queue for its gauge when [`BacklogGauge`] says so, then `count` adds the pass to the
-/// counters: the backlog first, so that a scrape that sees a failure counted also sees the
-/// backlog that failure left behind.
-async fn work_off<P, F, B, G, C>(
-    what: &str,
-    batch: u32,
-    pass: P,
-    backlog: B,
-    count: C,
-    mut stop: watch::Receiver<bool>,
-) where
-    P: Fn() -> F,
-    F: std::future::Future<Output = Result<PassReport, RepoError>>,
-    B: Fn() -> G,
-    G: std::future::Future<Output = Result<u64, RepoError>>,
-    C: Fn(&PassReport),
-{
-    let gauge = BacklogGauge::default();
-    loop {
-        let passed = pass().await;
-        if gauge.due(Instant::now(), left_work(&passed)) {
-            if let Ok(n) = backlog().await {
-                gauge.shown(n);
-            }
-        }
-        let pause = match passed {
-            Ok(report) => {
-                count(&report);
-                next_pass(report.handled(), batch)
-            }
-            Err(e) => {
-                tracing::warn!(queue = what, error = %e, "pass failed; retrying");
-                Some(QUEUE_POLL)
-            }
-        };
-        if *stop.borrow() {
-            return;
-        }
-        let Some(pause) = pause else { continue };
-        tokio::select! {
-            _ = stop.changed() => return,
-            () = tokio::time::sleep(pause) => {}
-        }
-        if *stop.borrow() {
-            return;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_queue_is_taken_again_at_once_after_a_full_batch_soon_after_some_work_and_later_when_empty()
-    {
-        assert_eq!(next_pass(10, 10), None);
-        assert_eq!(next_pass(9, 10), Some(QUEUE_TRICKLE));
-        assert_eq!(next_pass(1, 10), Some(QUEUE_TRICKLE));
-        assert_eq!(next_pass(0, 10), Some(QUEUE_POLL));
-        assert!(QUEUE_TRICKLE < QUEUE_POLL);
-    }
-
-    #[test]
-    fn the_backlog_is_counted_at_most_once_a_second_unless_a_failure_left_work_unshown() {
-        let gauge = BacklogGauge::default();
-        let t0 = gauge.started;
-        assert!(gauge.due(t0, false));
-        gauge.shown(0);
-        assert!(!gauge.due(t0 + Duration::from_millis(50), false));
-        // A retry left work behind and the gauge still shows none: counted at once.
-        assert!(gauge.due(t0 + Duration::from_millis(100), true));
-        gauge.shown(3);
-        // An outage's stream of retries: the gauge shows them; once a second is enough.
-        assert!(!gauge.due(t0 + Duration::from_millis(150), true));
-        assert!(!gauge.due(t0 + Duration::from_millis(1_050), true));
-        assert!(gauge.due(t0 + Duration::from_millis(1_100), true));
-        assert!(!gauge.due(t0 + Duration::from_millis(1_200), false));
-        assert!(gauge.due(t0 + Duration::from_millis(2_100), false));
     }
 }

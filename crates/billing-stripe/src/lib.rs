@@ -6,6 +6,7 @@
 mod client;
 mod error;
 mod form;
+mod metrics;
 mod webhook;
 mod wire;
 

@@ -6,9 +6,10 @@ use std::time::Duration;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::StatusCode;
 use actix_web::test;
+use billing_domain::metrics::NoMetrics;
 use billing_domain::service::MockBillingApi;
 use billing_domain::*;
-use billing_http::{mint_hs256, AppState, Authenticator, Metrics};
+use billing_http::{mint_hs256, AppState, Authenticator, MetricsEndpoint};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_json::Value;
 
@@ -57,7 +58,7 @@ impl Reply {
 
 /// Sends `req` to an app over `api`, verifying tokens with `auth`.
 pub async fn send_with(auth: Authenticator, api: MockBillingApi, req: test::TestRequest) -> Reply {
-    let mut replies = send_all(auth, api, Metrics::new(), vec![req]).await;
+    let mut replies = send_all(auth, api, Arc::new(NoMetrics), vec![req]).await;
     replies.pop().unwrap()
 }
 
@@ -65,7 +66,7 @@ pub async fn send_with(auth: Authenticator, api: MockBillingApi, req: test::Test
 pub async fn send_all(
     auth: Authenticator,
     api: MockBillingApi,
-    metrics: Metrics,
+    metrics: Arc<dyn MetricsEndpoint>,
     reqs: Vec<test::TestRequest>,
 ) -> Vec<Reply> {
     let api: Arc<dyn BillingApi> = Arc::new(api);

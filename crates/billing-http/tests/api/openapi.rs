@@ -403,7 +403,7 @@ async fn real_answers_fit_their_documented_schemas() {
     let replies = send_all(
         billing_http::Authenticator::hs256(SECRET),
         api,
-        billing_http::Metrics::new(),
+        std::sync::Arc::new(billing_domain::metrics::NoMetrics),
         reqs,
     )
     .await;

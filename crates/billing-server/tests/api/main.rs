@@ -11,6 +11,7 @@
 mod common;
 mod foundation;
 mod helpers;
+mod metrics;
 mod outbox;
 mod stripe_calls;
 mod webhooks;

@@ -139,16 +139,30 @@ impl StripeClient {
             status: stats.status,
             request_id: stats.request_id,
         };
-        tracing::info!(
-            stripe.operation = record.operation,
-            stripe.outcome = record.outcome.as_str(),
-            stripe.attempts = record.attempts,
-            stripe.request_id = record.request_id.as_deref(),
-            http.status = record.status,
-            duration_ms = u64::try_from(record.duration.as_millis()).unwrap_or(u64::MAX),
-            stripe.error = detail.as_deref(),
-            "stripe call finished"
-        );
+        // The one log line of a call, failures included (the HTTP adapter does not log
+        // them again): info when it succeeded or nothing was sent, warn when Stripe
+        // refused the request, error when Stripe failed or answered what we cannot read.
+        macro_rules! finished {
+            ($level:ident) => {
+                tracing::$level!(
+                    stripe.operation = record.operation,
+                    stripe.outcome = record.outcome.as_str(),
+                    stripe.attempts = record.attempts,
+                    stripe.request_id = record.request_id.as_deref(),
+                    http.status = record.status,
+                    duration_ms = u64::try_from(record.duration.as_millis()).unwrap_or(u64::MAX),
+                    stripe.error = detail.as_deref(),
+                    "stripe call finished"
+                )
+            };
+        }
+        match record.outcome {
+            CallOutcome::Success | CallOutcome::NotConfigured => finished!(info),
+            CallOutcome::Refused => finished!(warn),
+            CallOutcome::Misconfigured | CallOutcome::Unavailable | CallOutcome::Unexpected => {
+                finished!(error);
+            }
+        }
         if let Some(metrics) = &self.metrics {
             metrics.record(&record);
         }

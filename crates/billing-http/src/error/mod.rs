@@ -6,6 +6,10 @@
 //! hand-written `detail`. Internal errors are logged here, once, and answered with an opaque
 //! body; their `Display` never reaches a client.
 //!
+//! Every mapping to an [`ApiError`] lives in this module: the constructors here, the
+//! conversions from the domain's, the authenticator's and the extractors' errors in
+//! [`mapping`].
+//!
 //! Problem documents use `"type": "about:blank"` with the status's reason phrase as
 //! `title` (RFC 9457 §4.2.1): the machine-readable distinction lives in `code`.
 
@@ -16,8 +20,11 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use billing_domain::webhook::SignatureError;
-use billing_domain::{BillingError, InvoiceStatus};
 use serde::{Deserialize, Serialize};
+
+mod mapping;
+
+pub(crate) use mapping::{json_error, path_error, query_error};
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -236,6 +243,19 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_payload", detail)
     }
 
+    /// 408 `request_timeout`: the body did not arrive within `limit`.
+    #[must_use]
+    pub fn request_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body was not received within {} s",
+                limit.as_secs()
+            ),
+        )
+    }
+
     /// 503 `service_unavailable`: a temporary failure; the caller should retry.
     #[must_use]
     pub fn service_unavailable() -> Self {
@@ -302,6 +322,34 @@ impl ResponseError for ApiError {
     }
 }
 
+/// An inner error whose response carries the request id too.
+#[derive(Debug)]
+pub(crate) struct WithRequestId {
+    pub(crate) inner: actix_web::Error,
+    pub(crate) id: Option<HeaderValue>,
+}
+
+impl fmt::Display for WithRequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl ResponseError for WithRequestId {
+    fn status_code(&self) -> StatusCode {
+        self.inner.as_response_error().status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = self.inner.error_response();
+        if let Some(value) = &self.id {
+            res.headers_mut()
+                .insert(crate::middleware::REQUEST_ID_HEADER, value.clone());
+        }
+        res
+    }
+}
+
 /// Displays an error with its whole `source()` chain, for the log.
 pub(crate) struct Chain<'a>(pub(crate) &'a dyn std::error::Error);
 
@@ -314,157 +362,5 @@ impl fmt::Display for Chain<'_> {
             next = e.source();
         }
         Ok(())
-    }
-}
-
-fn conflict(code: &'static str, detail: impl Into<Cow<'static, str>>) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, code, detail)
-}
-
-fn not_found(code: &'static str, detail: impl Into<Cow<'static, str>>) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, code, detail)
-}
-
-fn forbidden(code: &'static str, detail: impl Into<Cow<'static, str>>) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, code, detail)
-}
-
-impl From<BillingError> for ApiError {
-    fn from(e: BillingError) -> Self {
-        match e {
-            BillingError::Forbidden(tenant) => forbidden(
-                "forbidden",
-                format!("this token may not act for tenant {tenant}"),
-            ),
-            BillingError::NoTenant => forbidden(
-                "tenant_required",
-                "this token names no tenant (claim tenant_id) and is not an admin's",
-            ),
-            BillingError::AdminOnly => forbidden(
-                "admin_required",
-                "this operation needs the billing:admin role",
-            ),
-            BillingError::PlanNotFound(key) => {
-                not_found("plan_not_found", format!("there is no plan {key}"))
-            }
-            BillingError::PlanInactive(key) => conflict(
-                "plan_inactive",
-                format!("plan {key} is retired and cannot be subscribed to"),
-            ),
-            BillingError::PlanExists(field) => conflict(
-                "plan_exists",
-                format!("a plan with this {field} already exists"),
-            ),
-            BillingError::TenantNotFound(tenant) => {
-                not_found("tenant_not_found", format!("there is no tenant {tenant}"))
-            }
-            BillingError::SubscriptionNotFound(tenant) => not_found(
-                "subscription_not_found",
-                format!("tenant {tenant} has no subscription"),
-            ),
-            BillingError::AlreadySubscribed(tenant) => conflict(
-                "subscription_exists",
-                format!(
-                    "tenant {tenant} already has a live subscription; change or cancel it in \
-                     the Customer Portal (POST /api/v1/billing/stripe/portal)"
-                ),
-            ),
-            BillingError::InvoiceNotFound(key) => {
-                not_found("invoice_not_found", format!("there is no invoice {key}"))
-            }
-            BillingError::InvoiceExists => conflict(
-                "invoice_exists",
-                "an invoice with this number already exists",
-            ),
-            BillingError::InvoiceNotPayable(InvoiceStatus::Paid) => {
-                conflict("invoice_already_paid", "the invoice is already paid")
-            }
-            BillingError::InvoiceNotPayable(status) => conflict(
-                "invoice_not_payable",
-                format!("an invoice in status {} cannot be paid", status.as_str()),
-            ),
-            BillingError::NothingToPay => {
-                conflict("nothing_to_pay", "nothing is left to pay on this invoice")
-            }
-            BillingError::InvoicePaymentPending => conflict(
-                "invoice_payment_pending",
-                "Stripe has not opened a payment for this invoice yet; retry shortly",
-            ),
-            BillingError::EventNotFound(event) => not_found(
-                "event_not_found",
-                format!("Stripe has no event {event} (events older than 30 days are gone)"),
-            ),
-            BillingError::CustomerNotFound(customer) => not_found(
-                "customer_not_found",
-                format!("no tenant has the Stripe customer {customer}"),
-            ),
-            BillingError::CustomerOfAnotherTenant => conflict(
-                "customer_belongs_to_other_tenant",
-                "this Stripe customer belongs to another tenant",
-            ),
-            BillingError::InvalidReturnUrl(why) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_return_url",
-                format!("returnUrl is not acceptable: {why}"),
-            ),
-            BillingError::ReturnUrlRequired => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "return_url_required",
-                "returnUrl is required because no default portal return URL is configured",
-            ),
-            // The domain writes these messages for clients (they name the broken rule).
-            BillingError::Invalid(message) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                message,
-            ),
-            BillingError::ProviderNotConfigured => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "stripe_not_configured",
-                "payments are not configured on this server (no Stripe API key)",
-            ),
-            BillingError::ProviderUnavailable(source) => {
-                tracing::error!(error = %Chain(source.as_ref()), "Stripe call failed");
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "stripe_unavailable",
-                    "the payment provider failed to answer; retry later",
-                )
-            }
-            // Stripe's message for a refused request is written for API users and names
-            // the offending parameter; it holds no secret of ours.
-            BillingError::ProviderRefused { code, message } => {
-                tracing::warn!(stripe.code = code.as_deref(), "Stripe refused the request");
-                ApiError::new(StatusCode::BAD_REQUEST, "stripe_request_refused", message)
-            }
-            BillingError::Unavailable(source) => {
-                tracing::error!(error = %Chain(source.as_ref()), "database unavailable");
-                ApiError::database_unavailable()
-            }
-            BillingError::Unexpected(source) => ApiError::internal(source.as_ref()),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_log_chain_includes_every_source() {
-        let inner = std::io::Error::other("socket closed");
-        let outer = BillingError::Unexpected(Box::new(inner));
-
-        let text = Chain(&outer).to_string();
-
-        assert_eq!(text, "unexpected error: socket closed");
-    }
-
-    #[test]
-    fn an_unexpected_error_answers_an_opaque_body() {
-        let e = ApiError::from(BillingError::Unexpected("password=hunter2".into()));
-
-        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(!e.detail().contains("hunter2"));
     }
 }
