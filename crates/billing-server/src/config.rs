@@ -37,6 +37,9 @@ const fn setting(var: &'static str, default: &'static str, meaning: &'static str
     }
 }
 
+/// The default of `STRIPE_EMULATOR_PORT`.
+pub const DEFAULT_EMULATOR_PORT: u16 = 12111;
+
 /// Every environment variable, in the order of the README's configuration table.
 /// `default` is literal where the service has one value (a test checks that setting the
 /// variable to it changes nothing).
@@ -59,12 +62,12 @@ pub const SETTINGS: &[Setting] = &[
     ),
     setting(
         "STRIPE_API_KEY",
-        "required (dev: unset, Stripe endpoints answer 503)",
+        "required (dev: unset, the in-process Stripe emulator)",
         "Stripe secret key sk_... or restricted key rk_...",
     ),
     setting(
         "STRIPE_WEBHOOK_SECRET",
-        "required (dev: unset, webhooks refused)",
+        "required (dev: made for the emulator; refused with a real key)",
         "webhook signing secret whsec_...; several, comma-separated, during a rotation",
     ),
     setting(
@@ -76,6 +79,11 @@ pub const SETTINGS: &[Setting] = &[
         "STRIPE_API_VERSION",
         billing_stripe::DEFAULT_API_VERSION,
         "pinned Stripe-Version (register the webhook endpoint with the same)",
+    ),
+    setting(
+        "STRIPE_EMULATOR_PORT",
+        "12111",
+        "dev without STRIPE_API_KEY: port of the in-process Stripe emulator",
     ),
     setting(
         "STRIPE_WEBHOOK_TOLERANCE_SECS",
@@ -285,6 +293,9 @@ pub struct Config {
     /// of the load balancer in front (60 s on common ones), or the balancer may reuse a
     /// connection the service is closing and answer 502.
     pub keep_alive: Duration,
+    /// `STRIPE_EMULATOR_PORT`: where `--dev` without `STRIPE_API_KEY` runs the emulator
+    /// (default 12111).
+    pub emulator_port: u16,
     /// Development mode (`--dev`).
     pub dev: bool,
 }
@@ -550,6 +561,10 @@ impl Config {
             secs(env, "STRIPE_WEBHOOK_TOLERANCE_SECS", 300),
             Duration::ZERO,
         );
+        let emulator_port = errs.or(
+            parsed(env, "STRIPE_EMULATOR_PORT", DEFAULT_EMULATOR_PORT),
+            DEFAULT_EMULATOR_PORT,
+        );
         let max_retries = errs.or(parsed(env, "STRIPE_MAX_RETRIES", 2u32), 0);
         let request_timeout = errs.or(secs(env, "STRIPE_TIMEOUT_SECS", 30), Duration::ZERO);
         let deadline = errs.or(secs(env, "STRIPE_DEADLINE_SECS", 45), Duration::ZERO);
@@ -604,6 +619,7 @@ impl Config {
             shutdown_timeout,
             keep_alive,
             workers,
+            emulator_port,
             dev,
         };
         Ok((config, made_up))

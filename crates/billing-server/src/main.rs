@@ -1,14 +1,15 @@
 //! `billing-server`: see the crate README for the subcommands.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use billing_domain::TenantId;
+use billing_server::config::JwtKey;
 use billing_server::config::{
-    environment_help, Config, LogFormat, ProcessEnv, DEFAULT_DATABASE_URL,
+    environment_help, Config, LogFormat, ProcessEnv, DEFAULT_DATABASE_URL, DEFAULT_EMULATOR_PORT,
 };
-use billing_server::startup::{migrate, Application};
+use billing_server::startup::{migrate, seed_dev_plans, start_dev_emulator, Application};
 use billing_server::telemetry;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
@@ -39,6 +40,24 @@ enum Command {
     CheckConfig,
     /// Create the database if missing, apply pending migrations, exit.
     Migrate,
+    /// Run the Stripe emulator alone (for tests, benchmarks and other services) until Ctrl-C.
+    StripeEmulator {
+        /// Port on 127.0.0.1.
+        #[arg(long, default_value_t = DEFAULT_EMULATOR_PORT)]
+        port: u16,
+        /// Where its events are POSTed, e.g. http://127.0.0.1:8087/api/v1/billing/stripe/webhook.
+        #[arg(long)]
+        forward_to: Option<String>,
+        /// The secret deliveries are signed with (whsec_...).
+        #[arg(long, default_value = "whsec_test_emulator")]
+        webhook_secret: String,
+        /// The only API key accepted; without it any sk_test_... key is.
+        #[arg(long)]
+        api_key: Option<String>,
+        /// Accept any cus_... id and create unknown prices on the fly (plans made by hand).
+        #[arg(long)]
+        lenient: bool,
+    },
     /// Print a development bearer token signed with JWT_SECRET (HS256).
     DevToken {
         /// The tenant the token acts for.
@@ -72,6 +91,19 @@ fn main() -> ExitCode {
         Command::Serve => runtime.block_on(serve(cli.dev)),
         Command::CheckConfig => check_config(cli.dev),
         Command::Migrate => runtime.block_on(migrate_only()),
+        Command::StripeEmulator {
+            port,
+            forward_to,
+            webhook_secret,
+            api_key,
+            lenient,
+        } => runtime.block_on(stripe_emulator(
+            port,
+            forward_to,
+            webhook_secret,
+            api_key,
+            lenient,
+        )),
         Command::DevToken {
             tenant,
             admin,
@@ -89,17 +121,28 @@ fn main() -> ExitCode {
 }
 
 async fn serve(dev: bool) -> Result<(), String> {
-    let (config, made_up) = Config::from_env(&ProcessEnv, dev).map_err(|e| e.to_string())?;
+    let (mut config, made_up) = Config::from_env(&ProcessEnv, dev).map_err(|e| e.to_string())?;
     telemetry::init(config.log_format);
+    let mut emulator = None;
     if dev {
         tracing::warn!("DEVELOPMENT MODE: never run --dev in production");
         for var in &made_up.filled {
             tracing::warn!(setting = var, "not set; using a development default");
         }
         if config.stripe.api_key.is_none() {
-            tracing::warn!(
-                "STRIPE_API_KEY is not set: the Stripe endpoints answer 503 stripe_not_configured"
+            let listen = SocketAddr::from(([127, 0, 0, 1], config.emulator_port));
+            let webhook = format!(
+                "http://127.0.0.1:{}/api/v1/billing/stripe/webhook",
+                config.port
             );
+            let started = start_dev_emulator(&mut config, listen, webhook)
+                .await
+                .map_err(|e| format!("the Stripe emulator could not start on {listen}: {e}"))?;
+            tracing::warn!(
+                emulator = %started.base_url(),
+                "STRIPE_API_KEY is not set: Stripe is the in-process EMULATOR (test key, webhook secret made at start, events forwarded to this service); no real Stripe is called"
+            );
+            emulator = Some(started);
         }
         if config.stripe.webhook_secrets.is_empty() {
             tracing::warn!(
@@ -129,11 +172,57 @@ async fn serve(dev: bool) -> Result<(), String> {
             "database schema is up to date"
         );
     }
+    if dev {
+        if seed_dev_plans(&config).await.map_err(|e| e.to_string())? {
+            tracing::warn!("the plans table was empty: seeded plan-basic, plan-pro and plan-trial");
+        }
+        if let (JwtKey::Hs256(secret), Some(_)) = (&config.jwt, &emulator) {
+            print_demo(
+                secret.expose_secret().as_bytes(),
+                config.port,
+                made_up.jwt_secret.is_none(),
+            )?;
+        }
+    }
     let listener = TcpListener::bind(("0.0.0.0", config.port))
         .map_err(|e| format!("cannot listen on port {}: {e}", config.port))?;
     let app = Application::build(&config, listener).map_err(|e| e.to_string())?;
     tracing::info!(port = app.port(), "billing service listening");
-    app.run_until_stopped().await.map_err(|e| e.to_string())
+    let served = app.run_until_stopped().await.map_err(|e| e.to_string());
+    if let Some(emulator) = emulator {
+        emulator.stop().await;
+    }
+    served
+}
+
+/// The demo tenant `--dev` prints a token and a checkout `curl` for.
+const DEMO_TENANT: &str = "d3e30000-0000-4000-8000-000000000001";
+
+/// Prints the demo tenant's token and the `curl` lines of the checkout loop (and an admin
+/// token when the one printed at start was not, because `JWT_SECRET` is set).
+fn print_demo(secret: &[u8], port: u16, with_admin: bool) -> Result<(), String> {
+    let tenant: TenantId = DEMO_TENANT
+        .parse()
+        .map_err(|_| "bad demo tenant id".to_owned())?;
+    let hours = Duration::from_secs(12 * 3600);
+    if with_admin {
+        let admin = billing_http::mint_hs256(secret, "dev-admin", None, true, hours)
+            .map_err(|e| e.to_string())?;
+        println!("\nDevelopment admin token (valid 12 h):\n\n  {admin}");
+    }
+    let token = billing_http::mint_hs256(secret, "demo-user", Some(tenant), false, hours)
+        .map_err(|e| e.to_string())?;
+    let base = format!("http://localhost:{port}/api/v1/billing");
+    println!(
+        "\nOffline Stripe emulator: the whole loop on this machine.\n\n\
+         Demo tenant {tenant} token:\n\n  {token}\n\n\
+         1. Start the demo tenant's checkout (open the sessionUrl it answers in a browser,\n\
+         \x20  pay with 4242 4242 4242 4242, any future date, any CVC):\n\n  \
+         curl -s -X POST -H 'Authorization: Bearer {token}' '{base}/stripe/checkout?tenantId={tenant}&planId=plan-pro'\n\n\
+         2. Then see the tenant active:\n\n  \
+         curl -s -H 'Authorization: Bearer {token}' {base}/tenants/{tenant}\n"
+    );
+    Ok(())
 }
 
 /// Prints every problem of the configuration (never a value) or a one-line verdict.
@@ -156,6 +245,32 @@ fn check_config(dev: bool) -> Result<(), String> {
             ))
         }
     }
+}
+
+async fn stripe_emulator(
+    port: u16,
+    forward_to: Option<String>,
+    webhook_secret: String,
+    api_key: Option<String>,
+    lenient: bool,
+) -> Result<(), String> {
+    use billing_stripe_emulator::{EmulatorConfig, StripeEmulator};
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let emulator = StripeEmulator::start(EmulatorConfig {
+        addr,
+        forward_to,
+        webhook_secret,
+        api_key,
+        accept_any_customer: lenient,
+        accept_unknown_prices: lenient,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .map_err(|e| format!("the Stripe emulator cannot listen on {addr}: {e}"))?;
+    println!("stripe emulator listening on {}", emulator.base_url());
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    emulator.stop().await;
+    Ok(())
 }
 
 async fn migrate_only() -> Result<(), String> {

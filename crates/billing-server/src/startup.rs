@@ -244,3 +244,121 @@ impl Application {
         served
     }
 }
+
+/// One plan `--dev` seeds, with the emulator price it is billed by.
+#[derive(Debug, Clone, Copy)]
+pub struct DevPlan {
+    /// Plan code (also what `planId` accepts).
+    pub code: &'static str,
+    /// Display name.
+    pub name: &'static str,
+    /// The emulator's price id.
+    pub price: &'static str,
+    /// Monthly amount in cents (usd).
+    pub amount: i64,
+    /// Trial days.
+    pub trial_days: Option<i64>,
+}
+
+/// The plans `--dev` seeds into an empty plans table.
+pub const DEV_PLANS: [DevPlan; 3] = [
+    DevPlan {
+        code: "plan-basic",
+        name: "Basic",
+        price: "price_dev_basic_monthly",
+        amount: 900,
+        trial_days: None,
+    },
+    DevPlan {
+        code: "plan-pro",
+        name: "Pro",
+        price: "price_dev_pro_monthly",
+        amount: 2900,
+        trial_days: None,
+    },
+    DevPlan {
+        code: "plan-trial",
+        name: "Trial",
+        price: "price_dev_trial_monthly",
+        amount: 1900,
+        trial_days: Some(14),
+    },
+];
+
+/// The test key the service uses against the in-process emulator.
+pub const DEV_EMULATOR_API_KEY: &str = "sk_test_emulator_local";
+
+/// `--dev` without `STRIPE_API_KEY`: starts the Stripe emulator on `listen` (knowing the
+/// [`DEV_PLANS`] prices, signing with a webhook secret made now, forwarding to
+/// `webhook_url`) and points `config`'s Stripe client and webhook verifier at it.
+///
+/// # Errors
+/// [`StartupError::Bind`] when the emulator's port cannot be bound;
+/// [`StartupError::Stripe`] for an unusable base URL.
+pub async fn start_dev_emulator(
+    config: &mut Config,
+    listen: std::net::SocketAddr,
+    webhook_url: String,
+) -> Result<billing_stripe_emulator::StripeEmulator, StartupError> {
+    use billing_stripe_emulator::{EmulatorConfig, PriceSeed, StripeEmulator};
+    let webhook_secret = format!("whsec_test_{}", crate::config::random_secret());
+    let emulator = StripeEmulator::start(EmulatorConfig {
+        addr: listen,
+        forward_to: Some(webhook_url),
+        webhook_secret: webhook_secret.clone(),
+        api_key: Some(DEV_EMULATOR_API_KEY.to_owned()),
+        prices: DEV_PLANS
+            .iter()
+            .map(|plan| PriceSeed {
+                id: plan.price.to_owned(),
+                product_name: plan.name.to_owned(),
+                unit_amount: plan.amount,
+                currency: "usd".to_owned(),
+                interval: Some("month".to_owned()),
+            })
+            .collect(),
+        ..EmulatorConfig::default()
+    })
+    .await?;
+    config.stripe.api_base = url::Url::parse(&emulator.base_url())
+        .map_err(|e| StartupError::Stripe(format!("emulator base URL: {e}")))?;
+    config.stripe.api_key = Some(secrecy::SecretString::from(DEV_EMULATOR_API_KEY));
+    config.stripe.webhook_secrets = vec![secrecy::SecretString::from(webhook_secret)];
+    Ok(emulator)
+}
+
+/// `--dev`: when the plans table is empty, creates [`DEV_PLANS`]; returns whether it did.
+///
+/// # Errors
+/// [`StartupError::Database`] when the plans cannot be read or stored.
+pub async fn seed_dev_plans(config: &Config) -> Result<bool, StartupError> {
+    use billing_domain::ports::PlanRepository;
+    use billing_domain::{
+        BillingInterval, Currency, Money, NewPlan, PlanCode, PriceRef, TrialDays,
+    };
+    let store = PgStore::new(&PgConfig {
+        max_connections: 2,
+        ..PgConfig::new(config.database_url())
+    });
+    let db = |e: &dyn std::fmt::Display| StartupError::Database(e.to_string());
+    if !store.list(true).await.map_err(|e| db(&e))?.is_empty() {
+        return Ok(false);
+    }
+    let usd = Currency::parse("usd").map_err(|e| db(&e))?;
+    for plan in DEV_PLANS {
+        let new = NewPlan {
+            code: PlanCode::parse(plan.code).map_err(|_| db(&"bad plan code"))?,
+            name: plan.name.to_owned(),
+            price: PriceRef::parse(plan.price).map_err(|_| db(&"bad price id"))?,
+            amount: Money::new(plan.amount, usd).map_err(|e| db(&e))?,
+            interval: BillingInterval::Month,
+            trial_days: plan
+                .trial_days
+                .map(TrialDays::new)
+                .transpose()
+                .map_err(|_| db(&"bad trial days"))?,
+        };
+        store.create(new).await.map_err(|e| db(&e))?;
+    }
+    Ok(true)
+}

@@ -9,6 +9,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod dev_loop;
 mod foundation;
 mod helpers;
 mod metrics;

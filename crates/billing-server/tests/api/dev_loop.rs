@@ -1,0 +1,147 @@
+//! `--dev` without `STRIPE_API_KEY`: the service wired to the in-process emulator as
+//! `main` wires it; a checkout started through the API and paid on the emulator makes the
+//! tenant active through the emulator's signed webhooks.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+use billing_domain::TenantId;
+use billing_postgres::testing::TestDatabase;
+use billing_server::config::Config;
+use billing_server::startup::{seed_dev_plans, start_dev_emulator, Application, DEV_PLANS};
+use billing_stripe_emulator::Authentication;
+use serde_json::Value;
+
+use crate::common::{admin_token, tenant_token};
+
+#[tokio::test]
+async fn dev_mode_checkout_paid_on_the_emulator_makes_the_tenant_active() {
+    let db = tokio::task::spawn_blocking(TestDatabase::create)
+        .await
+        .unwrap()
+        .expect("test database");
+    let mut env = crate::common::server_env(db.url(), "http://unused.invalid");
+    for var in ["STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE"] {
+        env.remove(var);
+    }
+    let view: HashMap<&str, &str> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (mut config, made_up) = Config::from_env(&view, true).expect("dev configuration");
+    assert!(config.stripe.api_key.is_none());
+    assert!(made_up.filled.contains(&"STRIPE_API_KEY"));
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let emulator = start_dev_emulator(
+        &mut config,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        format!("http://127.0.0.1:{port}/api/v1/billing/stripe/webhook"),
+    )
+    .await
+    .expect("emulator");
+    assert_eq!(
+        config.stripe.api_base.as_str().trim_end_matches('/'),
+        emulator.base_url().trim_end_matches('/')
+    );
+    assert_eq!(config.stripe.webhook_secrets.len(), 1);
+    assert!(emulator.webhook_secret().starts_with("whsec_test_"));
+
+    assert!(
+        seed_dev_plans(&config).await.expect("seed"),
+        "empty table seeded"
+    );
+    assert!(
+        !seed_dev_plans(&config).await.expect("seed"),
+        "seeded only once"
+    );
+
+    let app = Application::build(&config, listener).expect("application");
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    let base = format!("http://127.0.0.1:{port}/api/v1/billing");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    let plans: Value = client
+        .get(format!("{base}/plans"))
+        .bearer_auth(admin_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let plans = plans
+        .as_array()
+        .or_else(|| plans["items"].as_array())
+        .cloned();
+    let codes: Vec<String> = plans
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p["code"].as_str().map(str::to_owned))
+        .collect();
+    for plan in DEV_PLANS {
+        assert!(
+            codes.iter().any(|c| c == plan.code),
+            "{} in {codes:?}",
+            plan.code
+        );
+    }
+
+    let tenant = TenantId::new();
+    let token = tenant_token(tenant);
+    let response = client
+        .post(format!(
+            "{base}/stripe/checkout?tenantId={tenant}&planId=plan-pro"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "checkout started");
+    let body: Value = response.json().await.unwrap();
+    let session = body["sessionId"].as_str().expect("sessionId").to_owned();
+    let url = body["sessionUrl"].as_str().expect("sessionUrl");
+    assert!(
+        url.starts_with(&emulator.base_url().trim_end_matches('/').to_owned()),
+        "the hosted page is the emulator's: {url}"
+    );
+
+    emulator
+        .complete_checkout(&session, "4242424242424242", Authentication::Pending)
+        .expect("the test card pays");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let last = loop {
+        let view: Value = client
+            .get(format!("{base}/tenants/{tenant}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let done = view["status"] == "active" && !view["subscription"].is_null();
+        if done || Instant::now() > deadline {
+            break view;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(last["status"], "active", "tenant after paying: {last}");
+    assert!(
+        last["subscription"].is_object(),
+        "the tenant has its subscription: {last}"
+    );
+    assert!(
+        last["stripeCustomerId"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("cus_")),
+        "{last}"
+    );
+
+    handle.stop(true).await;
+    emulator.stop().await;
+}
