@@ -146,3 +146,58 @@ fn check_config_in_development_mode_accepts_an_empty_environment() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("STRIPE_API_KEY is not set"));
 }
+
+/// `billing-server stripe-emulator` serves Stripe's API alone: a request without a key is
+/// Stripe's 401, one with the configured key is answered.
+#[test]
+fn the_stripe_emulator_subcommand_serves_the_emulator_alone() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_billing-server"))
+        .args([
+            "stripe-emulator",
+            "--port",
+            &port.to_string(),
+            "--forward-to",
+            "http://127.0.0.1:1/api/v1/billing/stripe/webhook",
+            "--webhook-secret",
+            "whsec_test_cli",
+            "--api-key",
+            "sk_test_cli",
+        ])
+        .env_clear()
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("run billing-server stripe-emulator");
+    let get = |key: Option<&str>| -> Option<String> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
+        write!(
+            stream,
+            "POST /v1/customers HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        Some(answer)
+    };
+    let mut without_key = None;
+    for _ in 0..100 {
+        without_key = get(None);
+        if without_key.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let with_key = get(Some("sk_test_cli"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let without_key = without_key.expect("the emulator listens");
+    assert!(without_key.starts_with("HTTP/1.1 401"), "{without_key}");
+    let with_key = with_key.expect("answered");
+    assert!(with_key.starts_with("HTTP/1.1 200"), "{with_key}");
+    assert!(with_key.contains("\"cus_"), "{with_key}");
+}
