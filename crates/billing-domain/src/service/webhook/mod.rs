@@ -34,9 +34,9 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 use tracing::error;
 
-use crate::ids::{EventId, SubscriptionRef};
+use crate::ids::EventId;
 use crate::model::EventOutcome;
-use crate::ports::{Applied, BoxError, NewLedgerEntry, RepoError, WebhookTx};
+use crate::ports::{Applied, BoxError, NewLedgerEntry, RepoError, WebhookTx, WorkOutcome};
 use crate::webhook::{PaymentEvent, ProviderEvent, SignatureError};
 
 mod checkout;
@@ -79,13 +79,6 @@ pub enum WebhookError {
     #[error("unexpected error while processing the event")]
     Unexpected(#[source] BoxError),
 }
-
-/// Raised inside the transaction when an event about a subscription has the same
-/// `created` as the newest one applied: the transaction is rolled back and the service
-/// settles the tie with Stripe's current state.
-#[derive(Debug, Error)]
-#[error("same-second tie on subscription {0}")]
-pub struct SameSecondTie(pub SubscriptionRef);
 
 /// How an event reaches the rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,14 +150,16 @@ fn processed_with(note: Option<String>) -> Applied {
 }
 
 /// Applies one event inside the transaction `tx`. Written to be re-run from the start
-/// after a deadlock: it keeps no state outside `tx`.
+/// after a deadlock: it keeps no state outside `tx`. A same-second tie comes back as
+/// [`WorkOutcome::SameSecondTie`], with the ledger row's outcome left alone: the store
+/// rolls the transaction back.
 pub(crate) fn apply_event(
     tx: &mut dyn WebhookTx,
     event: &ProviderEvent,
     entry: &NewLedgerEntry,
     delivery: Delivery,
     now: DateTime<Utc>,
-) -> Result<Applied, RepoError> {
+) -> Result<WorkOutcome, RepoError> {
     let mut rewrite = false;
     if !tx.insert_event(entry)? {
         let reopened = match delivery {
@@ -175,7 +170,7 @@ pub(crate) fn apply_event(
             ),
         };
         if !reopened {
-            return Ok(applied(EventOutcome::Duplicate, None));
+            return Ok(applied(EventOutcome::Duplicate, None).into());
         }
         rewrite = true;
     }
@@ -192,13 +187,16 @@ pub(crate) fn apply_event(
             mode(!event.livemode)
         )),
         Delivery::Webhook | Delivery::Replay | Delivery::Refetched => {
-            effects(tx, event, delivery, now)?
+            match effects(tx, event, delivery, now)? {
+                WorkOutcome::Applied(result) => result,
+                tie @ WorkOutcome::SameSecondTie(_) => return Ok(tie),
+            }
         }
     };
     if rewrite || result.outcome != entry.outcome || result.detail.is_some() {
         tx.set_event_outcome(&event.id, &result, now)?;
     }
-    Ok(result)
+    Ok(result.into())
 }
 
 fn mode(live: bool) -> &'static str {
@@ -214,21 +212,22 @@ fn effects(
     event: &ProviderEvent,
     delivery: Delivery,
     now: DateTime<Utc>,
-) -> Result<Applied, RepoError> {
-    match &event.event {
-        PaymentEvent::Ignored => Ok(applied(EventOutcome::Ignored, None)),
-        PaymentEvent::CheckoutCompleted(c) => checkout::checkout_completed(tx, event, c, now),
+) -> Result<WorkOutcome, RepoError> {
+    let decided = match &event.event {
+        PaymentEvent::Ignored => applied(EventOutcome::Ignored, None),
+        PaymentEvent::CheckoutCompleted(c) => checkout::checkout_completed(tx, event, c, now)?,
         PaymentEvent::SubscriptionUpdated(s) => {
-            subscription::subscription_changed(tx, event, s, false, delivery, now)
+            return subscription::subscription_changed(tx, event, s, false, delivery, now)
         }
         PaymentEvent::SubscriptionDeleted(s) => {
-            subscription::subscription_changed(tx, event, s, true, delivery, now)
+            return subscription::subscription_changed(tx, event, s, true, delivery, now)
         }
-        PaymentEvent::InvoicePaid(i) => invoice::invoice_paid(tx, event, i, now),
-        PaymentEvent::InvoicePaymentFailed(i) => invoice::invoice_failed(tx, event, i, now),
-        PaymentEvent::PaymentSucceeded(p) => payment_intent::payment_succeeded(tx, event, p, now),
-        PaymentEvent::PaymentFailed(p) => payment_intent::payment_failed(tx, event, p, now),
-    }
+        PaymentEvent::InvoicePaid(i) => invoice::invoice_paid(tx, event, i, now)?,
+        PaymentEvent::InvoicePaymentFailed(i) => invoice::invoice_failed(tx, event, i, now)?,
+        PaymentEvent::PaymentSucceeded(p) => payment_intent::payment_succeeded(tx, event, p, now)?,
+        PaymentEvent::PaymentFailed(p) => payment_intent::payment_failed(tx, event, p, now)?,
+    };
+    Ok(decided.into())
 }
 
 /// Builds the transaction work for one event.

@@ -4,12 +4,15 @@
 use chrono::{DateTime, Utc};
 
 use super::tenant::{resolve_tenant, second_live_subscription, settle_tenant};
-use super::{applied, processed_with, quote, stale, unmatched, Delivery, SameSecondTie};
+use super::{applied, processed_with, quote, stale, unmatched, Delivery};
 use crate::ids::SubscriptionId;
 use crate::model::{EventOutcome, PlanKey, Subscription, SubscriptionStatus};
-use crate::ports::{Applied, RepoError, WebhookTx};
+use crate::ports::{Applied, RepoError, WebhookTx, WorkOutcome};
 use crate::webhook::{ProviderEvent, SubscriptionSnapshot};
 
+/// Places the event in the subscription's order: older than the newest applied is stale,
+/// the same second (on a first delivery or a replay) is a tie for Stripe to settle, and
+/// anything newer is mirrored.
 pub(super) fn subscription_changed(
     tx: &mut dyn WebhookTx,
     event: &ProviderEvent,
@@ -17,7 +20,7 @@ pub(super) fn subscription_changed(
     deleted: bool,
     delivery: Delivery,
     now: DateTime<Utc>,
-) -> Result<Applied, RepoError> {
+) -> Result<WorkOutcome, RepoError> {
     let status = if deleted {
         SubscriptionStatus::Canceled
     } else if let Some(status) = s.status {
@@ -26,20 +29,32 @@ pub(super) fn subscription_changed(
         return Ok(unmatched(format!(
             "unknown subscription status '{}'",
             quote(&s.status_raw)
-        )));
+        ))
+        .into());
     };
     let existing = tx.lock_subscription(&s.subscription)?;
-    if let Some(row) = &existing {
-        if let Some(newest) = row.last_event_at {
-            if event.created < newest {
-                return Ok(stale(event.created, newest));
-            }
-            if event.created == newest && matches!(delivery, Delivery::Webhook | Delivery::Replay) {
-                return Err(RepoError::Unexpected(Box::new(SameSecondTie(
-                    s.subscription.clone(),
-                ))));
-            }
+    if let Some(newest) = existing.as_ref().and_then(|row| row.last_event_at) {
+        if event.created < newest {
+            return Ok(stale(event.created, newest).into());
         }
+        if event.created == newest && matches!(delivery, Delivery::Webhook | Delivery::Replay) {
+            return Ok(WorkOutcome::SameSecondTie(s.subscription.clone()));
+        }
+    }
+    mirror(tx, event, s, status, existing, now).map(WorkOutcome::Applied)
+}
+
+/// Mirrors an event's snapshot, newer than anything applied, onto the subscription
+/// (`existing`, locked, or a new one) and its tenant.
+fn mirror(
+    tx: &mut dyn WebhookTx,
+    event: &ProviderEvent,
+    s: &SubscriptionSnapshot,
+    status: SubscriptionStatus,
+    existing: Option<Subscription>,
+    now: DateTime<Utc>,
+) -> Result<Applied, RepoError> {
+    if let Some(row) = &existing {
         if !row.status.can_become(status) {
             return Ok(applied(
                 EventOutcome::Stale,

@@ -15,6 +15,7 @@ use billing_domain::page::{PageLimit, PageRequest};
 use billing_domain::ports::{
     Applied, InvoiceRepository, LedgerRepository, NewLedgerEntry, OutboxRepository, PaymentQuery,
     PaymentRepository, PlanRepository, RepoError, TenantRepository, WebhookStore, WebhookWork,
+    WorkOutcome,
 };
 use billing_domain::{
     ChargeRef, CustomerRef, EventId, EventOutcome, Invoice, InvoiceId, InvoiceKey, InvoiceNumber,
@@ -25,7 +26,7 @@ use billing_domain::{
 use billing_postgres::{PgConfig, PgStore};
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::{new_invoice, new_plan, processed, setup, test_document, usd, work};
+use crate::{new_invoice, new_plan, processed, setup, test_document, usd, work, Committed};
 
 fn with_detail(detail: &str) -> Applied {
     Applied {

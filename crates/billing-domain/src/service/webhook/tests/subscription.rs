@@ -135,7 +135,7 @@ async fn a_same_second_tie_rolls_back_and_asks_for_stripes_state() {
     .await
     .unwrap();
 
-    let err = deliver(
+    let tie = run(
         &store,
         event(
             "evt_b",
@@ -145,11 +145,15 @@ async fn a_same_second_tie_rolls_back_and_asks_for_stripes_state() {
                 Some(tenant),
             )),
         ),
+        Delivery::Webhook,
     )
     .await
-    .unwrap_err();
+    .unwrap();
 
-    assert!(matches!(&err, RepoError::Unexpected(e) if e.is::<SameSecondTie>()));
+    assert_eq!(
+        tie,
+        WorkOutcome::SameSecondTie(SubscriptionRef::parse("sub_1").unwrap())
+    );
     assert!(
         !store
             .state()

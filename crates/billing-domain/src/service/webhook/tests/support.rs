@@ -192,17 +192,18 @@ impl WebhookTx for State {
     }
 }
 
-/// A store whose transactions are all-or-nothing: the state is restored on error.
+/// A store whose transactions are all-or-nothing: the state is restored on an error or a
+/// same-second tie.
 #[derive(Clone, Default)]
 pub(super) struct FakeStore(Arc<Mutex<State>>);
 
 #[async_trait]
 impl WebhookStore for FakeStore {
-    async fn apply(&self, work: WebhookWork) -> Result<Applied, RepoError> {
+    async fn apply(&self, work: WebhookWork) -> Result<WorkOutcome, RepoError> {
         let mut state = self.0.lock().unwrap();
         let mut tx = state.clone();
         let result = work(&mut tx);
-        if result.is_ok() {
+        if matches!(result, Ok(WorkOutcome::Applied(_))) {
             *state = tx;
         }
         result
@@ -373,11 +374,24 @@ pub(super) async fn deliver(store: &FakeStore, ev: ProviderEvent) -> Result<Appl
     deliver_as(store, ev, Delivery::Webhook).await
 }
 
+/// Applies `ev` as `delivery`; a same-second tie is not expected.
 pub(super) async fn deliver_as(
     store: &FakeStore,
     ev: ProviderEvent,
     delivery: Delivery,
 ) -> Result<Applied, RepoError> {
+    match run(store, ev, delivery).await? {
+        WorkOutcome::Applied(applied) => Ok(applied),
+        tie @ WorkOutcome::SameSecondTie(_) => panic!("unexpected {tie:?}"),
+    }
+}
+
+/// Runs the unit of work of `ev` as `delivery`, whatever it comes to.
+pub(super) async fn run(
+    store: &FakeStore,
+    ev: ProviderEvent,
+    delivery: Delivery,
+) -> Result<WorkOutcome, RepoError> {
     let entry = NewLedgerEntry {
         event_id: ev.id.clone(),
         kind: ev.kind.clone(),
