@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use billing_domain::page::{Cursor, Page, PageRequest};
 use billing_domain::ports::{InvoiceQuery, InvoiceRepository, RepoError};
 use billing_domain::{
-    Invoice, InvoiceId, InvoiceKey, InvoiceNumber, InvoiceRef, InvoiceStatus, NewInvoice,
-    PaymentIntentRef, SubscriptionId, TenantId,
+    ConflictField, Invoice, InvoiceId, InvoiceKey, InvoiceNumber, InvoiceRef, InvoiceStatus,
+    NewInvoice, PaymentIntentRef, SubscriptionId, TenantId,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::now;
@@ -351,21 +351,21 @@ impl QueryFragment<Pg> for SaveInvoice<'_> {
     }
 }
 
-/// The API field named by [`SaveInvoice`]'s clash column.
-fn clash_field(field: &str) -> &'static str {
+/// The field named by [`SaveInvoice`]'s clash column.
+fn clash_field(field: &str) -> ConflictField {
     match field {
-        "number" => "number",
-        "stripeInvoiceId" => "stripeInvoiceId",
-        _ => "stripePaymentIntentId",
+        "number" => ConflictField::InvoiceNumber,
+        "stripeInvoiceId" => ConflictField::StripeInvoice,
+        _ => ConflictField::StripePaymentIntent,
     }
 }
 
 /// Saves the invoice ([`SaveInvoice`]) unless another invoice holds its number or a
-/// Stripe id: then nothing is written and the clashing API field is returned.
+/// Stripe id: then nothing is written and the clashing field is returned.
 pub(crate) fn save_invoice(
     conn: &mut PgConnection,
     invoice: &Invoice,
-) -> QueryResult<Option<&'static str>> {
+) -> QueryResult<Option<ConflictField>> {
     let currency = invoice.amount_due.currency();
     let statement = SaveInvoice {
         id: *invoice.id.as_uuid(),
@@ -446,12 +446,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_clash_column_names_the_api_field() {
-        assert_eq!(clash_field("number"), "number");
-        assert_eq!(clash_field("stripeInvoiceId"), "stripeInvoiceId");
+    fn the_clash_column_names_the_field() {
+        assert_eq!(clash_field("number"), ConflictField::InvoiceNumber);
+        assert_eq!(clash_field("stripeInvoiceId"), ConflictField::StripeInvoice);
         assert_eq!(
             clash_field("stripePaymentIntentId"),
-            "stripePaymentIntentId"
+            ConflictField::StripePaymentIntent
         );
     }
 }

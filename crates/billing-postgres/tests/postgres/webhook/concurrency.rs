@@ -181,7 +181,7 @@ async fn an_invoice_number_taken_by_a_concurrent_transaction_is_a_conflict_on_th
                     Ok(()) => processed(),
                     Err(RepoError::Conflict(field)) => Applied {
                         outcome: EventOutcome::Failed,
-                        detail: Some(field.to_owned()),
+                        detail: Some(field.to_string()),
                     },
                     Err(e) => return Err(e),
                 };

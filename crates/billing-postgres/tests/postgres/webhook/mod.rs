@@ -18,10 +18,10 @@ use billing_domain::ports::{
     WorkOutcome,
 };
 use billing_domain::{
-    ChargeRef, CustomerRef, EventId, EventOutcome, Invoice, InvoiceId, InvoiceKey, InvoiceNumber,
-    InvoiceRef, InvoiceStatus, NotificationId, Payment, PaymentId, PaymentIntentRef, PaymentStatus,
-    PlanId, PlanKey, PriceRef, Subscription, SubscriptionId, SubscriptionRef, SubscriptionStatus,
-    TenantId, TenantStatus,
+    ChargeRef, ConflictField, CustomerRef, EventId, EventOutcome, Invoice, InvoiceId, InvoiceKey,
+    InvoiceNumber, InvoiceRef, InvoiceStatus, NotificationId, Payment, PaymentId, PaymentIntentRef,
+    PaymentStatus, PlanId, PlanKey, PriceRef, Subscription, SubscriptionId, SubscriptionRef,
+    SubscriptionStatus, TenantId, TenantStatus,
 };
 use billing_postgres::{PgConfig, PgStore};
 use chrono::{DateTime, TimeZone, Utc};
@@ -139,7 +139,7 @@ fn payment_failed(tenant: TenantId, key: &str) -> NewNotification {
     }
 }
 
-/// A custom error the domain would downcast.
+/// A custom error of the work's own, to tell it comes back unchanged.
 #[derive(Debug, thiserror::Error)]
 #[error("marker {0}")]
 struct Marker(u32);

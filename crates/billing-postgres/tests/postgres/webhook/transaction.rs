@@ -172,7 +172,7 @@ async fn work_that_swallows_a_failed_statement_is_not_committed() {
             let taken = tx.save_tenant(&tenant);
             assert!(matches!(
                 taken,
-                Err(RepoError::Conflict("stripeCustomerId"))
+                Err(RepoError::Conflict(ConflictField::StripeCustomer))
             ));
             Ok(processed())
         }))

@@ -169,3 +169,32 @@ async fn a_failure_tied_with_a_success_never_unpays_the_invoice() {
     );
     assert!(state.notifications.is_empty());
 }
+
+#[tokio::test]
+async fn a_stripe_invoice_whose_number_is_taken_is_flagged_naming_the_field() {
+    let store = FakeStore::default();
+    let tenant = TenantId::new();
+    let mut taken = local_invoice(tenant, 4900);
+    taken.number = InvoiceNumber::parse("ABC-0001").unwrap();
+    store.with(|s| {
+        s.invoices.insert(taken.id, taken.clone());
+    });
+
+    let outcome = deliver(
+        &store,
+        event(
+            "evt_1",
+            100,
+            PaymentEvent::InvoicePaid(stripe_invoice(Some(tenant), 4900, 4900, 1)),
+        ),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(outcome.outcome, EventOutcome::Failed);
+    assert_eq!(
+        outcome.detail.as_deref(),
+        Some("invoice ABC-0001 clashes with another invoice on its number")
+    );
+    assert_eq!(store.state().invoices.len(), 1);
+}

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
+use crate::error::ConflictField;
 use crate::ids::{
     ChargeRef, CheckoutSessionRef, CustomerRef, EventId, InvoiceId, InvoiceRef, PaymentIntentRef,
     PlanId, PriceRef, SubscriptionId, SubscriptionRef, TenantId,

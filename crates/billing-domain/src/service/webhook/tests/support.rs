@@ -147,7 +147,7 @@ impl WebhookTx for State {
             .values()
             .any(|i| i.id != invoice.id && i.number == invoice.number)
         {
-            return Err(RepoError::Conflict("number"));
+            return Err(RepoError::Conflict(ConflictField::InvoiceNumber));
         }
         self.invoices.insert(invoice.id, invoice.clone());
         Ok(())
