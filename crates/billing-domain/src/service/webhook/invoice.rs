@@ -93,6 +93,24 @@ fn invoice_for(
     }))
 }
 
+/// The invoice the event is about ([`invoice_for`]), unless the event is older than the
+/// newest one applied to it: then `Err` holds the `stale` outcome.
+fn newer_invoice(
+    tx: &mut dyn WebhookTx,
+    event: &ProviderEvent,
+    i: &InvoiceSnapshot,
+    now: DateTime<Utc>,
+) -> Result<Result<Invoice, Applied>, RepoError> {
+    let invoice = match invoice_for(tx, i, now)? {
+        Ok(inv) => inv,
+        Err(outcome) => return Ok(Err(outcome)),
+    };
+    match invoice.last_event_at {
+        Some(newest) if event.created < newest => Ok(Err(stale(event.created, newest))),
+        _ => Ok(Ok(invoice)),
+    }
+}
+
 pub(super) fn save_invoice_or_flag(
     tx: &mut dyn WebhookTx,
     invoice: &Invoice,
@@ -113,15 +131,10 @@ pub(super) fn invoice_paid(
     i: &InvoiceSnapshot,
     now: DateTime<Utc>,
 ) -> Result<Applied, RepoError> {
-    let mut invoice = match invoice_for(tx, i, now)? {
+    let mut invoice = match newer_invoice(tx, event, i, now)? {
         Ok(inv) => inv,
         Err(outcome) => return Ok(outcome),
     };
-    if let Some(newest) = invoice.last_event_at {
-        if event.created < newest {
-            return Ok(stale(event.created, newest));
-        }
-    }
     let currency = invoice.amount_due.currency();
     if !i.currency.eq_ignore_ascii_case(currency.as_str()) {
         return Ok(flagged(format!(
@@ -171,15 +184,10 @@ pub(super) fn invoice_failed(
     i: &InvoiceSnapshot,
     now: DateTime<Utc>,
 ) -> Result<Applied, RepoError> {
-    let mut invoice = match invoice_for(tx, i, now)? {
+    let mut invoice = match newer_invoice(tx, event, i, now)? {
         Ok(inv) => inv,
         Err(outcome) => return Ok(outcome),
     };
-    if let Some(newest) = invoice.last_event_at {
-        if event.created < newest {
-            return Ok(stale(event.created, newest));
-        }
-    }
     if invoice.status != InvoiceStatus::Overdue
         && !invoice.status.can_become(InvoiceStatus::Overdue)
     {
