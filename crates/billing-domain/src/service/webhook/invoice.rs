@@ -93,21 +93,36 @@ fn invoice_for(
     }))
 }
 
-/// The invoice the event is about ([`invoice_for`]), unless the event is older than the
-/// newest one applied to it: then `Err` holds the `stale` outcome.
-fn newer_invoice(
+/// What an invoice event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum InvoiceChange {
+    /// `invoice.paid` (or `invoice.payment_succeeded`).
+    Paid,
+    /// `invoice.payment_failed`.
+    PaymentFailed,
+}
+
+/// Applies an invoice event to the invoice it is about ([`invoice_for`]), unless the
+/// event is older than the newest one applied to it.
+pub(super) fn invoice_changed(
     tx: &mut dyn WebhookTx,
     event: &ProviderEvent,
     i: &InvoiceSnapshot,
+    change: InvoiceChange,
     now: DateTime<Utc>,
-) -> Result<Result<Invoice, Applied>, RepoError> {
+) -> Result<Applied, RepoError> {
     let invoice = match invoice_for(tx, i, now)? {
         Ok(inv) => inv,
-        Err(outcome) => return Ok(Err(outcome)),
+        Err(outcome) => return Ok(outcome),
     };
-    match invoice.last_event_at {
-        Some(newest) if event.created < newest => Ok(Err(stale(event.created, newest))),
-        _ => Ok(Ok(invoice)),
+    if let Some(newest) = invoice.last_event_at {
+        if event.created < newest {
+            return Ok(stale(event.created, newest));
+        }
+    }
+    match change {
+        InvoiceChange::Paid => paid(tx, event, i, invoice, now),
+        InvoiceChange::PaymentFailed => payment_failed(tx, event, i, invoice, now),
     }
 }
 
@@ -125,16 +140,13 @@ pub(super) fn save_invoice_or_flag(
     }
 }
 
-pub(super) fn invoice_paid(
+fn paid(
     tx: &mut dyn WebhookTx,
     event: &ProviderEvent,
     i: &InvoiceSnapshot,
+    mut invoice: Invoice,
     now: DateTime<Utc>,
 ) -> Result<Applied, RepoError> {
-    let mut invoice = match newer_invoice(tx, event, i, now)? {
-        Ok(inv) => inv,
-        Err(outcome) => return Ok(outcome),
-    };
     let currency = invoice.amount_due.currency();
     if !i.currency.eq_ignore_ascii_case(currency.as_str()) {
         return Ok(flagged(format!(
@@ -178,16 +190,13 @@ pub(super) fn invoice_paid(
     Ok(saved)
 }
 
-pub(super) fn invoice_failed(
+fn payment_failed(
     tx: &mut dyn WebhookTx,
     event: &ProviderEvent,
     i: &InvoiceSnapshot,
+    mut invoice: Invoice,
     now: DateTime<Utc>,
 ) -> Result<Applied, RepoError> {
-    let mut invoice = match newer_invoice(tx, event, i, now)? {
-        Ok(inv) => inv,
-        Err(outcome) => return Ok(outcome),
-    };
     if invoice.status != InvoiceStatus::Overdue
         && !invoice.status.can_become(InvoiceStatus::Overdue)
     {

@@ -38,6 +38,7 @@ use crate::ids::EventId;
 use crate::model::EventOutcome;
 use crate::ports::{Applied, BoxError, NewLedgerEntry, RepoError, WebhookTx, WorkOutcome};
 use crate::webhook::{PaymentEvent, ProviderEvent, SignatureError};
+use invoice::InvoiceChange;
 
 mod checkout;
 mod invoice;
@@ -222,8 +223,12 @@ fn effects(
         PaymentEvent::SubscriptionDeleted(s) => {
             return subscription::subscription_changed(tx, event, s, true, delivery, now)
         }
-        PaymentEvent::InvoicePaid(i) => invoice::invoice_paid(tx, event, i, now)?,
-        PaymentEvent::InvoicePaymentFailed(i) => invoice::invoice_failed(tx, event, i, now)?,
+        PaymentEvent::InvoicePaid(i) => {
+            invoice::invoice_changed(tx, event, i, InvoiceChange::Paid, now)?
+        }
+        PaymentEvent::InvoicePaymentFailed(i) => {
+            invoice::invoice_changed(tx, event, i, InvoiceChange::PaymentFailed, now)?
+        }
         PaymentEvent::PaymentSucceeded(p) => payment_intent::payment_succeeded(tx, event, p, now)?,
         PaymentEvent::PaymentFailed(p) => payment_intent::payment_failed(tx, event, p, now)?,
     };
