@@ -10,6 +10,83 @@ use crate::ids::TenantId;
 use crate::model::InvoiceStatus;
 use crate::ports::{BoxError, ProviderError, RepoError};
 
+/// What a uniqueness rule found taken: the field of a [`RepoError::Conflict`]. The HTTP
+/// adapter spells it in its answers; `Display` names it for the logs and the ledger's
+/// details (by the resource field's name, as they always have).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictField {
+    /// A plan's code.
+    PlanCode,
+    /// The Stripe price a plan bills.
+    StripePrice,
+    /// An invoice's number.
+    InvoiceNumber,
+    /// The Stripe invoice an invoice mirrors.
+    StripeInvoice,
+    /// The PaymentIntent collecting an invoice, or recorded as a success.
+    StripePaymentIntent,
+    /// A tenant's Stripe customer.
+    StripeCustomer,
+    /// The Stripe subscription a subscription mirrors.
+    StripeSubscription,
+    /// The charge a payment was made with.
+    StripeCharge,
+    /// The event a payment was recorded from.
+    SourceEvent,
+    /// A notification's dedupe key.
+    DedupeKey,
+    /// A Stripe event's id in the ledger.
+    EventId,
+    /// A row's id, or a rule the adapter does not name.
+    Id,
+}
+
+impl std::fmt::Display for ConflictField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::PlanCode => "code",
+            Self::StripePrice => "stripePriceId",
+            Self::InvoiceNumber => "number",
+            Self::StripeInvoice => "stripeInvoiceId",
+            Self::StripePaymentIntent => "stripePaymentIntentId",
+            Self::StripeCustomer => "stripeCustomerId",
+            Self::StripeSubscription => "stripeSubscriptionId",
+            Self::StripeCharge => "stripeChargeId",
+            Self::SourceEvent => "sourceEventId",
+            Self::DedupeKey => "dedupeKey",
+            Self::EventId => "eventId",
+            Self::Id => "id",
+        })
+    }
+}
+
+/// What a foreign key found missing: the field of a [`RepoError::MissingReference`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceField {
+    /// The tenant a row belongs to.
+    Tenant,
+    /// The plan a subscription bills.
+    Plan,
+    /// The subscription an invoice is for.
+    Subscription,
+    /// The invoice a payment pays.
+    Invoice,
+    /// A reference the adapter does not name.
+    Other,
+}
+
+impl std::fmt::Display for ReferenceField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Tenant => "tenantId",
+            Self::Plan => "planId",
+            Self::Subscription => "subscriptionId",
+            Self::Invoice => "invoiceId",
+            Self::Other => "reference",
+        })
+    }
+}
+
 /// The outcome of a refused or failed use case.
 #[derive(Debug, Error)]
 pub enum BillingError {
@@ -30,7 +107,7 @@ pub enum BillingError {
     PlanInactive(String),
     /// A plan with this code or price exists.
     #[error("a plan with this {0} already exists")]
-    PlanExists(&'static str),
+    PlanExists(ConflictField),
     /// No such tenant.
     #[error("no tenant {0}")]
     TenantNotFound(TenantId),

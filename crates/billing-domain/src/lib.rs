@@ -17,7 +17,7 @@ pub mod service;
 pub mod webhook;
 
 pub use auth::Actor;
-pub use error::BillingError;
+pub use error::{BillingError, ConflictField, ReferenceField};
 pub use ids::*;
 pub use model::*;
 pub use money::{Currency, Money, MoneyError};

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use billing_domain::ports::{CheckoutSessionRepository, RepoError, SessionEnd};
-use billing_domain::{CheckoutSessionRef, TenantId};
+use billing_domain::{CheckoutSessionRef, ReferenceField, TenantId};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
@@ -49,7 +49,9 @@ impl CheckoutSessionRepository for PgStore {
                 .first::<uuid::Uuid>(conn)
                 .optional()?;
             if locked.is_none() {
-                return Err(DbError::Repo(RepoError::MissingReference("tenantId")));
+                return Err(DbError::Repo(RepoError::MissingReference(
+                    ReferenceField::Tenant,
+                )));
             }
             // Stripe's ids are unique: a second record of one session changes nothing.
             diesel::insert_into(checkout_sessions::table)

@@ -4,6 +4,7 @@
 //! they map to the field names the API reports in a conflict.
 
 use billing_domain::ports::RepoError;
+use billing_domain::{ConflictField, ReferenceField};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 /// An error inside a database closure: either diesel's own or an already-translated one
@@ -77,36 +78,38 @@ pub(crate) fn map_diesel(e: DieselError) -> RepoError {
     }
 }
 
-/// The API field a unique constraint protects.
-pub(crate) fn unique_field(constraint: Option<&str>) -> &'static str {
+/// The field a unique constraint protects.
+pub(crate) fn unique_field(constraint: Option<&str>) -> ConflictField {
     match constraint.unwrap_or_default() {
-        "plans_code_key" => "code",
-        "plans_stripe_price_id_key" => "stripePriceId",
-        "invoices_number_key" => "number",
-        "invoices_stripe_invoice_id_key" => "stripeInvoiceId",
+        "plans_code_key" => ConflictField::PlanCode,
+        "plans_stripe_price_id_key" => ConflictField::StripePrice,
+        "invoices_number_key" => ConflictField::InvoiceNumber,
+        "invoices_stripe_invoice_id_key" => ConflictField::StripeInvoice,
         "invoices_stripe_payment_intent_id_key" | "payments_succeeded_payment_intent_key" => {
-            "stripePaymentIntentId"
+            ConflictField::StripePaymentIntent
         }
-        "tenants_stripe_customer_id_key" => "stripeCustomerId",
-        "subscriptions_stripe_subscription_id_key" => "stripeSubscriptionId",
-        "payments_stripe_charge_id_key" | "payments_succeeded_charge_key" => "stripeChargeId",
-        "payments_source_event_id_key" => "sourceEventId",
-        "notifications_dedupe_key_key" => "dedupeKey",
-        "webhook_events_pkey" => "eventId",
-        _ => "id",
+        "tenants_stripe_customer_id_key" => ConflictField::StripeCustomer,
+        "subscriptions_stripe_subscription_id_key" => ConflictField::StripeSubscription,
+        "payments_stripe_charge_id_key" | "payments_succeeded_charge_key" => {
+            ConflictField::StripeCharge
+        }
+        "payments_source_event_id_key" => ConflictField::SourceEvent,
+        "notifications_dedupe_key_key" => ConflictField::DedupeKey,
+        "webhook_events_pkey" => ConflictField::EventId,
+        _ => ConflictField::Id,
     }
 }
 
-/// The API field a foreign key points from.
-pub(crate) fn foreign_key_field(constraint: Option<&str>) -> &'static str {
+/// The field a foreign key points from.
+pub(crate) fn foreign_key_field(constraint: Option<&str>) -> ReferenceField {
     match constraint.unwrap_or_default() {
         "subscriptions_tenant_id_fkey" | "invoices_tenant_id_fkey" | "payments_tenant_id_fkey" => {
-            "tenantId"
+            ReferenceField::Tenant
         }
-        "subscriptions_plan_id_fkey" => "planId",
-        "invoices_subscription_id_fkey" => "subscriptionId",
-        "payments_invoice_id_fkey" => "invoiceId",
-        _ => "reference",
+        "subscriptions_plan_id_fkey" => ReferenceField::Plan,
+        "invoices_subscription_id_fkey" => ReferenceField::Subscription,
+        "payments_invoice_id_fkey" => ReferenceField::Invoice,
+        _ => ReferenceField::Other,
     }
 }
 
@@ -120,22 +123,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_unique_constraint_of_the_migrations_names_an_api_field() {
+    fn every_unique_constraint_of_the_migrations_names_its_field() {
         let named = [
-            ("plans_code_key", "code"),
-            ("plans_stripe_price_id_key", "stripePriceId"),
-            ("invoices_number_key", "number"),
+            ("plans_code_key", ConflictField::PlanCode),
+            ("plans_stripe_price_id_key", ConflictField::StripePrice),
+            ("invoices_number_key", ConflictField::InvoiceNumber),
             (
                 "payments_succeeded_payment_intent_key",
-                "stripePaymentIntentId",
+                ConflictField::StripePaymentIntent,
             ),
-            ("payments_succeeded_charge_key", "stripeChargeId"),
+            ("payments_succeeded_charge_key", ConflictField::StripeCharge),
         ];
 
         for (constraint, field) in named {
             assert_eq!(unique_field(Some(constraint)), field);
         }
-        assert_eq!(unique_field(None), "id");
+        assert_eq!(unique_field(None), ConflictField::Id);
     }
 
     #[test]

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use billing_domain::page::{Cursor, Page, PageRequest};
 use billing_domain::ports::{InvoiceQuery, InvoiceRepository, RepoError};
 use billing_domain::{
-    Invoice, InvoiceId, InvoiceKey, InvoiceNumber, InvoiceRef, InvoiceStatus, NewInvoice,
-    PaymentIntentRef, SubscriptionId, TenantId,
+    ConflictField, Invoice, InvoiceId, InvoiceKey, InvoiceNumber, InvoiceRef, InvoiceStatus,
+    NewInvoice, PaymentIntentRef, SubscriptionId, TenantId,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::now;
@@ -17,9 +17,11 @@ use uuid::Uuid;
 
 use crate::error::{DbError, InvalidRow};
 use crate::lookups::LockPaymentIntent;
-use crate::rows::{before_cursor, money, overfetch, parse, parse_enum, parse_opt, uuid_cursor};
+use crate::rows::{
+    before_cursor, empty_page, money, overfetch, page_of, parse, parse_enum, parse_opt, uuid_after,
+};
 use crate::schema::invoices;
-use crate::statement::prepared_statement;
+use crate::statement::{prepared_statement, push_binds};
 use crate::store::PgStore;
 use crate::tenants::insert_pending_tenant;
 
@@ -162,18 +164,9 @@ impl InvoiceRepository for PgStore {
         query: InvoiceQuery,
         page: PageRequest,
     ) -> Result<Page<Invoice>, RepoError> {
-        let after = match &page.after {
-            Some(cursor) => match uuid_cursor(cursor) {
-                Some(id) => Some((cursor.at, id)),
-                // Not one of our invoice cursors: nothing comes after it.
-                None => {
-                    return Ok(Page {
-                        items: Vec::new(),
-                        next: None,
-                    })
-                }
-            },
-            None => None,
+        let Some(after) = uuid_after(&page) else {
+            // Not one of our invoice cursors: nothing comes after it.
+            return Ok(empty_page());
         };
         self.run(move |conn| {
             let mut q = invoices::table
@@ -195,12 +188,7 @@ impl InvoiceRepository for PgStore {
                     id.to_string(),
                 ));
             }
-            let rows = q
-                .load(conn)?
-                .into_iter()
-                .map(Invoice::try_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page::from_overfetch(rows, page.limit, cursor_of))
+            Ok(page_of(q.load(conn)?, page.limit, cursor_of)?)
         })
         .await
     }
@@ -306,29 +294,21 @@ impl QueryFragment<Pg> for SaveInvoice<'_> {
              amount_paid, currency, due_date, description, paid_at, last_event_at, \
              created_at, updated_at) SELECT $4, $1, $2, $3, ",
         );
-        out.push_bind_param::<SqlUuid, _>(&self.tenant_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<SqlUuid>, _>(&self.subscription_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&self.status)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Int8, _>(&self.amount_due)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Int8, _>(&self.amount_paid)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&self.currency)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Date>, _>(&self.due_date)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&self.description)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.paid_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.last_event_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Timestamptz, _>(&self.created_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Timestamptz, _>(&self.updated_at)?;
+        push_binds!(
+            out,
+            SqlUuid => &self.tenant_id,
+            Nullable<SqlUuid> => &self.subscription_id,
+            Text => &self.status,
+            Int8 => &self.amount_due,
+            Int8 => &self.amount_paid,
+            Text => &self.currency,
+            Nullable<Date> => &self.due_date,
+            Nullable<Text> => &self.description,
+            Nullable<Timestamptz> => &self.paid_at,
+            Nullable<Timestamptz> => &self.last_event_at,
+            Timestamptz => &self.created_at,
+            Timestamptz => &self.updated_at,
+        );
         out.push_sql(
             " WHERE NOT EXISTS (SELECT 1 FROM clash) \
              ON CONFLICT (id) DO UPDATE SET \
@@ -351,21 +331,21 @@ impl QueryFragment<Pg> for SaveInvoice<'_> {
     }
 }
 
-/// The API field named by [`SaveInvoice`]'s clash column.
-fn clash_field(field: &str) -> &'static str {
+/// The field named by [`SaveInvoice`]'s clash column.
+fn clash_field(field: &str) -> ConflictField {
     match field {
-        "number" => "number",
-        "stripeInvoiceId" => "stripeInvoiceId",
-        _ => "stripePaymentIntentId",
+        "number" => ConflictField::InvoiceNumber,
+        "stripeInvoiceId" => ConflictField::StripeInvoice,
+        _ => ConflictField::StripePaymentIntent,
     }
 }
 
 /// Saves the invoice ([`SaveInvoice`]) unless another invoice holds its number or a
-/// Stripe id: then nothing is written and the clashing API field is returned.
+/// Stripe id: then nothing is written and the clashing field is returned.
 pub(crate) fn save_invoice(
     conn: &mut PgConnection,
     invoice: &Invoice,
-) -> QueryResult<Option<&'static str>> {
+) -> QueryResult<Option<ConflictField>> {
     let currency = invoice.amount_due.currency();
     let statement = SaveInvoice {
         id: *invoice.id.as_uuid(),
@@ -446,12 +426,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_clash_column_names_the_api_field() {
-        assert_eq!(clash_field("number"), "number");
-        assert_eq!(clash_field("stripeInvoiceId"), "stripeInvoiceId");
+    fn the_clash_column_names_the_field() {
+        assert_eq!(clash_field("number"), ConflictField::InvoiceNumber);
+        assert_eq!(clash_field("stripeInvoiceId"), ConflictField::StripeInvoice);
         assert_eq!(
             clash_field("stripePaymentIntentId"),
-            "stripePaymentIntentId"
+            ConflictField::StripePaymentIntent
         );
     }
 }

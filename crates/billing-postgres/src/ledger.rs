@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::error::{DbError, InvalidRow};
-use crate::rows::{before_cursor, overfetch, parse, parse_enum};
+use crate::rows::{before_cursor, overfetch, page_of, parse, parse_enum};
 use crate::schema::webhook_events;
 use crate::store::PgStore;
 
@@ -89,12 +89,7 @@ impl LedgerRepository for PgStore {
                     cursor.id,
                 ));
             }
-            let rows = q
-                .load(conn)?
-                .into_iter()
-                .map(LedgerEntry::try_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page::from_overfetch(rows, page.limit, cursor_of))
+            Ok(page_of(q.load(conn)?, page.limit, cursor_of)?)
         })
         .await
     }

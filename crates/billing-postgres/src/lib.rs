@@ -7,6 +7,7 @@ mod checkout_sessions;
 mod error;
 mod health;
 mod invoices;
+mod lease;
 mod ledger;
 mod lookups;
 pub mod migrate;

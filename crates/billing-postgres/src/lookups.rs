@@ -4,10 +4,9 @@
 //! `request_payment_intent_lookup`); the domain's linker claims, completes or reschedules
 //! it.
 //!
-//! Claiming leases lookups like the outbox does ([`crate::outbox`]): one statement picks
-//! due rows with `FOR UPDATE SKIP LOCKED` (two linkers never take the same invoice) and
-//! moves their `payment_intent_lookup_at` to the end of the lease (a crashed linker's
-//! lookups come back then).
+//! Claiming leases lookups as the outbox's messages are ([`crate::lease`]): two linkers
+//! never take the same invoice, and a crashed linker's lookups come back at the end of
+//! their lease.
 
 use async_trait::async_trait;
 use billing_domain::ports::{Linked, PaymentIntentLookups, PendingLookup, RepoError};
@@ -19,6 +18,7 @@ use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types;
 use uuid::Uuid;
 
+use crate::lease::{self, LeasedQueue};
 use crate::outbox::truncated;
 use crate::rows::parse;
 use crate::schema::invoices;
@@ -26,44 +26,17 @@ use crate::store::PgStore;
 
 const TABLE: &str = "invoices";
 
-/// ```sql
-/// UPDATE invoices SET payment_intent_lookup_at = $1
-/// WHERE id IN (SELECT id FROM invoices
-///              WHERE payment_intent_lookup_at <= $2 AND stripe_invoice_id IS NOT NULL
-///              ORDER BY payment_intent_lookup_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-/// RETURNING id, stripe_invoice_id, payment_intent_lookup_attempts
-/// ```
-struct ClaimLookups<'a> {
-    lease_until: &'a DateTime<Utc>,
-    now: &'a DateTime<Utc>,
-    limit: i64,
-}
+/// The lookups as a leased queue ([`crate::lease`]): invoices of Stripe's, due at
+/// `payment_intent_lookup_at`.
+pub(crate) struct Lookups;
 
-crate::statement::prepared_statement!(
-    ClaimLookups,
-    (sql_types::Uuid, sql_types::Text, sql_types::Integer)
-);
-
-impl QueryFragment<Pg> for ClaimLookups<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("UPDATE invoices SET payment_intent_lookup_at = ");
-        out.push_bind_param::<sql_types::Timestamptz, _>(self.lease_until)?;
-        out.push_sql(
-            " WHERE id IN (SELECT id FROM invoices \
-             WHERE payment_intent_lookup_at <= ",
-        );
-        out.push_bind_param::<sql_types::Timestamptz, _>(self.now)?;
-        out.push_sql(
-            " AND stripe_invoice_id IS NOT NULL \
-             ORDER BY payment_intent_lookup_at LIMIT ",
-        );
-        out.push_bind_param::<sql_types::BigInt, _>(&self.limit)?;
-        out.push_sql(
-            " FOR UPDATE SKIP LOCKED) \
-             RETURNING id, stripe_invoice_id, payment_intent_lookup_attempts",
-        );
-        Ok(())
-    }
+impl LeasedQueue for Lookups {
+    const TABLE: &'static str = "invoices";
+    const DUE: &'static str = "payment_intent_lookup_at";
+    const ALSO: &'static str = " AND stripe_invoice_id IS NOT NULL";
+    const WAITING: &'static str = "payment_intent_lookup_at IS NOT NULL";
+    const RETURNING: &'static str = "id, stripe_invoice_id, payment_intent_lookup_attempts";
+    type Columns = (sql_types::Uuid, sql_types::Text, sql_types::Integer);
 }
 
 /// Namespace of the advisory locks taken per PaymentIntent (the two-key form keeps them
@@ -171,12 +144,8 @@ impl PaymentIntentLookups for PgStore {
         limit: u32,
     ) -> Result<Vec<PendingLookup>, RepoError> {
         self.run(move |conn| {
-            let rows = ClaimLookups {
-                lease_until: &lease_until,
-                now: &now,
-                limit: i64::from(limit),
-            }
-            .load::<(Uuid, String, i32)>(conn)?;
+            let rows: Vec<(Uuid, String, i32)> =
+                lease::claim::<Lookups, _>(conn, now, lease_until, limit)?;
             // A row whose Stripe id cannot be read (only a manual edit makes one) is left
             // out and logged, so that it does not hold up the others; its lease brings it
             // back, and the log again, until someone fixes it.
@@ -263,14 +232,7 @@ impl PaymentIntentLookups for PgStore {
 
     #[tracing::instrument(skip_all)]
     async fn backlog(&self) -> Result<u64, RepoError> {
-        self.run(|conn| {
-            let pending = invoices::table
-                .filter(invoices::payment_intent_lookup_at.is_not_null())
-                .count()
-                .get_result::<i64>(conn)?;
-            Ok(u64::try_from(pending).unwrap_or(0))
-        })
-        .await
+        self.run(|conn| Ok(lease::backlog::<Lookups>(conn)?)).await
     }
 }
 

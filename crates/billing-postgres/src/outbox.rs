@@ -23,7 +23,7 @@
 //! receivers of an at-least-once stream expect anyway.
 //!
 //! # Claiming
-//! Claiming leases messages: one statement picks due pending rows with
+//! Claiming leases messages ([`crate::lease`]): one statement picks due pending rows with
 //! `FOR UPDATE SKIP LOCKED` (two dispatchers never take the same row) and moves their
 //! `next_attempt_at` to the end of the lease (a crashed dispatcher's messages come back
 //! then). Messages stay `pending` while leased.
@@ -32,14 +32,12 @@ use billing_domain::notification::{NewNotification, NotificationBody};
 use billing_domain::ports::{OutboxMessage, OutboxRepository, RepoError};
 use billing_domain::NotificationId;
 use chrono::{DateTime, Utc};
-use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types;
 use uuid::Uuid;
 
+use crate::lease::{self, LeasedQueue};
 use crate::schema::notifications;
-use crate::statement::prepared_statement;
 use crate::store::PgStore;
 
 /// Longest `last_error` kept, in characters.
@@ -89,43 +87,22 @@ pub(crate) fn enqueue(
     Ok(inserted == 1)
 }
 
-/// ```sql
-/// UPDATE notifications SET next_attempt_at = $1
-/// WHERE id IN (SELECT id FROM notifications
-///              WHERE status = 'pending' AND next_attempt_at <= $2
-///              ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-/// RETURNING id, kind, payload, attempts
-/// ```
-struct ClaimDue<'a> {
-    lease_until: &'a DateTime<Utc>,
-    now: &'a DateTime<Utc>,
-    limit: i64,
-}
+/// The outbox as a leased queue ([`crate::lease`]): pending notifications, due at
+/// `next_attempt_at`.
+pub(crate) struct Outbox;
 
-prepared_statement!(
-    ClaimDue,
-    (
+impl LeasedQueue for Outbox {
+    const TABLE: &'static str = "notifications";
+    const DUE: &'static str = "next_attempt_at";
+    const ALSO: &'static str = " AND status = 'pending'";
+    const WAITING: &'static str = "status = 'pending'";
+    const RETURNING: &'static str = "id, kind, payload, attempts";
+    type Columns = (
         sql_types::Uuid,
         sql_types::Text,
         sql_types::Text,
         sql_types::Integer,
-    )
-);
-
-impl QueryFragment<Pg> for ClaimDue<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("UPDATE notifications SET next_attempt_at = ");
-        out.push_bind_param::<sql_types::Timestamptz, _>(self.lease_until)?;
-        out.push_sql(
-            " WHERE id IN (SELECT id FROM notifications \
-             WHERE status = 'pending' AND next_attempt_at <= ",
-        );
-        out.push_bind_param::<sql_types::Timestamptz, _>(self.now)?;
-        out.push_sql(" ORDER BY next_attempt_at LIMIT ");
-        out.push_bind_param::<sql_types::BigInt, _>(&self.limit)?;
-        out.push_sql(" FOR UPDATE SKIP LOCKED) RETURNING id, kind, payload, attempts");
-        Ok(())
-    }
+    );
 }
 
 /// At most [`MAX_ERROR_CHARS`] characters of `error` (the outbox's and the lookups' last
@@ -147,12 +124,8 @@ impl OutboxRepository for PgStore {
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, RepoError> {
         self.run(move |conn| {
-            let rows = ClaimDue {
-                lease_until: &lease_until,
-                now: &now,
-                limit: i64::from(limit),
-            }
-            .load::<(Uuid, String, String, i32)>(conn)?;
+            let rows: Vec<(Uuid, String, String, i32)> =
+                lease::claim::<Outbox, _>(conn, now, lease_until, limit)?;
             Ok(rows
                 .into_iter()
                 .map(|(id, kind, payload, attempts)| OutboxMessage {
@@ -180,7 +153,7 @@ impl OutboxRepository for PgStore {
             diesel::update(
                 notifications::table
                     .find(id.as_uuid())
-                    .filter(notifications::status.eq("pending")),
+                    .filter(notifications::status.eq(PENDING)),
             )
             .set((
                 notifications::status.eq(status),
@@ -204,7 +177,7 @@ impl OutboxRepository for PgStore {
         self.run(move |conn| {
             let target = notifications::table
                 .find(id.as_uuid())
-                .filter(notifications::status.eq("pending"));
+                .filter(notifications::status.eq(PENDING));
             let last_error = truncated(&error);
             match retry_at {
                 Some(at) => diesel::update(target)
@@ -229,14 +202,7 @@ impl OutboxRepository for PgStore {
 
     #[tracing::instrument(skip_all)]
     async fn backlog(&self) -> Result<u64, RepoError> {
-        self.run(|conn| {
-            let pending = notifications::table
-                .filter(notifications::status.eq(PENDING))
-                .count()
-                .get_result::<i64>(conn)?;
-            Ok(u64::try_from(pending).unwrap_or(0))
-        })
-        .await
+        self.run(|conn| Ok(lease::backlog::<Outbox>(conn)?)).await
     }
 }
 

@@ -11,7 +11,9 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use crate::error::InvalidRow;
-use crate::rows::{before_cursor, money, overfetch, parse_enum, parse_opt, uuid_cursor};
+use crate::rows::{
+    before_cursor, empty_page, money, overfetch, page_of, parse_enum, parse_opt, uuid_after,
+};
 use crate::schema::payments;
 use crate::store::PgStore;
 
@@ -78,18 +80,9 @@ impl PaymentRepository for PgStore {
         query: PaymentQuery,
         page: PageRequest,
     ) -> Result<Page<Payment>, RepoError> {
-        let after = match &page.after {
-            Some(cursor) => match uuid_cursor(cursor) {
-                Some(id) => Some((cursor.at, id)),
-                // Not one of our payment cursors: nothing comes after it.
-                None => {
-                    return Ok(Page {
-                        items: Vec::new(),
-                        next: None,
-                    })
-                }
-            },
-            None => None,
+        let Some(after) = uuid_after(&page) else {
+            // Not one of our payment cursors: nothing comes after it.
+            return Ok(empty_page());
         };
         self.run(move |conn| {
             let mut q = payments::table
@@ -111,12 +104,7 @@ impl PaymentRepository for PgStore {
                     id.to_string(),
                 ));
             }
-            let rows = q
-                .load(conn)?
-                .into_iter()
-                .map(Payment::try_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page::from_overfetch(rows, page.limit, cursor_of))
+            Ok(page_of(q.load(conn)?, page.limit, cursor_of)?)
         })
         .await
     }

@@ -6,7 +6,7 @@
 //!
 //! [`RepoError::Unexpected`]: billing_domain::ports::RepoError::Unexpected
 
-use billing_domain::page::{Cursor, PageLimit};
+use billing_domain::page::{Cursor, Page, PageLimit, PageRequest};
 use billing_domain::{Currency, Money};
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
@@ -83,8 +83,38 @@ pub(crate) fn before_cursor(
         .sql("))")
 }
 
-/// The cursor id as a UUID, when the table's ids are UUIDs. A cursor whose id is not one
-/// was not issued for this list.
-pub(crate) fn uuid_cursor(cursor: &Cursor) -> Option<uuid::Uuid> {
-    uuid::Uuid::parse_str(&cursor.id).ok()
+/// Where a page of a list keyed by UUIDs starts: `Some(None)` at the top, `Some(Some(..))`
+/// after the cursor's time and id; `None` when the cursor's id is not a UUID, so that the
+/// cursor was not issued for this list and nothing comes after it.
+pub(crate) fn uuid_after(page: &PageRequest) -> Option<Option<(DateTime<Utc>, uuid::Uuid)>> {
+    match &page.after {
+        Some(cursor) => uuid::Uuid::parse_str(&cursor.id)
+            .ok()
+            .map(|id| Some((cursor.at, id))),
+        None => Some(None),
+    }
+}
+
+/// A page with nothing on it.
+pub(crate) fn empty_page<T>() -> Page<T> {
+    Page {
+        items: Vec::new(),
+        next: None,
+    }
+}
+
+/// The page of `rows` read with [`overfetch`], each checked by its `TryFrom`.
+pub(crate) fn page_of<R, T>(
+    rows: Vec<R>,
+    limit: PageLimit,
+    key: impl Fn(&T) -> Cursor,
+) -> Result<Page<T>, InvalidRow>
+where
+    T: TryFrom<R, Error = InvalidRow>,
+{
+    let items = rows
+        .into_iter()
+        .map(T::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_overfetch(items, limit, key))
 }

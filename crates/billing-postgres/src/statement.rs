@@ -29,3 +29,17 @@ macro_rules! prepared_statement {
 }
 
 pub(crate) use prepared_statement;
+
+/// Pushes bind parameters separated by commas, in order (`$n` numbering follows):
+/// `push_binds!(out, Text => &self.status, Int8 => &self.amount)`.
+macro_rules! push_binds {
+    ($out:ident, $first_type:ty => $first:expr $(, $sql_type:ty => $value:expr)* $(,)?) => {
+        $out.push_bind_param::<$first_type, _>($first)?;
+        $(
+            $out.push_sql(", ");
+            $out.push_bind_param::<$sql_type, _>($value)?;
+        )*
+    };
+}
+
+pub(crate) use push_binds;

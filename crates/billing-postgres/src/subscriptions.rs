@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::error::{DbError, InvalidRow};
 use crate::rows::{parse_enum, parse_opt};
 use crate::schema::subscriptions;
-use crate::statement::prepared_statement;
+use crate::statement::{prepared_statement, push_binds};
 use crate::store::PgStore;
 
 const TABLE: &str = "subscriptions";
@@ -144,31 +144,22 @@ impl QueryFragment<Pg> for SubscriptionWrite<'_> {
              current_period_end, cancel_at_period_end, canceled_at, stripe_subscription_id, \
              stripe_customer_id, last_event_at, created_at, updated_at) VALUES (",
         );
-        out.push_bind_param::<SqlUuid, _>(&self.id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<SqlUuid, _>(&self.tenant_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<SqlUuid, _>(&self.plan_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&self.status)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.current_period_start)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.current_period_end)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Bool, _>(&self.cancel_at_period_end)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.canceled_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&self.stripe_subscription_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&self.stripe_customer_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.last_event_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Timestamptz, _>(&self.created_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Timestamptz, _>(&self.updated_at)?;
+        push_binds!(
+            out,
+            SqlUuid => &self.id,
+            SqlUuid => &self.tenant_id,
+            SqlUuid => &self.plan_id,
+            Text => &self.status,
+            Nullable<Timestamptz> => &self.current_period_start,
+            Nullable<Timestamptz> => &self.current_period_end,
+            Bool => &self.cancel_at_period_end,
+            Nullable<Timestamptz> => &self.canceled_at,
+            Nullable<Text> => &self.stripe_subscription_id,
+            Nullable<Text> => &self.stripe_customer_id,
+            Nullable<Timestamptz> => &self.last_event_at,
+            Timestamptz => &self.created_at,
+            Timestamptz => &self.updated_at,
+        );
         out.push_sql(
             ") ON CONFLICT (id) DO UPDATE SET \
              plan_id = EXCLUDED.plan_id, \

@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use billing_domain::notification::NewNotification;
 use billing_domain::ports::{
     Applied, NewLedgerEntry, RepoError, SessionEnd, WebhookStore, WebhookTx, WebhookWork,
+    WorkOutcome,
 };
 use billing_domain::{
     CheckoutSessionRef, CustomerRef, EventId, EventOutcome, Invoice, InvoiceId, InvoiceRef,
@@ -273,6 +274,8 @@ impl WebhookTx for PgWebhookTx<'_> {
 enum Failed {
     /// The work's own error.
     Work(RepoError),
+    /// The work found a same-second tie: rolled back, and no error.
+    Tie(SubscriptionRef),
     /// The work returned `Ok` after a statement had failed: the transaction is aborted.
     Poisoned,
     /// `BEGIN`, `COMMIT` or `ROLLBACK` failed.
@@ -286,12 +289,13 @@ impl From<DieselError> for Failed {
 }
 
 /// Runs `work` in a READ COMMITTED transaction, up to [`MAX_ATTEMPTS`] times while it
-/// fails with a retryable error. The work's error is returned as it is.
+/// fails with a retryable error. The work's error is returned as it is; a same-second
+/// tie is rolled back and returned as `Ok`.
 fn apply_with_retries(
     conn: &mut PgConnection,
     work: &WebhookWork,
     notification_format: Option<NotificationFormat>,
-) -> Result<Applied, DbError> {
+) -> Result<WorkOutcome, DbError> {
     let mut attempt = 1;
     loop {
         let mut retry = false;
@@ -300,13 +304,21 @@ fn apply_with_retries(
             let result = work(&mut tx);
             retry = tx.retry;
             match result {
-                Ok(applied) if !tx.aborted => Ok(applied),
-                Ok(_) => Err(Failed::Poisoned),
+                Ok(WorkOutcome::Applied(applied)) if !tx.aborted => Ok(applied),
+                Ok(WorkOutcome::Applied(_)) => Err(Failed::Poisoned),
+                Ok(WorkOutcome::SameSecondTie(subscription)) => Err(Failed::Tie(subscription)),
                 Err(e) => Err(Failed::Work(e)),
             }
         });
         let error = match result {
-            Ok(applied) => return Ok(applied),
+            Ok(applied) => return Ok(WorkOutcome::Applied(applied)),
+            // Rolled back; after a statement that lost a race, the rerun decides afresh.
+            Err(Failed::Tie(subscription)) if !retry || attempt >= MAX_ATTEMPTS => {
+                return Ok(WorkOutcome::SameSecondTie(subscription))
+            }
+            Err(Failed::Tie(subscription)) => DbError::Repo(RepoError::Unexpected(
+                format!("same-second tie on subscription {subscription}").into(),
+            )),
             Err(Failed::Work(e)) => DbError::Repo(e),
             Err(Failed::Poisoned) => DbError::Repo(RepoError::Unexpected(
                 "webhook work went on after a failed statement".into(),
@@ -330,7 +342,7 @@ fn apply_with_retries(
 #[async_trait]
 impl WebhookStore for PgStore {
     #[tracing::instrument(skip_all)]
-    async fn apply(&self, work: WebhookWork) -> Result<Applied, RepoError> {
+    async fn apply(&self, work: WebhookWork) -> Result<WorkOutcome, RepoError> {
         let format = self.notification_format();
         self.run(move |conn| apply_with_retries(conn, &work, format))
             .await

@@ -6,6 +6,8 @@
 
 use thiserror::Error;
 
+use crate::error::{ConflictField, ReferenceField};
+
 mod clock;
 mod notifier;
 mod provider;
@@ -26,12 +28,12 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// How a repository call failed.
 #[derive(Debug, Error)]
 pub enum RepoError {
-    /// A uniqueness rule was broken; the string names the field (`code`, `number`, …).
+    /// A uniqueness rule was broken on this field.
     #[error("{0} already exists")]
-    Conflict(&'static str),
+    Conflict(ConflictField),
     /// A referenced row does not exist (foreign key).
     #[error("referenced {0} does not exist")]
-    MissingReference(&'static str),
+    MissingReference(ReferenceField),
     /// The database could not be reached or timed out: retryable.
     #[error("database unavailable")]
     Unavailable(#[source] BoxError),

@@ -159,19 +159,38 @@ pub trait WebhookTx {
     ) -> Result<(), RepoError>;
 }
 
+/// What one unit of work came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkOutcome {
+    /// The event was decided: commit.
+    Applied(Applied),
+    /// The event is about a subscription whose newest applied event has the same
+    /// `created` second, so their order is unknown: roll back. The service settles the
+    /// tie with Stripe's current state of the subscription, in a second unit of work.
+    SameSecondTie(SubscriptionRef),
+}
+
+impl From<Applied> for WorkOutcome {
+    fn from(applied: Applied) -> Self {
+        Self::Applied(applied)
+    }
+}
+
 /// The unit of work a webhook event is applied in.
-pub type WebhookWork = Box<dyn Fn(&mut dyn WebhookTx) -> Result<Applied, RepoError> + Send + Sync>;
+pub type WebhookWork =
+    Box<dyn Fn(&mut dyn WebhookTx) -> Result<WorkOutcome, RepoError> + Send + Sync>;
 
 /// Runs webhook work atomically.
 ///
 /// # Errors
 /// MUST commit everything `work` did or nothing: on any error the transaction is rolled
 /// back and the error returned ([`RepoError::Unavailable`] for connection loss, so that
-/// Stripe is asked to redeliver). The adapter MAY run `work` again after a deadlock or a
-/// serialization failure; `work` is written to be re-run.
+/// Stripe is asked to redeliver). On [`WorkOutcome::SameSecondTie`] the transaction is
+/// rolled back too, and the tie returned as `Ok`. The adapter MAY run `work` again after
+/// a deadlock or a serialization failure; `work` is written to be re-run.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
-    /// Runs `work` in one transaction and commits it.
-    async fn apply(&self, work: WebhookWork) -> Result<Applied, RepoError>;
+    /// Runs `work` in one transaction and commits it, unless it is a same-second tie.
+    async fn apply(&self, work: WebhookWork) -> Result<WorkOutcome, RepoError>;
 }

@@ -32,7 +32,7 @@ mod webhook;
 
 pub use checkout::CheckoutInput;
 pub use tenants::TenantOverview;
-pub use webhook::{SameSecondTie, WebhookError, WebhookReceipt};
+pub use webhook::{WebhookError, WebhookReceipt};
 
 /// The billing use cases: the inbound port.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use billing_domain::service::WebhookError;
-use billing_domain::{BillingError, InvoiceStatus};
+use billing_domain::{BillingError, ConflictField, InvoiceStatus};
 use serde_json::error::Category;
 
 use super::{ApiError, Chain};
@@ -24,6 +24,24 @@ fn not_found(code: &'static str, detail: impl Into<Cow<'static, str>>) -> ApiErr
 
 fn forbidden(code: &'static str, detail: impl Into<Cow<'static, str>>) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, code, detail)
+}
+
+/// The API's name of the field a uniqueness rule protects.
+fn field_name(field: ConflictField) -> &'static str {
+    match field {
+        ConflictField::PlanCode => "code",
+        ConflictField::StripePrice => "stripePriceId",
+        ConflictField::InvoiceNumber => "number",
+        ConflictField::StripeInvoice => "stripeInvoiceId",
+        ConflictField::StripePaymentIntent => "stripePaymentIntentId",
+        ConflictField::StripeCustomer => "stripeCustomerId",
+        ConflictField::StripeSubscription => "stripeSubscriptionId",
+        ConflictField::StripeCharge => "stripeChargeId",
+        ConflictField::SourceEvent => "sourceEventId",
+        ConflictField::DedupeKey => "dedupeKey",
+        ConflictField::EventId => "eventId",
+        ConflictField::Id => "id",
+    }
 }
 
 impl From<BillingError> for ApiError {
@@ -50,7 +68,7 @@ impl From<BillingError> for ApiError {
             ),
             BillingError::PlanExists(field) => conflict(
                 "plan_exists",
-                format!("a plan with this {field} already exists"),
+                format!("a plan with this {} already exists", field_name(field)),
             ),
             BillingError::TenantNotFound(tenant) => {
                 not_found("tenant_not_found", format!("there is no tenant {tenant}"))

@@ -27,7 +27,11 @@ fn cases() -> Vec<Case> {
             409,
             "plan_inactive",
         ),
-        (|| BillingError::PlanExists("code"), 409, "plan_exists"),
+        (
+            || BillingError::PlanExists(ConflictField::PlanCode),
+            409,
+            "plan_exists",
+        ),
         (
             || BillingError::TenantNotFound(TenantId::new()),
             404,
@@ -173,7 +177,7 @@ async fn details_name_what_the_client_needs() {
     .await;
     let subscribed = answer_to(|| BillingError::AlreadySubscribed(TenantId::new())).await;
     let void = answer_to(|| BillingError::InvoiceNotPayable(InvoiceStatus::Void)).await;
-    let exists = answer_to(|| BillingError::PlanExists("stripePriceId")).await;
+    let exists = answer_to(|| BillingError::PlanExists(ConflictField::StripePrice)).await;
 
     assert_eq!(
         refused.assert_problem(400, "stripe_request_refused"),

@@ -1,5 +1,5 @@
 use billing_domain::ports::{CheckoutSessionRepository, RepoError, SessionEnd, TenantRepository};
-use billing_domain::{CheckoutSessionRef, TenantId};
+use billing_domain::{CheckoutSessionRef, ReferenceField, TenantId};
 use chrono::{TimeZone, Utc};
 
 use crate::setup;
@@ -95,7 +95,7 @@ async fn a_session_needs_a_known_tenant() {
         .unwrap_err();
 
     assert!(
-        matches!(err, RepoError::MissingReference("tenantId")),
+        matches!(err, RepoError::MissingReference(ReferenceField::Tenant)),
         "{err:?}"
     );
 }

@@ -3,8 +3,8 @@ use std::collections::HashSet;
 use billing_domain::page::{Cursor, PageLimit, PageRequest};
 use billing_domain::ports::{InvoiceQuery, InvoiceRepository, RepoError, TenantRepository};
 use billing_domain::{
-    Invoice, InvoiceId, InvoiceKey, InvoiceNumber, InvoiceStatus, PaymentIntentRef, TenantId,
-    TenantStatus,
+    ConflictField, Invoice, InvoiceId, InvoiceKey, InvoiceNumber, InvoiceStatus, PaymentIntentRef,
+    TenantId, TenantStatus,
 };
 use billing_postgres::PgStore;
 use chrono::NaiveDate;
@@ -90,7 +90,10 @@ async fn a_taken_number_is_a_conflict_and_registers_no_tenant() {
     let result = store.create(new_invoice(newcomer, "inv-001", 200)).await;
 
     assert!(
-        matches!(result, Err(RepoError::Conflict("number"))),
+        matches!(
+            result,
+            Err(RepoError::Conflict(ConflictField::InvoiceNumber))
+        ),
         "{result:?}"
     );
     assert!(
@@ -317,7 +320,10 @@ async fn one_payment_intent_cannot_collect_two_invoices() {
         .await;
 
     assert!(
-        matches!(result, Err(RepoError::Conflict("stripePaymentIntentId"))),
+        matches!(
+            result,
+            Err(RepoError::Conflict(ConflictField::StripePaymentIntent))
+        ),
         "{result:?}"
     );
 }

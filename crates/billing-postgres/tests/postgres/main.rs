@@ -19,7 +19,7 @@ mod tenants;
 mod webhook;
 
 use billing_domain::notification::NewNotification;
-use billing_domain::ports::{Applied, RepoError, WebhookTx, WebhookWork};
+use billing_domain::ports::{Applied, RepoError, WebhookTx, WebhookWork, WorkOutcome};
 use billing_domain::EventOutcome;
 use billing_domain::{
     BillingInterval, Currency, InvoiceNumber, Money, NewInvoice, NewPlan, PlanCode, PriceRef,
@@ -28,12 +28,28 @@ use billing_domain::{
 use billing_postgres::testing::TestDatabase;
 use billing_postgres::PgStore;
 
-/// Webhook transaction work from a closure.
+/// Webhook transaction work from a closure that decides its event.
 pub fn work<F>(f: F) -> WebhookWork
 where
     F: Fn(&mut dyn WebhookTx) -> Result<Applied, RepoError> + Send + Sync + 'static,
 {
-    Box::new(f)
+    Box::new(move |tx| f(tx).map(WorkOutcome::Applied))
+}
+
+/// What work that decided its event came to.
+pub trait Committed {
+    /// The decision; panics on a same-second tie, which only a test that says so returns.
+    fn committed(self) -> Applied;
+}
+
+impl Committed for WorkOutcome {
+    fn committed(self) -> Applied {
+        let decided = match self {
+            WorkOutcome::Applied(applied) => Some(applied),
+            WorkOutcome::SameSecondTie(_) => None,
+        };
+        decided.expect("a decision, not a same-second tie")
+    }
 }
 
 /// The outcome of work that applied its event.

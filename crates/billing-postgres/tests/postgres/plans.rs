@@ -1,5 +1,5 @@
 use billing_domain::ports::{PlanRepository, RepoError};
-use billing_domain::{PlanCode, PlanId, PlanKey, PlanPatch, PriceRef, TrialDays};
+use billing_domain::{ConflictField, PlanCode, PlanId, PlanKey, PlanPatch, PriceRef, TrialDays};
 
 use crate::{new_plan, setup, usd};
 
@@ -52,11 +52,14 @@ async fn a_taken_code_or_price_is_a_conflict_naming_the_field() {
     let same_price = store.create(new_plan("plan-other", "price_pro")).await;
 
     assert!(
-        matches!(same_code, Err(RepoError::Conflict("code"))),
+        matches!(same_code, Err(RepoError::Conflict(ConflictField::PlanCode))),
         "{same_code:?}"
     );
     assert!(
-        matches!(same_price, Err(RepoError::Conflict("stripePriceId"))),
+        matches!(
+            same_price,
+            Err(RepoError::Conflict(ConflictField::StripePrice))
+        ),
         "{same_price:?}"
     );
 }
@@ -168,7 +171,7 @@ async fn patching_in_a_taken_price_is_a_conflict() {
         .await;
 
     assert!(
-        matches!(result, Err(RepoError::Conflict("stripePriceId"))),
+        matches!(result, Err(RepoError::Conflict(ConflictField::StripePrice))),
         "{result:?}"
     );
 }

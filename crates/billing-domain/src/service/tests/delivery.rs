@@ -104,9 +104,9 @@ async fn a_same_second_tie_is_settled_with_the_subscription_stripe_has_now() {
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| {
-            Err(RepoError::Unexpected(Box::new(
-                crate::service::SameSecondTie(crate::ids::SubscriptionRef::parse("sub_1").unwrap()),
-            )))
+            Ok(crate::ports::WorkOutcome::SameSecondTie(
+                crate::ids::SubscriptionRef::parse("sub_1").unwrap(),
+            ))
         });
     m.provider
         .expect_subscription()
@@ -118,10 +118,10 @@ async fn a_same_second_tie_is_settled_with_the_subscription_stripe_has_now() {
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| {
-            Ok(crate::ports::Applied {
+            Ok(crate::ports::WorkOutcome::Applied(crate::ports::Applied {
                 outcome: crate::model::EventOutcome::Processed,
                 detail: None,
-            })
+            }))
         });
 
     let receipt = m
@@ -185,9 +185,9 @@ async fn a_tie_on_a_subscription_stripe_no_longer_knows_is_recorded_not_retried_
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| {
-            Err(RepoError::Unexpected(Box::new(
-                crate::service::SameSecondTie(crate::ids::SubscriptionRef::parse("sub_1").unwrap()),
-            )))
+            Ok(crate::ports::WorkOutcome::SameSecondTie(
+                crate::ids::SubscriptionRef::parse("sub_1").unwrap(),
+            ))
         });
     m.provider.expect_subscription().returning(|_| {
         Err(ProviderError::Refused {
@@ -202,10 +202,10 @@ async fn a_tie_on_a_subscription_stripe_no_longer_knows_is_recorded_not_retried_
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| {
-            Ok(crate::ports::Applied {
+            Ok(crate::ports::WorkOutcome::Applied(crate::ports::Applied {
                 outcome: crate::model::EventOutcome::Failed,
                 detail: Some("tie".into()),
-            })
+            }))
         });
 
     let receipt = m

@@ -27,7 +27,7 @@ async fn a_duplicate_plan_code_is_reported_with_its_field() {
     let mut m = Mocks::default();
     m.plans
         .expect_create()
-        .returning(|_| Err(RepoError::Conflict("code")));
+        .returning(|_| Err(RepoError::Conflict(crate::error::ConflictField::PlanCode)));
     let new = NewPlan {
         code: PlanCode::parse("plan-pro").unwrap(),
         name: "Pro".into(),
@@ -39,7 +39,10 @@ async fn a_duplicate_plan_code_is_reported_with_its_field() {
 
     let err = m.service().create_plan(&admin(), new).await.unwrap_err();
 
-    assert!(matches!(err, BillingError::PlanExists("code")));
+    assert!(matches!(
+        err,
+        BillingError::PlanExists(crate::error::ConflictField::PlanCode)
+    ));
 }
 
 #[tokio::test]
@@ -79,9 +82,11 @@ async fn an_invoice_for_nothing_is_refused() {
 #[tokio::test]
 async fn a_taken_invoice_number_is_a_conflict() {
     let mut m = Mocks::default();
-    m.invoices
-        .expect_create()
-        .returning(|_| Err(RepoError::Conflict("number")));
+    m.invoices.expect_create().returning(|_| {
+        Err(RepoError::Conflict(
+            crate::error::ConflictField::InvoiceNumber,
+        ))
+    });
     let new = NewInvoice {
         tenant_id: TenantId::new(),
         number: InvoiceNumber::parse("inv-001").unwrap(),

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use tracing::instrument;
 
-use super::{expected_outcome, work, Delivery, SameSecondTie, WebhookError, WebhookReceipt};
+use super::{expected_outcome, work, Delivery, WebhookError, WebhookReceipt};
 use crate::auth::Actor;
 use crate::error::BillingError;
-use crate::ids::EventId;
+use crate::ids::{EventId, SubscriptionRef};
 use crate::model::{LedgerEntry, LedgerQuery};
 use crate::page::{Page, PageRequest};
-use crate::ports::{NewLedgerEntry, ProviderError, RepoError};
+use crate::ports::{NewLedgerEntry, ProviderError, RepoError, WorkOutcome};
 use crate::service::BillingService;
 use crate::webhook::{PaymentEvent, ProviderEvent};
 
@@ -119,24 +119,30 @@ impl BillingService {
             .ports
             .webhooks
             .apply(work(Arc::clone(&event), entry.clone(), delivery, now))
-            .await;
+            .await
+            .map_err(store_failed)?;
         let applied = match first {
-            Err(RepoError::Unexpected(e)) if e.is::<SameSecondTie>() => {
-                let (fresh, delivery) = match self.refetched(&event, &e).await? {
+            WorkOutcome::Applied(applied) => applied,
+            WorkOutcome::SameSecondTie(subscription) => {
+                let (fresh, delivery) = match self.refetched(&event, &subscription).await? {
                     Some(fresh) => (Arc::new(fresh), Delivery::Refetched),
                     None => (Arc::clone(&event), Delivery::Unsettled),
                 };
-                self.ports
+                match self
+                    .ports
                     .webhooks
                     .apply(work(fresh, entry, delivery, now))
                     .await
+                    .map_err(store_failed)?
+                {
+                    WorkOutcome::Applied(applied) => applied,
+                    // Refetched and unsettled events are applied over a tie by definition.
+                    WorkOutcome::SameSecondTie(_) => {
+                        return Err(WebhookError::Unexpected("a settled tie tied again".into()))
+                    }
+                }
             }
-            other => other,
-        }
-        .map_err(|e| match e {
-            RepoError::Unavailable(src) => WebhookError::Unavailable(src),
-            other => WebhookError::Unexpected(Box::new(other)),
-        })?;
+        };
         Ok(WebhookReceipt {
             event_id: event.id.clone(),
             kind: event.kind.clone(),
@@ -153,13 +159,8 @@ impl BillingService {
     async fn refetched(
         &self,
         event: &ProviderEvent,
-        tie: &crate::ports::BoxError,
+        subscription: &SubscriptionRef,
     ) -> Result<Option<ProviderEvent>, WebhookError> {
-        let Some(SameSecondTie(subscription)) = tie.downcast_ref::<SameSecondTie>() else {
-            return Err(WebhookError::Unexpected(
-                "tie without a subscription".into(),
-            ));
-        };
         let current = match self.ports.provider.subscription(subscription).await {
             Ok(current) => current,
             Err(ProviderError::Refused { .. }) => return Ok(None),
@@ -171,5 +172,13 @@ impl BillingService {
             _ => PaymentEvent::SubscriptionUpdated(current),
         };
         Ok(Some(fresh))
+    }
+}
+
+/// A store failure as the delivery's answer: unavailable is worth a redelivery.
+fn store_failed(e: RepoError) -> WebhookError {
+    match e {
+        RepoError::Unavailable(src) => WebhookError::Unavailable(src),
+        other => WebhookError::Unexpected(Box::new(other)),
     }
 }

@@ -131,8 +131,12 @@ async fn a_subscription_created_concurrently_is_found_when_the_loser_runs_again(
     while !saved.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let second = store.apply(create(Duration::ZERO)).await.unwrap();
-    let first = first.await.unwrap().unwrap();
+    let second = store
+        .apply(create(Duration::ZERO))
+        .await
+        .unwrap()
+        .committed();
+    let first = first.await.unwrap().unwrap().committed();
 
     assert_eq!(first.detail.as_deref(), Some("created"));
     assert_eq!(second.detail.as_deref(), Some("found"));
@@ -177,7 +181,7 @@ async fn an_invoice_number_taken_by_a_concurrent_transaction_is_a_conflict_on_th
                     Ok(()) => processed(),
                     Err(RepoError::Conflict(field)) => Applied {
                         outcome: EventOutcome::Failed,
-                        detail: Some(field.to_owned()),
+                        detail: Some(field.to_string()),
                     },
                     Err(e) => return Err(e),
                 };
@@ -186,7 +190,8 @@ async fn an_invoice_number_taken_by_a_concurrent_transaction_is_a_conflict_on_th
             }
         }))
         .await
-        .unwrap();
+        .unwrap()
+        .committed();
     first.await.unwrap().unwrap();
 
     assert_eq!(second.outcome, EventOutcome::Failed);

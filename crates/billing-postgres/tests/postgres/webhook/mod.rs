@@ -15,17 +15,18 @@ use billing_domain::page::{PageLimit, PageRequest};
 use billing_domain::ports::{
     Applied, InvoiceRepository, LedgerRepository, NewLedgerEntry, OutboxRepository, PaymentQuery,
     PaymentRepository, PlanRepository, RepoError, TenantRepository, WebhookStore, WebhookWork,
+    WorkOutcome,
 };
 use billing_domain::{
-    ChargeRef, CustomerRef, EventId, EventOutcome, Invoice, InvoiceId, InvoiceKey, InvoiceNumber,
-    InvoiceRef, InvoiceStatus, NotificationId, Payment, PaymentId, PaymentIntentRef, PaymentStatus,
-    PlanId, PlanKey, PriceRef, Subscription, SubscriptionId, SubscriptionRef, SubscriptionStatus,
-    TenantId, TenantStatus,
+    ChargeRef, ConflictField, CustomerRef, EventId, EventOutcome, Invoice, InvoiceId, InvoiceKey,
+    InvoiceNumber, InvoiceRef, InvoiceStatus, NotificationId, Payment, PaymentId, PaymentIntentRef,
+    PaymentStatus, PlanId, PlanKey, PriceRef, Subscription, SubscriptionId, SubscriptionRef,
+    SubscriptionStatus, TenantId, TenantStatus,
 };
 use billing_postgres::{PgConfig, PgStore};
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::{new_invoice, new_plan, processed, setup, test_document, usd, work};
+use crate::{new_invoice, new_plan, processed, setup, test_document, usd, work, Committed};
 
 fn with_detail(detail: &str) -> Applied {
     Applied {
@@ -138,7 +139,7 @@ fn payment_failed(tenant: TenantId, key: &str) -> NewNotification {
     }
 }
 
-/// A custom error the domain would downcast.
+/// A custom error of the work's own, to tell it comes back unchanged.
 #[derive(Debug, thiserror::Error)]
 #[error("marker {0}")]
 struct Marker(u32);

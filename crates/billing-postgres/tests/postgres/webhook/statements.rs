@@ -24,7 +24,8 @@ async fn a_tenant_is_ensured_found_by_customer_and_saved_inside_the_transaction(
             Ok(with_detail(&by_customer.unwrap_or_default()))
         }))
         .await
-        .unwrap();
+        .unwrap()
+        .committed();
 
     assert_eq!(found.detail, Some(id.to_string()));
     let stored = TenantRepository::get(&store, id).await.unwrap().unwrap();
@@ -72,7 +73,8 @@ async fn a_subscription_is_inserted_then_updated_and_liveness_is_judged_per_tena
             )))
         }))
         .await
-        .unwrap();
+        .unwrap()
+        .committed();
 
     assert_eq!(applied.detail.as_deref(), Some("true false true true"));
     let stored = store
@@ -120,7 +122,8 @@ async fn an_invoice_is_upserted_and_found_by_each_of_its_keys() {
             Ok(processed())
         }))
         .await
-        .unwrap();
+        .unwrap()
+        .committed();
 
     let stored = InvoiceRepository::get(&store, &InvoiceKey::Id(id))
         .await
@@ -166,7 +169,8 @@ async fn a_clashing_invoice_is_a_conflict_and_the_event_can_still_be_recorded_as
             Ok(applied)
         }))
         .await
-        .unwrap();
+        .unwrap()
+        .committed();
 
     assert_eq!(applied.detail.as_deref(), Some("number stripeInvoiceId"));
     let stored = LedgerRepository::get(&store, &event_id("evt_clash"))
@@ -221,7 +225,8 @@ async fn payments_are_deduplicated_by_source_event_and_by_succeeded_payment_inte
             Ok(with_detail(&format!("{results:?}")))
         }))
         .await
-        .unwrap();
+        .unwrap()
+        .committed();
 
     assert_eq!(
         applied.detail.as_deref(),
@@ -274,7 +279,8 @@ async fn a_notification_is_enqueued_once_per_key_with_the_documented_document() 
             Ok(with_detail(&format!("{first} {second}")))
         }))
         .await
-        .unwrap();
+        .unwrap()
+        .committed();
 
     assert_eq!(applied.detail.as_deref(), Some("true false"));
     assert_eq!(store.backlog().await.unwrap(), 1);

@@ -1,5 +1,6 @@
-//! The transaction: the ledger row, commit and rollback, errors passed through, a work
-//! that goes on after a failed statement, an unreachable database.
+//! The transaction: the ledger row, commit and rollback, errors passed through, a
+//! same-second tie rolled back, a work that goes on after a failed statement, an
+//! unreachable database.
 
 use super::*;
 
@@ -7,8 +8,16 @@ use super::*;
 async fn an_event_is_inserted_once_and_then_reported_as_a_duplicate() {
     let (_db, store) = setup();
 
-    let first = store.apply(insert_only(entry("evt_once"))).await.unwrap();
-    let second = store.apply(insert_only(entry("evt_once"))).await.unwrap();
+    let first = store
+        .apply(insert_only(entry("evt_once")))
+        .await
+        .unwrap()
+        .committed();
+    let second = store
+        .apply(insert_only(entry("evt_once")))
+        .await
+        .unwrap()
+        .committed();
 
     assert_eq!(first.outcome, EventOutcome::Processed);
     assert_eq!(second.outcome, EventOutcome::Duplicate);
@@ -39,7 +48,7 @@ async fn eight_concurrent_deliveries_of_one_event_insert_it_exactly_once() {
     let outcomes: Vec<_> = futures::future::join_all(tasks)
         .await
         .into_iter()
-        .map(|r| r.unwrap().unwrap().outcome)
+        .map(|r| r.unwrap().unwrap().committed().outcome)
         .collect();
 
     let inserted = outcomes
@@ -103,6 +112,34 @@ async fn an_error_from_the_work_comes_back_unchanged() {
 }
 
 #[tokio::test]
+async fn a_same_second_tie_is_rolled_back_and_returned_as_ok() {
+    let (_db, store) = setup();
+    let tenant = TenantId::new();
+    let tie: WebhookWork = Box::new(move |tx| {
+        tx.insert_event(&entry("evt_tie"))?;
+        tx.ensure_tenant(tenant)?;
+        Ok(WorkOutcome::SameSecondTie(
+            SubscriptionRef::parse("sub_test_tie").unwrap(),
+        ))
+    });
+
+    let outcome = store.apply(tie).await.unwrap();
+
+    assert_eq!(
+        outcome,
+        WorkOutcome::SameSecondTie(SubscriptionRef::parse("sub_test_tie").unwrap())
+    );
+    assert!(LedgerRepository::get(&store, &event_id("evt_tie"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(TenantRepository::get(&store, tenant)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
 async fn work_is_refused_as_unavailable_when_the_database_is_down() {
     let store = PgStore::new(&PgConfig {
         url: "postgres://postgres@127.0.0.1:1/billing".into(),
@@ -135,7 +172,7 @@ async fn work_that_swallows_a_failed_statement_is_not_committed() {
             let taken = tx.save_tenant(&tenant);
             assert!(matches!(
                 taken,
-                Err(RepoError::Conflict("stripeCustomerId"))
+                Err(RepoError::Conflict(ConflictField::StripeCustomer))
             ));
             Ok(processed())
         }))

@@ -1,0 +1,134 @@
+//! `customer.subscription.updated` and `.deleted`: the subscription mirrors Stripe's, in
+//! the order Stripe created the events (a same-second tie is settled by `receive`).
+
+use chrono::{DateTime, Utc};
+
+use super::tenant::{resolve_tenant, second_live_subscription, settle_tenant};
+use super::{applied, processed_with, quote, stale, unmatched, Delivery};
+use crate::ids::SubscriptionId;
+use crate::model::{EventOutcome, PlanKey, Subscription, SubscriptionStatus};
+use crate::ports::{Applied, RepoError, WebhookTx, WorkOutcome};
+use crate::webhook::{ProviderEvent, SubscriptionSnapshot};
+
+/// Places the event in the subscription's order: older than the newest applied is stale,
+/// the same second (on a first delivery or a replay) is a tie for Stripe to settle, and
+/// anything newer is mirrored.
+pub(super) fn subscription_changed(
+    tx: &mut dyn WebhookTx,
+    event: &ProviderEvent,
+    s: &SubscriptionSnapshot,
+    deleted: bool,
+    delivery: Delivery,
+    now: DateTime<Utc>,
+) -> Result<WorkOutcome, RepoError> {
+    let status = if deleted {
+        SubscriptionStatus::Canceled
+    } else if let Some(status) = s.status {
+        status
+    } else {
+        return Ok(unmatched(format!(
+            "unknown subscription status '{}'",
+            quote(&s.status_raw)
+        ))
+        .into());
+    };
+    let existing = tx.lock_subscription(&s.subscription)?;
+    if let Some(newest) = existing.as_ref().and_then(|row| row.last_event_at) {
+        if event.created < newest {
+            return Ok(stale(event.created, newest).into());
+        }
+        if event.created == newest && matches!(delivery, Delivery::Webhook | Delivery::Replay) {
+            return Ok(WorkOutcome::SameSecondTie(s.subscription.clone()));
+        }
+    }
+    mirror(tx, event, s, status, existing, now).map(WorkOutcome::Applied)
+}
+
+/// Mirrors an event's snapshot, newer than anything applied, onto the subscription
+/// (`existing`, locked, or a new one) and its tenant.
+fn mirror(
+    tx: &mut dyn WebhookTx,
+    event: &ProviderEvent,
+    s: &SubscriptionSnapshot,
+    status: SubscriptionStatus,
+    existing: Option<Subscription>,
+    now: DateTime<Utc>,
+) -> Result<Applied, RepoError> {
+    if let Some(row) = &existing {
+        if !row.status.can_become(status) {
+            return Ok(applied(
+                EventOutcome::Stale,
+                Some(format!("subscription is already {}", row.status.as_str())),
+            ));
+        }
+    }
+    let plan = match &s.price {
+        Some(price) => match tx.plan_by_price(price)? {
+            Some(plan) => Some(plan.id),
+            None => return Ok(unmatched(format!("no plan has Stripe price {price}"))),
+        },
+        None => None,
+    };
+    let was_live = existing.as_ref().is_some_and(|row| row.status.is_live());
+    let mut sub = match existing {
+        Some(row) => row,
+        None => {
+            let tenant = match resolve_tenant(tx, &s.tenant)? {
+                Ok(t) => t,
+                Err(reason) => return Ok(unmatched(reason)),
+            };
+            let from_metadata = match s.plan.as_deref().map(PlanKey::parse) {
+                Some(Ok(key)) => tx.plan(&key)?.map(|p| p.id),
+                _ => None,
+            };
+            let Some(plan_id) = plan.or(from_metadata) else {
+                return Ok(unmatched(
+                    "plan unresolved: no price and no planId metadata",
+                ));
+            };
+            Subscription {
+                id: SubscriptionId::new(),
+                tenant_id: tenant.id,
+                plan_id,
+                status,
+                current_period_start: None,
+                current_period_end: None,
+                cancel_at_period_end: false,
+                canceled_at: None,
+                subscription_ref: Some(s.subscription.clone()),
+                customer: None,
+                last_event_at: None,
+                created_at: now,
+                updated_at: now,
+            }
+        }
+    };
+    sub.status = status;
+    if let Some(plan_id) = plan {
+        sub.plan_id = plan_id;
+    }
+    sub.current_period_start = s.current_period_start.or(sub.current_period_start);
+    sub.current_period_end = s.current_period_end.or(sub.current_period_end);
+    sub.cancel_at_period_end = s.cancel_at_period_end;
+    if status == SubscriptionStatus::Canceled {
+        sub.canceled_at = s.canceled_at.or(s.ended_at).or(Some(event.created));
+    } else {
+        sub.canceled_at = s.canceled_at;
+    }
+    if s.customer.is_some() {
+        sub.customer.clone_from(&s.customer);
+    }
+    sub.last_event_at = Some(event.created);
+    sub.updated_at = now;
+    tx.save_subscription(&sub)?;
+
+    let note = settle_tenant(tx, sub.tenant_id, &sub, s.customer.as_ref(), false, now)?;
+    if status.is_live() && !was_live && tx.has_other_live_subscription(sub.tenant_id, sub.id)? {
+        return Ok(second_live_subscription(
+            sub.tenant_id,
+            &s.subscription,
+            note,
+        ));
+    }
+    Ok(processed_with(note))
+}

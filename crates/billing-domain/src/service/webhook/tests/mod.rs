@@ -1,0 +1,37 @@
+//! The webhook rules against an in-memory fake of the transaction (state matters here
+//! more than call sequences), one file per Stripe object as the rules are; the shared
+//! arrange helpers are in `support`. The service's delivery path with mocked ports is
+//! tested in `service/tests/delivery.rs`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::*;
+use crate::error::ConflictField;
+use crate::ids::{
+    ChargeRef, CheckoutSessionRef, CustomerRef, EventId, InvoiceId, InvoiceRef, PaymentIntentRef,
+    PlanId, PriceRef, SubscriptionId, SubscriptionRef, TenantId,
+};
+use crate::model::{
+    BillingInterval, Invoice, InvoiceNumber, InvoiceStatus, Payment, PaymentStatus, Plan, PlanCode,
+    PlanKey, Subscription, SubscriptionStatus, Tenant, TenantStatus,
+};
+use crate::money::{Currency, Money};
+use crate::notification::NewNotification;
+use crate::ports::{WebhookStore, WebhookWork};
+use crate::webhook::{
+    CheckoutCompleted, InvoiceSnapshot, PaymentIntentSnapshot, SubscriptionSnapshot, TenantHints,
+};
+
+mod support;
+use support::*;
+
+mod checkout;
+mod invoice;
+mod ledger;
+mod payment_intent;
+mod subscription;
+mod tenant;
