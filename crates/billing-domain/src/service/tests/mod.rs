@@ -138,7 +138,7 @@ fn subscription(tenant: TenantId, status: SubscriptionStatus) -> Subscription {
     }
 }
 
-fn invoice(tenant: TenantId, status: InvoiceStatus, due: i64, paid: i64) -> Invoice {
+pub(crate) fn invoice(tenant: TenantId, status: InvoiceStatus, due: i64, paid: i64) -> Invoice {
     Invoice {
         id: InvoiceId::new(),
         tenant_id: tenant,

@@ -350,23 +350,7 @@ pub(super) fn intent(
 }
 
 pub(super) fn local_invoice(tenant: TenantId, due: i64) -> Invoice {
-    Invoice {
-        id: InvoiceId::new(),
-        tenant_id: tenant,
-        subscription_id: None,
-        number: InvoiceNumber::parse("inv-001").unwrap(),
-        status: InvoiceStatus::Open,
-        amount_due: usd(due),
-        amount_paid: usd(0),
-        due_date: None,
-        description: None,
-        paid_at: None,
-        invoice_ref: None,
-        payment_intent: None,
-        last_event_at: None,
-        created_at: at(0),
-        updated_at: at(0),
-    }
+    crate::service::tests::invoice(tenant, InvoiceStatus::Open, due, 0)
 }
 
 /// Applies `ev` through the store as a webhook delivery would.
