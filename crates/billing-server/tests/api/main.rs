@@ -1,5 +1,5 @@
 //! End-to-end tests: the real server on a random port, a fresh PostgreSQL database per
-//! test and a local fake of Stripe's API.
+//! test and the Stripe emulator (lenient, as a fake; or delivering its events).
 
 #![allow(
     clippy::unwrap_used,
@@ -14,5 +14,6 @@ mod foundation;
 mod helpers;
 mod metrics;
 mod outbox;
+mod renewals;
 mod stripe_calls;
 mod webhooks;
