@@ -6,7 +6,7 @@
 //! would, one delivery at a time, oldest first; the figures are events applied per second
 //! through that serial path (the webhook benchmark measures concurrent deliveries), and the
 //! database is checked afterwards: every tenant active, every subscription renewed, two paid
-//! invoices per tenant, no delivery given up.
+//! invoices and two payments per tenant, nothing unmatched, no delivery given up.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -278,6 +278,24 @@ impl LifecycleBench {
                 "paid invoices",
                 psql_int(&db, "SELECT count(*) FROM invoices WHERE status = 'paid'").await?,
                 2 * n,
+            ),
+            (
+                "payments succeeded",
+                psql_int(
+                    &db,
+                    "SELECT count(*) FROM payments WHERE status = 'succeeded'",
+                )
+                .await?,
+                2 * n,
+            ),
+            (
+                "events unmatched",
+                psql_int(
+                    &db,
+                    "SELECT count(*) FROM webhook_events WHERE outcome = 'unmatched'",
+                )
+                .await?,
+                0,
             ),
             (
                 "events processed in the ledger",
