@@ -58,20 +58,17 @@ where
 
 /// An executable: `var` if set, else the first of `names` on `PATH`.
 fn executable(var: &str, names: &[&str]) -> PathBuf {
-    if let Ok(path) = std::env::var(var) {
-        return PathBuf::from(path);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        for name in names {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return candidate;
-            }
-        }
+    let candidates: Vec<PathBuf> = match std::env::var_os(var) {
+        Some(path) => vec![PathBuf::from(path)],
+        None => std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+            .collect(),
+    };
+    if let Some(found) = candidates.into_iter().find(|c| c.is_file()) {
+        return found;
     }
     panic!(
-        "the browser tests need {} (none found on PATH, nor {var} set): install Debian's \
+        "the browser tests need {} (not found as {var}, nor on PATH): install Debian's \
          packages with `apt-get install -y --no-install-recommends chromium chromium-driver` \
          (.ci/run does when they are missing)",
         names.join(" or ")
