@@ -23,5 +23,5 @@ pub use model::*;
 pub use money::{Currency, Money, MoneyError};
 pub use page::{Cursor, Page, PageLimit, PageRequest};
 pub use service::{
-    BillingApi, BillingService, BillingSettings, CheckoutInput, Ports, TenantOverview,
+    BillingApi, BillingService, BillingSettings, CheckoutInput, Ports, TenantAccess, TenantOverview,
 };

@@ -34,6 +34,8 @@ pub mod paths {
     pub const TENANT: &str = "/api/v1/billing/tenants/{tenantId}";
     /// A tenant's current subscription.
     pub const TENANT_SUBSCRIPTION: &str = "/api/v1/billing/tenants/{tenantId}/subscription";
+    /// Whether a tenant may use the platform now.
+    pub const TENANT_ACCESS: &str = "/api/v1/billing/tenants/{tenantId}/access";
     /// Invoices collection.
     pub const INVOICES: &str = "/api/v1/billing/invoices";
     /// One invoice (`{invoiceId}`: UUID or number).
@@ -68,11 +70,12 @@ pub mod paths {
 
     /// Every route pattern [`super::configure`] registers, with its methods. Keep in step
     /// with `configure`; the tests compare it with the router and the OpenAPI document.
-    pub const ALL: [(&str, &[&str]); 17] = [
+    pub const ALL: [(&str, &[&str]); 18] = [
         (PLANS, &["get", "post"]),
         (PLAN, &["get", "patch"]),
         (TENANT, &["get"]),
         (TENANT_SUBSCRIPTION, &["get"]),
+        (TENANT_ACCESS, &["get"]),
         (INVOICES, &["get", "post"]),
         (INVOICE, &["get"]),
         (INVOICE_PAYMENT_INTENT, &["post"]),
@@ -177,6 +180,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         resource(paths::TENANT_SUBSCRIPTION, "GET")
             .route(web::get().to(tenants::tenant_subscription)),
     )
+    .service(resource(paths::TENANT_ACCESS, "GET").route(web::get().to(tenants::tenant_access)))
     .service(
         resource(paths::INVOICES, "GET, POST")
             .route(web::get().to(invoices::list_invoices))

@@ -64,6 +64,7 @@ impl Modify for BearerScheme {
         plans::update_plan,
         tenants::get_tenant,
         tenants::tenant_subscription,
+        tenants::tenant_access,
         invoices::list_invoices,
         invoices::create_invoice,
         invoices::get_invoice,
@@ -98,7 +99,7 @@ impl Modify for BearerScheme {
     modifiers(&BearerScheme),
     tags(
         (name = "plans", description = "What tenants can subscribe to"),
-        (name = "tenants", description = "Tenants and their subscriptions"),
+        (name = "tenants", description = "Tenants, their subscriptions and their access"),
         (name = "invoices", description = "Invoices and their payment"),
         (name = "payments", description = "Payments and failed attempts"),
         (name = "stripe", description = "Checkout, Customer Portal, webhook and event ledger"),

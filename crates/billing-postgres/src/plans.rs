@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use billing_domain::ports::{PlanRepository, RepoError};
 use billing_domain::{
-    BillingInterval, NewPlan, Plan, PlanCode, PlanId, PlanKey, PlanPatch, PriceRef, TrialDays,
+    BillingInterval, Features, NewPlan, Plan, PlanCode, PlanId, PlanKey, PlanPatch, PriceRef,
+    TrialDays,
 };
 use chrono::{DateTime, Utc};
 use diesel::dsl::now;
@@ -30,6 +31,7 @@ pub(crate) struct PlanRow {
     interval: String,
     trial_days: Option<i32>,
     active: bool,
+    features: Vec<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -55,6 +57,8 @@ impl TryFrom<PlanRow> for Plan {
                 .map(|d| TrialDays::new(i64::from(d)))
                 .transpose()
                 .map_err(|e| InvalidRow::new(TABLE, format!("trial_days: {e}")))?,
+            features: Features::parse(row.features)
+                .map_err(|e| InvalidRow::new(TABLE, format!("features: {e}")))?,
             active: row.active,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -75,6 +79,7 @@ struct NewPlanRow {
     interval: String,
     trial_days: Option<i32>,
     active: bool,
+    features: Vec<String>,
 }
 
 impl From<NewPlan> for NewPlanRow {
@@ -89,6 +94,7 @@ impl From<NewPlan> for NewPlanRow {
             interval: p.interval.as_str().to_owned(),
             trial_days: p.trial_days.map(|d| i32::from(d.get())),
             active: true,
+            features: p.features.as_slice().to_vec(),
         }
     }
 }
@@ -103,6 +109,7 @@ struct PlanChanges {
     currency: Option<String>,
     trial_days: Option<Option<i32>>,
     active: Option<bool>,
+    features: Option<Vec<String>>,
 }
 
 impl From<PlanPatch> for PlanChanges {
@@ -114,6 +121,7 @@ impl From<PlanPatch> for PlanChanges {
             currency: p.amount.map(|m| m.currency().as_str().to_owned()),
             trial_days: p.trial_days.map(|t| t.map(|d| i32::from(d.get()))),
             active: p.active,
+            features: p.features.map(|f| f.as_slice().to_vec()),
         }
     }
 }

@@ -25,6 +25,7 @@ diesel::table! {
         interval -> Text,
         trial_days -> Nullable<Int4>,
         active -> Bool,
+        features -> Array<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }
@@ -45,6 +46,7 @@ diesel::table! {
         last_event_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        past_due_since -> Nullable<Timestamptz>,
     }
 }
 

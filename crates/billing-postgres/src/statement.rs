@@ -43,3 +43,35 @@ macro_rules! push_binds {
 }
 
 pub(crate) use push_binds;
+
+/// `EXPLAIN <query>`: PostgreSQL's plan of a statement, one text row per line, run with
+/// the statement's own parameters (tests check that hot reads use their indexes).
+#[cfg(any(test, feature = "testing"))]
+pub(crate) struct Explain<Q>(pub Q);
+
+#[cfg(any(test, feature = "testing"))]
+impl<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>>
+    diesel::query_builder::QueryFragment<diesel::pg::Pg> for Explain<Q>
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> diesel::QueryResult<()> {
+        out.push_sql("EXPLAIN ");
+        self.0.walk_ast(out.reborrow())
+    }
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl<Q> diesel::query_builder::QueryId for Explain<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl<Q> diesel::query_builder::Query for Explain<Q> {
+    type SqlType = diesel::sql_types::Text;
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl<Q, Conn> diesel::query_dsl::RunQueryDsl<Conn> for Explain<Q> {}

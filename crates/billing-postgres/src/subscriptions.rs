@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use billing_domain::ports::{RepoError, SubscriptionRepository};
 use billing_domain::{
-    CustomerRef, PlanId, Subscription, SubscriptionId, SubscriptionRef, SubscriptionStatus,
+    CustomerRef, Plan, PlanId, Subscription, SubscriptionId, SubscriptionRef, SubscriptionStatus,
     TenantId,
 };
 use chrono::{DateTime, Utc};
@@ -15,8 +15,9 @@ use diesel::sql_types;
 use uuid::Uuid;
 
 use crate::error::{DbError, InvalidRow};
+use crate::plans::PlanRow;
 use crate::rows::{parse_enum, parse_opt};
-use crate::schema::subscriptions;
+use crate::schema::{plans, subscriptions};
 use crate::statement::{prepared_statement, push_binds};
 use crate::store::PgStore;
 
@@ -46,6 +47,7 @@ pub(crate) struct SubscriptionRow {
     last_event_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    past_due_since: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<SubscriptionRow> for Subscription {
@@ -61,6 +63,7 @@ impl TryFrom<SubscriptionRow> for Subscription {
             current_period_end: row.current_period_end,
             cancel_at_period_end: row.cancel_at_period_end,
             canceled_at: row.canceled_at,
+            past_due_since: row.past_due_since,
             subscription_ref: parse_opt(
                 TABLE,
                 "stripe_subscription_id",
@@ -80,6 +83,68 @@ impl TryFrom<SubscriptionRow> for Subscription {
     }
 }
 
+/// The query of "the tenant's current subscription" for tenant `$tenant` (a `&Uuid`):
+/// its newest live one, else its newest `incomplete` one, else its newest, from
+/// `$from` (`subscriptions::table`, or it joined with its plan) selecting `$select`. A
+/// macro, so that the repository, its join with the plan and the EXPLAIN of the tests
+/// run the very same statement (diesel's types for it cannot be written down).
+///
+/// It reads the tenant's rows through `subscriptions_tenant_created_idx` and sorts those
+/// few; the plan comes by its primary key.
+macro_rules! current_query {
+    ($from:expr, $tenant:expr, $select:expr) => {
+        $from
+            .filter(subscriptions::tenant_id.eq($tenant))
+            // Live first (true sorts after false, hence desc), then one whose payment is
+            // on its way, then newest.
+            .order((
+                subscriptions::status
+                    .eq_any(LIVE.map(SubscriptionStatus::as_str))
+                    .desc(),
+                subscriptions::status
+                    .eq(SubscriptionStatus::Incomplete.as_str())
+                    .desc(),
+                subscriptions::created_at.desc(),
+                subscriptions::id.desc(),
+            ))
+            .select($select)
+            .limit(1)
+    };
+}
+
+/// The access read: the tenant's current subscription joined with its plan, one
+/// statement ([`current_query`]).
+fn current_with_plan(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+) -> Result<Option<(Subscription, Plan)>, DbError> {
+    let row: Option<(SubscriptionRow, PlanRow)> = current_query!(
+        subscriptions::table.inner_join(plans::table),
+        tenant.as_uuid(),
+        (SubscriptionRow::as_select(), PlanRow::as_select())
+    )
+    .get_result(conn)
+    .optional()?;
+    Ok(row
+        .map(|(s, p)| Ok::<_, InvalidRow>((Subscription::try_from(s)?, Plan::try_from(p)?)))
+        .transpose()?)
+}
+
+/// PostgreSQL's plan (`EXPLAIN`, one line a row) of the access read for `tenant`, the
+/// same statement with the same parameters, for the tests that check it uses indexes.
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn explain_current_with_plan(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+) -> QueryResult<Vec<String>> {
+    crate::statement::Explain(current_query!(
+        subscriptions::table.inner_join(plans::table),
+        tenant.as_uuid(),
+        (SubscriptionRow::as_select(), PlanRow::as_select())
+    ))
+    .load(conn)
+}
+
 #[async_trait]
 impl SubscriptionRepository for PgStore {
     #[tracing::instrument(skip_all, fields(tenant.id = %tenant))]
@@ -88,25 +153,24 @@ impl SubscriptionRepository for PgStore {
         tenant: TenantId,
     ) -> Result<Option<Subscription>, RepoError> {
         self.run(move |conn| {
-            let live = LIVE.map(SubscriptionStatus::as_str);
-            let row = subscriptions::table
-                .filter(subscriptions::tenant_id.eq(tenant.as_uuid()))
-                // Live first (true sorts after false, hence desc), then one whose payment
-                // is on its way, then newest.
-                .order((
-                    subscriptions::status.eq_any(live).desc(),
-                    subscriptions::status
-                        .eq(SubscriptionStatus::Incomplete.as_str())
-                        .desc(),
-                    subscriptions::created_at.desc(),
-                    subscriptions::id.desc(),
-                ))
-                .select(SubscriptionRow::as_select())
-                .first(conn)
-                .optional()?;
+            let row = current_query!(
+                subscriptions::table,
+                tenant.as_uuid(),
+                SubscriptionRow::as_select()
+            )
+            .get_result(conn)
+            .optional()?;
             Ok(row.map(Subscription::try_from).transpose()?)
         })
         .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant.id = %tenant))]
+    async fn current_with_plan(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<(Subscription, Plan)>, RepoError> {
+        self.run(move |conn| current_with_plan(conn, tenant)).await
     }
 }
 
@@ -114,7 +178,7 @@ impl SubscriptionRepository for PgStore {
 /// statement (diesel's `ON CONFLICT … DO UPDATE` builder is not cached):
 ///
 /// ```sql
-/// INSERT INTO subscriptions (<every column>) VALUES ($1, …, $13)
+/// INSERT INTO subscriptions (<every column>) VALUES ($1, …, $14)
 /// ON CONFLICT (id) DO UPDATE SET <every column but id, tenant_id, created_at> = EXCLUDED.…
 /// ```
 struct SubscriptionWrite<'a> {
@@ -131,6 +195,7 @@ struct SubscriptionWrite<'a> {
     last_event_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    past_due_since: Option<DateTime<Utc>>,
 }
 
 prepared_statement!(SubscriptionWrite, sql_types::Bool);
@@ -142,7 +207,7 @@ impl QueryFragment<Pg> for SubscriptionWrite<'_> {
         out.push_sql(
             "INSERT INTO subscriptions (id, tenant_id, plan_id, status, current_period_start, \
              current_period_end, cancel_at_period_end, canceled_at, stripe_subscription_id, \
-             stripe_customer_id, last_event_at, created_at, updated_at) VALUES (",
+             stripe_customer_id, last_event_at, created_at, updated_at, past_due_since) VALUES (",
         );
         push_binds!(
             out,
@@ -159,6 +224,7 @@ impl QueryFragment<Pg> for SubscriptionWrite<'_> {
             Nullable<Timestamptz> => &self.last_event_at,
             Timestamptz => &self.created_at,
             Timestamptz => &self.updated_at,
+            Nullable<Timestamptz> => &self.past_due_since,
         );
         out.push_sql(
             ") ON CONFLICT (id) DO UPDATE SET \
@@ -171,7 +237,8 @@ impl QueryFragment<Pg> for SubscriptionWrite<'_> {
              stripe_subscription_id = EXCLUDED.stripe_subscription_id, \
              stripe_customer_id = EXCLUDED.stripe_customer_id, \
              last_event_at = EXCLUDED.last_event_at, \
-             updated_at = EXCLUDED.updated_at",
+             updated_at = EXCLUDED.updated_at, \
+             past_due_since = EXCLUDED.past_due_since",
         );
         Ok(())
     }
@@ -193,6 +260,7 @@ pub(crate) fn save_subscription(conn: &mut PgConnection, s: &Subscription) -> Qu
         last_event_at: s.last_event_at,
         created_at: s.created_at,
         updated_at: s.updated_at,
+        past_due_since: s.past_due_since,
     }
     .execute(conn)?;
     Ok(())

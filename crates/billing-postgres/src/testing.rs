@@ -129,6 +129,22 @@ impl TestDatabase {
         PgConnection::establish(&self.url).map_err(SetupError::Connect)
     }
 
+    /// PostgreSQL's plan (`EXPLAIN`, one line a row) of the access read
+    /// (`SubscriptionRepository::current_with_plan`) for `tenant`: the same statement with
+    /// the same parameters, so that a test can check it uses indexes.
+    ///
+    /// # Errors
+    /// [`SetupError`] when the statement fails.
+    pub fn explain_access_read(
+        &self,
+        tenant: billing_domain::TenantId,
+    ) -> Result<Vec<String>, SetupError> {
+        let mut conn = self.connect()?;
+        Ok(crate::subscriptions::explain_current_with_plan(
+            &mut conn, tenant,
+        )?)
+    }
+
     /// Runs SQL statements separated by `;` (no parameters), for arranging test data.
     ///
     /// # Errors

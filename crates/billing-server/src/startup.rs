@@ -141,6 +141,7 @@ impl Application {
                     .api_key
                     .as_ref()
                     .and_then(|key| billing_stripe::key_livemode(key.expose_secret())),
+                access_grace: chrono::Duration::days(i64::from(config.access_grace_days)),
             },
         );
         let api: Arc<dyn BillingApi> = Arc::new(service);
@@ -345,7 +346,7 @@ pub fn dev_checkout_success_url(emulator: &billing_stripe_emulator::StripeEmulat
 pub async fn seed_dev_plans(config: &Config) -> Result<bool, StartupError> {
     use billing_domain::ports::PlanRepository;
     use billing_domain::{
-        BillingInterval, Currency, Money, NewPlan, PlanCode, PriceRef, TrialDays,
+        BillingInterval, Currency, Features, Money, NewPlan, PlanCode, PriceRef, TrialDays,
     };
     let store = PgStore::new(&PgConfig {
         max_connections: 2,
@@ -368,6 +369,7 @@ pub async fn seed_dev_plans(config: &Config) -> Result<bool, StartupError> {
                 .map(TrialDays::new)
                 .transpose()
                 .map_err(|_| db(&"bad trial days"))?,
+            features: Features::default(),
         };
         store.create(new).await.map_err(|e| db(&e))?;
     }

@@ -1,5 +1,6 @@
 //! The entities of SPEC §4.
 
+pub mod access;
 pub mod invoice;
 pub mod ledger;
 pub mod payment;
@@ -7,6 +8,7 @@ pub mod plan;
 pub mod subscription;
 pub mod tenant;
 
+pub use access::*;
 pub use invoice::*;
 pub use ledger::*;
 pub use payment::*;

@@ -110,6 +110,68 @@ impl TrialDays {
     }
 }
 
+/// What a plan entitles its subscribers to: up to [`Features::MAX`] distinct names of
+/// 1 to 64 characters of `a-z`, `0-9`, `_`, `.`, `:` and `-` (such as `reports:export`),
+/// set by an admin and answered by the access check. Kept in the order given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Features(Vec<String>);
+
+/// A feature list that breaks the rule of [`Features`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InvalidFeatures {
+    /// More than [`Features::MAX`] names.
+    #[error("at most 50 features")]
+    TooMany,
+    /// A name of the wrong length or with another character.
+    #[error("each feature must be 1-64 characters of a-z, 0-9, '_', '.', ':' and '-'")]
+    BadName,
+    /// The same name twice.
+    #[error("feature '{0}' is listed twice")]
+    Repeated(String),
+}
+
+impl Features {
+    /// The most features a plan can have.
+    pub const MAX: usize = 50;
+
+    /// Validates a list of feature names.
+    ///
+    /// # Errors
+    /// [`InvalidFeatures`] naming the first rule `names` breaks.
+    pub fn parse(names: Vec<String>) -> Result<Self, InvalidFeatures> {
+        if names.len() > Self::MAX {
+            return Err(InvalidFeatures::TooMany);
+        }
+        for (i, name) in names.iter().enumerate() {
+            let ok = (1..=64).contains(&name.len())
+                && name.chars().all(|c| {
+                    c.is_ascii_lowercase()
+                        || c.is_ascii_digit()
+                        || matches!(c, '_' | '.' | ':' | '-')
+                });
+            if !ok {
+                return Err(InvalidFeatures::BadName);
+            }
+            if names[..i].contains(name) {
+                return Err(InvalidFeatures::Repeated(name.clone()));
+            }
+        }
+        Ok(Self(names))
+    }
+
+    /// The names.
+    #[must_use]
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    /// Whether there is none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// A stored plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -127,6 +189,8 @@ pub struct Plan {
     pub interval: BillingInterval,
     /// Trial days offered at checkout, if any.
     pub trial_days: Option<TrialDays>,
+    /// What it entitles its subscribers to.
+    pub features: Features,
     /// Inactive plans are kept for existing subscribers but cannot be bought.
     pub active: bool,
     /// Creation time.
@@ -150,6 +214,8 @@ pub struct NewPlan {
     pub interval: BillingInterval,
     /// Trial days.
     pub trial_days: Option<TrialDays>,
+    /// Features (may be empty).
+    pub features: Features,
 }
 
 /// A partial update of a plan (admin). `None` leaves a field as it is.
@@ -163,6 +229,8 @@ pub struct PlanPatch {
     pub amount: Option<Money>,
     /// New trial: `Some(None)` removes the trial.
     pub trial_days: Option<Option<TrialDays>>,
+    /// New features, replacing the old list.
+    pub features: Option<Features>,
     /// Activate or retire the plan.
     pub active: Option<bool>,
 }
@@ -175,6 +243,7 @@ impl PlanPatch {
             && self.price.is_none()
             && self.amount.is_none()
             && self.trial_days.is_none()
+            && self.features.is_none()
             && self.active.is_none()
     }
 }
@@ -238,6 +307,45 @@ mod tests {
         assert_eq!(PlanKey::parse(&id.to_string()), Ok(PlanKey::Id(id)));
         assert!(matches!(PlanKey::parse("plan-pro"), Ok(PlanKey::Code(_))));
         assert!(PlanKey::parse("Not A Plan").is_err());
+    }
+
+    #[test]
+    fn features_are_at_most_fifty_distinct_short_names() {
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let fifty: Vec<String> = (0..50).map(|i| format!("f{i}")).collect();
+        let fifty_one: Vec<String> = (0..51).map(|i| format!("f{i}")).collect();
+
+        assert_eq!(
+            Features::parse(names(&["reports:export", "seats.max-10", "api_v2"]))
+                .unwrap()
+                .as_slice(),
+            ["reports:export", "seats.max-10", "api_v2"]
+        );
+        assert!(Features::parse(Vec::new()).unwrap().is_empty());
+        assert!(Features::parse(fifty).is_ok());
+        assert_eq!(Features::parse(fifty_one), Err(InvalidFeatures::TooMany));
+        assert!(Features::parse(vec!["a".repeat(64)]).is_ok());
+        for bad in ["", "Reports", "a b", "é", "x/y", &"a".repeat(65)] {
+            assert_eq!(
+                Features::parse(names(&[bad])),
+                Err(InvalidFeatures::BadName),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            Features::parse(names(&["a", "b", "a"])),
+            Err(InvalidFeatures::Repeated("a".into()))
+        );
+    }
+
+    #[test]
+    fn a_patch_of_features_alone_is_not_empty() {
+        let patch = PlanPatch {
+            features: Some(Features::default()),
+            ..PlanPatch::default()
+        };
+
+        assert!(!patch.is_empty());
     }
 
     #[test]

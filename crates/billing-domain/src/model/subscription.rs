@@ -106,6 +106,10 @@ pub struct Subscription {
     pub cancel_at_period_end: bool,
     /// When it was canceled.
     pub canceled_at: Option<DateTime<Utc>>,
+    /// While `past_due`: when it became so (the `created` time of the Stripe event that
+    /// moved it there), the first failed payment the access grace counts from; `None` in
+    /// every other status.
+    pub past_due_since: Option<DateTime<Utc>>,
     /// Stripe's subscription id.
     pub subscription_ref: Option<SubscriptionRef>,
     /// Stripe's customer id.

@@ -85,6 +85,17 @@ pub trait SubscriptionRepository: Send + Sync {
     /// [`RepoError::Unavailable`] when the database cannot be reached.
     async fn current_for_tenant(&self, tenant: TenantId)
         -> Result<Option<Subscription>, RepoError>;
+
+    /// The tenant's current subscription (chosen as by
+    /// [`current_for_tenant`](Self::current_for_tenant)) with the plan it bills, in one
+    /// indexed read: the access check, which other services call on every request.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn current_with_plan(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<(Subscription, Plan)>, RepoError>;
 }
 
 /// Filters for listing invoices.

@@ -22,6 +22,7 @@ use crate::ports::{
     PlanRepository, SubscriptionRepository, TenantRepository, WebhookStore, WebhookVerifier,
 };
 
+mod access;
 mod checkout;
 mod invoices;
 mod payment_intent;
@@ -30,6 +31,7 @@ mod portal;
 mod tenants;
 mod webhook;
 
+pub use access::TenantAccess;
 pub use checkout::CheckoutInput;
 pub use tenants::TenantOverview;
 pub use webhook::{WebhookError, WebhookReceipt};
@@ -64,6 +66,13 @@ pub trait BillingApi: Send + Sync {
         actor: &Actor,
         id: TenantId,
     ) -> Result<Subscription, BillingError>;
+    /// Whether a tenant may use the platform now, from one read of its current
+    /// subscription and plan (the tenant itself or admin).
+    async fn tenant_access(
+        &self,
+        actor: &Actor,
+        id: TenantId,
+    ) -> Result<TenantAccess, BillingError>;
     /// A page of invoices; a tenant token sees only its own.
     async fn list_invoices(
         &self,
@@ -130,7 +139,7 @@ pub trait BillingApi: Send + Sync {
 }
 
 /// Settings the rules need.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillingSettings {
     /// Default portal return URL.
     pub portal_return_url: Option<String>,
@@ -142,6 +151,25 @@ pub struct BillingSettings {
     /// `failed` (replayable once the keys are fixed) and changes nothing: a test-mode
     /// checkout must never activate a tenant.
     pub livemode: Option<bool>,
+    /// How long a `past_due` subscription stays entitled after its first failed payment
+    /// (`ACCESS_GRACE_DAYS`, default [`BillingSettings::DEFAULT_ACCESS_GRACE_DAYS`]).
+    pub access_grace: chrono::Duration,
+}
+
+impl BillingSettings {
+    /// The default grace of a `past_due` subscription, in days (SPEC §9).
+    pub const DEFAULT_ACCESS_GRACE_DAYS: u32 = 7;
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        Self {
+            portal_return_url: None,
+            allowed_return_hosts: Vec::new(),
+            livemode: None,
+            access_grace: chrono::Duration::days(i64::from(Self::DEFAULT_ACCESS_GRACE_DAYS)),
+        }
+    }
 }
 
 /// The outbound ports `BillingService` works through.
@@ -254,6 +282,14 @@ impl BillingApi for BillingService {
         id: TenantId,
     ) -> Result<Subscription, BillingError> {
         self.tenant_subscription(actor, id).await
+    }
+
+    async fn tenant_access(
+        &self,
+        actor: &Actor,
+        id: TenantId,
+    ) -> Result<TenantAccess, BillingError> {
+        self.tenant_access(actor, id).await
     }
 
     async fn list_invoices(

@@ -3,7 +3,9 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use billing_domain::{BillingInterval, NewPlan, Plan, PlanCode, PlanPatch, PriceRef, TrialDays};
+use billing_domain::{
+    BillingInterval, Features, NewPlan, Plan, PlanCode, PlanPatch, PriceRef, TrialDays,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -81,6 +83,12 @@ pub struct CreatePlanBody {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 730)]
     pub trial_days: Option<i64>,
+    /// What the plan entitles its subscribers to (answered by the access check): at most
+    /// 50 distinct names, each 1-64 characters of `a-z`, `0-9`, `_`, `.`, `:` and `-`.
+    /// Default: none.
+    #[serde(default)]
+    #[schema(max_items = 50, example = json!(["reports:export", "seats.max-10"]))]
+    pub features: Option<Vec<String>>,
 }
 
 impl CreatePlanBody {
@@ -100,6 +108,7 @@ impl CreatePlanBody {
             amount: money_field("amount", self.amount, currency)?,
             interval,
             trial_days: self.trial_days.map(trial_field).transpose()?,
+            features: features_field(self.features.unwrap_or_default())?,
         })
     }
 }
@@ -137,6 +146,10 @@ pub struct UpdatePlanBody {
     /// Activate or retire.
     #[serde(default)]
     pub active: Option<bool>,
+    /// New features, replacing the list (same rules as at creation; `[]` removes them).
+    #[serde(default)]
+    #[schema(max_items = 50, example = json!(["reports:export", "seats.max-10"]))]
+    pub features: Option<Vec<String>>,
 }
 
 impl UpdatePlanBody {
@@ -173,6 +186,7 @@ impl UpdatePlanBody {
                 .trial_days
                 .map(|days| days.map(trial_field).transpose())
                 .transpose()?,
+            features: self.features.map(features_field).transpose()?,
             active: self.active,
         })
     }
@@ -201,6 +215,9 @@ pub struct PlanResponse {
     /// Trial days or `null`.
     #[schema(required = true)]
     pub trial_days: Option<u16>,
+    /// What it entitles its subscribers to (possibly empty).
+    #[schema(example = json!(["reports:export", "seats.max-10"]))]
+    pub features: Vec<String>,
     /// Whether it can be bought.
     pub active: bool,
     /// Creation time.
@@ -220,6 +237,7 @@ impl From<&Plan> for PlanResponse {
             currency: p.amount.currency().to_string(),
             interval: p.interval.as_str(),
             trial_days: p.trial_days.map(TrialDays::get),
+            features: p.features.as_slice().to_vec(),
             active: p.active,
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -234,6 +252,10 @@ fn price_field(raw: String) -> Result<PriceRef, ApiError> {
             "must be a Stripe price id such as price_123",
         )
     })
+}
+
+fn features_field(names: Vec<String>) -> Result<Features, ApiError> {
+    Features::parse(names).map_err(|e| ApiError::invalid_field("features", e))
 }
 
 fn trial_field(days: i64) -> Result<TrialDays, ApiError> {
@@ -381,6 +403,58 @@ mod tests {
         assert_eq!(
             set.try_into_domain().unwrap().trial_days,
             Some(Some(TrialDays::new(14).unwrap()))
+        );
+    }
+
+    #[test]
+    fn features_are_optional_at_creation_and_validated() {
+        let body = |features: &str| {
+            serde_json::from_str::<CreatePlanBody>(&format!(
+                r#"{{"code":"plan-pro","name":"Pro","stripePriceId":"price_1","amount":900,
+                    "currency":"usd","interval":"month"{features}}}"#
+            ))
+            .unwrap()
+        };
+        let too_many = format!(
+            r#","features":[{}]"#,
+            (0..51)
+                .map(|i| format!(r#""f{i}""#))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+
+        assert!(body("").try_into_domain().unwrap().features.is_empty());
+        assert_eq!(
+            body(r#","features":["a:b","c_d"]"#)
+                .try_into_domain()
+                .unwrap()
+                .features
+                .as_slice(),
+            ["a:b", "c_d"]
+        );
+        for bad in [
+            r#","features":["Bad"]"#,
+            r#","features":[""]"#,
+            too_many.as_str(),
+        ] {
+            let err = body(bad).try_into_domain().unwrap_err();
+            assert_eq!(err.code(), "validation_failed", "{bad}");
+            assert!(err.detail().starts_with("features"), "{}", err.detail());
+        }
+    }
+
+    #[test]
+    fn a_patch_with_only_features_replaces_them() {
+        let body: UpdatePlanBody = serde_json::from_str(r#"{"features":[]}"#).unwrap();
+        let bad: UpdatePlanBody = serde_json::from_str(r#"{"features":["a b"]}"#).unwrap();
+
+        assert_eq!(
+            body.try_into_domain().unwrap().features,
+            Some(Features::default())
+        );
+        assert_eq!(
+            bad.try_into_domain().unwrap_err().code(),
+            "validation_failed"
         );
     }
 

@@ -1,7 +1,7 @@
-//! `/api/v1/billing/tenants/{tenantId}`: a tenant and its current subscription.
+//! `/api/v1/billing/tenants/{tenantId}`: a tenant, its current subscription and its access.
 
 use actix_web::{web, HttpResponse};
-use billing_domain::{Subscription, TenantOverview};
+use billing_domain::{Subscription, TenantAccess, TenantOverview};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -195,4 +195,104 @@ pub async fn tenant_subscription(
     let tenant = tenant_param("tenantId", &path)?;
     let subscription = api.tenant_subscription(&actor, tenant).await?;
     Ok(HttpResponse::Ok().json(SubscriptionResponse::from(&subscription)))
+}
+
+/// Why a tenant is or is not entitled (the domain's `AccessReason`).
+#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum AccessReasonName {
+    /// `active`: paid up (entitled).
+    Active,
+    /// `trialing`: in a trial (entitled until the trial ends).
+    Trialing,
+    /// `past_due_grace`: a payment failed, within `ACCESS_GRACE_DAYS` of the first
+    /// failure (entitled until the grace ends).
+    PastDueGrace,
+    /// `past_due`: a payment failed and the grace is over (not entitled).
+    PastDue,
+    /// `cancel_at_period_end`: ends with the current period (entitled until it ends).
+    CancelAtPeriodEnd,
+    /// `canceled`: canceled, or its cancel-at-period-end date has passed (not entitled).
+    Canceled,
+    /// `paused`: paused (not entitled).
+    Paused,
+    /// `unpaid`: Stripe's retries are exhausted (not entitled).
+    Unpaid,
+    /// `incomplete`: the first payment has not been made (not entitled).
+    Incomplete,
+    /// `incomplete_expired`: the first payment was never made (not entitled).
+    IncompleteExpired,
+    /// `no_subscription`: the tenant has no subscription (not entitled).
+    NoSubscription,
+}
+
+/// Whether a tenant may use the platform now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessResponse {
+    /// Whether the tenant may use the platform.
+    pub entitled: bool,
+    /// The current subscription's plan, or `null` without a subscription.
+    #[schema(required = true, example = "plan-pro")]
+    pub plan_code: Option<String>,
+    /// The plan's features while entitled; empty when not entitled.
+    #[schema(example = json!(["reports:export", "seats.max-10"]))]
+    pub features: Vec<String>,
+    /// The current subscription's status, or `null` without a subscription.
+    #[schema(required = true, value_type = Option<SubscriptionStatusName>)]
+    pub status: Option<&'static str>,
+    /// When this answer changes by itself (the trial's, grace's or period's end), or
+    /// `null` when no such time is known (ask again after the next change).
+    #[schema(required = true)]
+    pub until: Option<DateTime<Utc>>,
+    /// Why, as a stable word.
+    #[schema(value_type = AccessReasonName)]
+    pub reason: &'static str,
+}
+
+impl From<&TenantAccess> for AccessResponse {
+    fn from(a: &TenantAccess) -> Self {
+        Self {
+            entitled: a.decision.entitled,
+            plan_code: a.plan_code.as_ref().map(ToString::to_string),
+            features: a.features.as_slice().to_vec(),
+            status: a.status.map(billing_domain::SubscriptionStatus::as_str),
+            until: a.decision.until,
+            reason: a.decision.reason.as_str(),
+        }
+    }
+}
+
+/// Whether a tenant may use the platform now, and with which features: one indexed read,
+/// meant to be called on every request of the other services.
+///
+/// Entitled while `trialing` or `active`; while `past_due` within `ACCESS_GRACE_DAYS` of
+/// the first failed payment; while set to cancel at period end, until the period ends. Not
+/// entitled when `paused`, `unpaid`, `canceled`, `incomplete`, `incomplete_expired` or
+/// without a subscription (an unknown tenant included). `reason` is one of `active`,
+/// `trialing`, `past_due_grace`, `past_due`, `cancel_at_period_end`, `canceled`, `paused`,
+/// `unpaid`, `incomplete`, `incomplete_expired`, `no_subscription`.
+///
+/// # Responses
+/// 200 `AccessResponse` · 400 bad UUID · 401 · 403 `forbidden`
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/tenants/{tenantId}/access",
+    tag = "tenants",
+    params(("tenantId" = String, Path, format = Uuid, description = "The tenant's UUID", example = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b")),
+    responses(
+        (status = 200, description = "Whether the tenant is entitled, why and until when", body = AccessResponse),
+        Guarded
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(tenant.id = %path))]
+pub async fn tenant_access(
+    actor: AuthenticatedActor,
+    api: Api,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_param("tenantId", &path)?;
+    let access = api.tenant_access(&actor, tenant).await?;
+    Ok(HttpResponse::Ok().json(AccessResponse::from(&access)))
 }

@@ -41,6 +41,7 @@ async fn plans_are_listed_with_every_field_in_camel_case() {
             "currency": "usd",
             "interval": "month",
             "trialDays": 14,
+            "features": [],
             "active": true,
             "createdAt": "2026-01-02T03:04:05Z",
             "updatedAt": "2026-02-03T04:05:06Z"
@@ -100,6 +101,71 @@ async fn creating_a_plan_answers_201_with_its_location() {
     assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
     assert_eq!(reply.header(header::LOCATION), Some(location.as_str()));
     assert_eq!(reply.body["code"], "plan-pro");
+}
+
+#[actix_rt::test]
+async fn a_plans_features_go_to_the_use_case_and_come_back_in_the_answer() {
+    let mut api = MockBillingApi::new();
+    api.expect_create_plan()
+        .withf(|_, new| new.features.as_slice() == ["reports:export", "seats.max-10"])
+        .times(1)
+        .returning(|_, new| {
+            let mut p = plan();
+            p.features = new.features;
+            Ok(p)
+        });
+
+    let reply = send(
+        api,
+        TestRequest::post()
+            .uri("/api/v1/billing/plans")
+            .insert_header(bearer(&admin_token()))
+            .set_json(json!({
+                "code": "plan-pro", "name": "Pro", "stripePriceId": "price_pro_test",
+                "amount": 2900, "currency": "usd", "interval": "month",
+                "features": ["reports:export", "seats.max-10"]
+            })),
+    )
+    .await;
+
+    assert_eq!(reply.status.as_u16(), 201, "{}", reply.body);
+    assert_eq!(
+        reply.body["features"],
+        json!(["reports:export", "seats.max-10"])
+    );
+}
+
+#[actix_rt::test]
+async fn bad_features_are_422_naming_the_field_before_the_use_case() {
+    for body in [
+        json!({"code": "plan-pro", "name": "Pro", "stripePriceId": "price_1", "amount": 1,
+               "currency": "usd", "interval": "month", "features": ["Not OK"]}),
+        json!({"code": "plan-pro", "name": "Pro", "stripePriceId": "price_1", "amount": 1,
+               "currency": "usd", "interval": "month", "features": ["x".repeat(65)]}),
+    ] {
+        let reply = send(
+            MockBillingApi::new(),
+            TestRequest::post()
+                .uri("/api/v1/billing/plans")
+                .insert_header(bearer(&admin_token()))
+                .set_json(body),
+        )
+        .await;
+
+        let detail = reply.assert_problem(422, "validation_failed");
+        assert!(detail.starts_with("features"), "{detail}");
+    }
+    let patch = send(
+        MockBillingApi::new(),
+        TestRequest::patch()
+            .uri("/api/v1/billing/plans/plan-pro")
+            .insert_header(bearer(&admin_token()))
+            .set_json(json!({"features": (0..51).map(|i| format!("f{i}")).collect::<Vec<_>>()})),
+    )
+    .await;
+    assert!(patch
+        .assert_problem(422, "validation_failed")
+        .starts_with("features"));
 }
 
 #[actix_rt::test]
@@ -233,6 +299,88 @@ async fn a_tenants_subscription_is_shown_on_its_own() {
     assert_eq!(reply.body["tenantId"], id.to_string());
     assert_eq!(reply.body["stripeSubscriptionId"], "sub_test_1");
     assert_eq!(reply.body["cancelAtPeriodEnd"], false);
+}
+
+#[actix_rt::test]
+async fn a_tenants_access_is_answered_in_camel_case_with_every_field() {
+    let id = TenantId::new();
+    let mut api = MockBillingApi::new();
+    api.expect_tenant_access()
+        .withf(move |_, t| *t == id)
+        .times(1)
+        .returning(|_, _| {
+            Ok(TenantAccess {
+                decision: AccessDecision {
+                    entitled: true,
+                    reason: AccessReason::CancelAtPeriodEnd,
+                    until: Some(at("2026-04-01T00:00:00Z")),
+                },
+                plan_code: Some(PlanCode::parse("plan-pro").unwrap()),
+                features: Features::parse(vec!["reports:export".into(), "api".into()]).unwrap(),
+                status: Some(SubscriptionStatus::Active),
+            })
+        });
+
+    let reply = send(
+        api,
+        TestRequest::get()
+            .uri(&format!("/api/v1/billing/tenants/{id}/access"))
+            .insert_header(bearer(&tenant_token(id))),
+    )
+    .await;
+
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_eq!(
+        reply.body,
+        json!({
+            "entitled": true,
+            "planCode": "plan-pro",
+            "features": ["reports:export", "api"],
+            "status": "active",
+            "until": "2026-04-01T00:00:00Z",
+            "reason": "cancel_at_period_end",
+        })
+    );
+}
+
+#[actix_rt::test]
+async fn access_without_a_subscription_answers_nulls_not_missing_fields() {
+    let mut api = MockBillingApi::new();
+    api.expect_tenant_access().returning(|_, _| {
+        Ok(TenantAccess {
+            decision: AccessDecision {
+                entitled: false,
+                reason: AccessReason::NoSubscription,
+                until: None,
+            },
+            plan_code: None,
+            features: Features::default(),
+            status: None,
+        })
+    });
+
+    let reply = send(
+        api,
+        TestRequest::get()
+            .uri(&format!(
+                "/api/v1/billing/tenants/{}/access",
+                TenantId::new()
+            ))
+            .insert_header(bearer(&admin_token())),
+    )
+    .await;
+
+    assert_eq!(
+        reply.body,
+        json!({
+            "entitled": false,
+            "planCode": null,
+            "features": [],
+            "status": null,
+            "until": null,
+            "reason": "no_subscription",
+        })
+    );
 }
 
 #[actix_rt::test]

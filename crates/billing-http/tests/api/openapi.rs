@@ -96,7 +96,9 @@ async fn every_operation_declares_the_refusals_it_can_answer() {
         if has_params || has_body {
             assert!(declared("400"), "{at} lacks 400");
         }
-        if has_path_params {
+        // The access check answers for every tenant id, an unknown tenant as
+        // `no_subscription` (one read, no second query for the tenant).
+        if has_path_params && path != paths::TENANT_ACCESS {
             assert!(declared("404"), "{at} lacks 404");
         }
         if has_body {
@@ -170,6 +172,10 @@ async fn the_status_enumerations_match_the_domain() {
     assert_eq!(
         names("PaymentStatusName"),
         set(&[PaymentStatus::Succeeded, PaymentStatus::Failed].map(PaymentStatus::as_str))
+    );
+    assert_eq!(
+        names("AccessReasonName"),
+        set(&AccessReason::ALL.map(AccessReason::as_str))
     );
     assert_eq!(
         names("IntervalName"),
@@ -417,6 +423,32 @@ async fn real_answers_fit_their_documented_schemas() {
     });
     api.expect_get_plan()
         .returning(|_, key| Err(BillingError::PlanNotFound(key.to_string())));
+    let entitled = TenantId::new();
+    api.expect_tenant_access().returning(move |_, id| {
+        Ok(if id == entitled {
+            TenantAccess {
+                decision: AccessDecision {
+                    entitled: true,
+                    reason: AccessReason::PastDueGrace,
+                    until: Some(created()),
+                },
+                plan_code: Some(PlanCode::parse("plan-pro").unwrap()),
+                features: Features::parse(vec!["reports".into()]).unwrap(),
+                status: Some(SubscriptionStatus::PastDue),
+            }
+        } else {
+            TenantAccess {
+                decision: AccessDecision {
+                    entitled: false,
+                    reason: AccessReason::NoSubscription,
+                    until: None,
+                },
+                plan_code: None,
+                features: Features::default(),
+                status: None,
+            }
+        })
+    });
     let admin = || bearer(&admin_token());
     let cases = [
         (
@@ -436,6 +468,20 @@ async fn real_answers_fit_their_documented_schemas() {
             "get",
             TestRequest::get()
                 .uri(&format!("/api/v1/billing/tenants/{tenant_id}"))
+                .insert_header(admin()),
+        ),
+        (
+            paths::TENANT_ACCESS,
+            "get",
+            TestRequest::get()
+                .uri(&format!("/api/v1/billing/tenants/{entitled}/access"))
+                .insert_header(admin()),
+        ),
+        (
+            paths::TENANT_ACCESS,
+            "get",
+            TestRequest::get()
+                .uri(&format!("/api/v1/billing/tenants/{tenant_id}/access"))
                 .insert_header(admin()),
         ),
         (

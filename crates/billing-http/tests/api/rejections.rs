@@ -177,6 +177,7 @@ async fn a_tenant_path_that_is_not_a_uuid_is_400_naming_tenant_id() {
     for uri in [
         "/api/v1/billing/tenants/acme",
         "/api/v1/billing/tenants/acme/subscription",
+        "/api/v1/billing/tenants/acme/access",
     ] {
         let reply = send(untouched(), admin_get(uri)).await;
 

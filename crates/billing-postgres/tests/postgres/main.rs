@@ -90,6 +90,7 @@ pub fn new_plan(code: &str, price: &str) -> NewPlan {
         amount: usd(2900),
         interval: BillingInterval::Month,
         trial_days: None,
+        features: billing_domain::Features::default(),
     }
 }
 

@@ -1,5 +1,7 @@
 use billing_domain::ports::{PlanRepository, RepoError};
-use billing_domain::{ConflictField, PlanCode, PlanId, PlanKey, PlanPatch, PriceRef, TrialDays};
+use billing_domain::{
+    ConflictField, Features, PlanCode, PlanId, PlanKey, PlanPatch, PriceRef, TrialDays,
+};
 
 use crate::{new_plan, setup, usd};
 
@@ -191,5 +193,53 @@ async fn a_stored_row_the_domain_refuses_is_unexpected_not_a_panic() {
     assert!(
         matches!(result, Err(RepoError::Unexpected(_))),
         "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn features_are_stored_in_order_and_replaced_by_a_patch() {
+    let (_db, store) = setup();
+    let mut input = new_plan("plan-pro", "price_pro");
+    input.features = Features::parse(vec!["reports:export".into(), "api_v2".into()]).unwrap();
+
+    let created = store.create(input).await.unwrap();
+    let bare = store
+        .create(new_plan("plan-basic", "price_basic"))
+        .await
+        .unwrap();
+    let patched = store
+        .update(
+            created.id,
+            PlanPatch {
+                features: Some(Features::parse(vec!["seats.max-50".into()]).unwrap()),
+                ..PlanPatch::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let renamed = store
+        .update(
+            created.id,
+            PlanPatch {
+                name: Some("Pro 2".into()),
+                ..PlanPatch::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(created.features.as_slice(), ["reports:export", "api_v2"]);
+    assert!(bare.features.is_empty());
+    assert_eq!(patched.features.as_slice(), ["seats.max-50"]);
+    assert_eq!(
+        renamed.features.as_slice(),
+        ["seats.max-50"],
+        "a patch without features keeps them"
+    );
+    assert_eq!(
+        store.get(&PlanKey::Id(created.id)).await.unwrap().unwrap(),
+        renamed
     );
 }

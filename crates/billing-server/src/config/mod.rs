@@ -144,6 +144,9 @@ pub struct Config {
     pub portal_return_url: Option<String>,
     /// `RETURN_URL_ALLOWED_HOSTS`, lower-case.
     pub allowed_return_hosts: Vec<String>,
+    /// `ACCESS_GRACE_DAYS`: how long a `past_due` subscription keeps access after its
+    /// first failed payment (default 7, at most 365).
+    pub access_grace_days: u32,
     /// `NOTIFICATIONS_URL`.
     pub notifications_url: Option<Url>,
     /// `LOG_FORMAT`.
@@ -385,6 +388,17 @@ impl Config {
             None => Url::parse(billing_stripe::DEFAULT_API_BASE)
                 .map_err(|e| invalid("STRIPE_API_BASE", e.to_string())),
         });
+        let default_grace = billing_domain::BillingSettings::DEFAULT_ACCESS_GRACE_DAYS;
+        let access_grace_days = errs.or(
+            parsed(env, "ACCESS_GRACE_DAYS", default_grace).and_then(|days| {
+                if days > 365 {
+                    Err(invalid("ACCESS_GRACE_DAYS", "must be at most 365"))
+                } else {
+                    Ok(days)
+                }
+            }),
+            default_grace,
+        );
         let notifications_url = errs.or(
             env.var("NOTIFICATIONS_URL")
                 .map(|raw| absolute_url("NOTIFICATIONS_URL", &raw))
@@ -479,6 +493,7 @@ impl Config {
             jwt,
             portal_return_url: Some(portal_return_url),
             allowed_return_hosts,
+            access_grace_days,
             notifications_url,
             log_format,
             shutdown_timeout,

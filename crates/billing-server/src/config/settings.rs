@@ -124,6 +124,11 @@ pub const SETTINGS: &[Setting] = &[
         "hosts a caller's returnUrl may point to, comma-separated",
     ),
     setting(
+        "ACCESS_GRACE_DAYS",
+        "7",
+        "days a past_due subscription keeps access after its first failed payment (0-365)",
+    ),
+    setting(
         "NOTIFICATIONS_URL",
         "unset: notifications are logged only",
         "where outbox notifications are POSTed",

@@ -30,7 +30,20 @@ fn a_complete_environment_gives_the_specs_defaults() {
         config.allowed_return_hosts,
         ["app.example.com", "portal.example.com"]
     );
+    assert_eq!(config.access_grace_days, 7);
     assert!(made_up.filled.is_empty());
+}
+
+#[test]
+fn the_access_grace_is_read_in_days_and_bounded() {
+    let mut env = production();
+    env.insert("ACCESS_GRACE_DAYS", "14");
+    let (fourteen, _) = Config::from_env(&env, false).unwrap();
+    env.insert("ACCESS_GRACE_DAYS", "0");
+    let (none, _) = Config::from_env(&env, false).unwrap();
+
+    assert_eq!(fourteen.access_grace_days, 14);
+    assert_eq!(none.access_grace_days, 0);
 }
 
 #[test]
@@ -79,6 +92,9 @@ fn malformed_values_name_their_variable() {
         ("MIGRATE_ON_START", "maybe"),
         ("STRIPE_API_KEY", "pk_test_publishable"),
         ("JWT_SECRET", "short"),
+        ("ACCESS_GRACE_DAYS", "-1"),
+        ("ACCESS_GRACE_DAYS", "366"),
+        ("ACCESS_GRACE_DAYS", "a week"),
     ] {
         let mut env = production();
         env.insert(var, value);

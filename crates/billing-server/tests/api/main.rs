@@ -7,6 +7,7 @@
     reason = "tests fail loudly on broken fixtures"
 )]
 
+mod access;
 #[path = "../common/mod.rs"]
 mod common;
 mod dev_loop;

@@ -28,6 +28,7 @@ fn plan() -> Plan {
         amount: Money::new(2900, Currency::parse("usd").unwrap()).unwrap(),
         interval: BillingInterval::Month,
         trial_days: Some(TrialDays::new(14).unwrap()),
+        features: billing_domain::Features::default(),
         active: true,
         created_at: now,
         updated_at: now,

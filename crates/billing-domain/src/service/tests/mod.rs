@@ -42,6 +42,7 @@ impl Mocks {
             portal_return_url: Some("https://app.example.com/billing".into()),
             allowed_return_hosts: vec!["app.example.com".into()],
             livemode: None,
+            ..BillingSettings::default()
         })
     }
 
@@ -114,6 +115,7 @@ fn plan(active: bool, trial: Option<i64>) -> Plan {
         amount: usd(4900),
         interval: BillingInterval::Month,
         trial_days: trial.map(|d| crate::model::TrialDays::new(d).unwrap()),
+        features: crate::model::Features::default(),
         active,
         created_at: at(0),
         updated_at: at(0),
@@ -130,6 +132,7 @@ fn subscription(tenant: TenantId, status: SubscriptionStatus) -> Subscription {
         current_period_end: None,
         cancel_at_period_end: false,
         canceled_at: None,
+        past_due_since: None,
         subscription_ref: None,
         customer: None,
         last_event_at: None,
@@ -175,6 +178,7 @@ fn checkout_input(tenant: TenantId, customer: Option<&str>) -> CheckoutInput {
     }
 }
 
+mod access;
 mod checkout;
 mod delivery;
 mod payment_intent;

@@ -11,6 +11,7 @@ async fn creating_a_plan_needs_the_admin_role() {
         amount: usd(4900),
         interval: BillingInterval::Month,
         trial_days: None,
+        features: crate::model::Features::default(),
     };
 
     let err = Mocks::default()
@@ -35,6 +36,7 @@ async fn a_duplicate_plan_code_is_reported_with_its_field() {
         amount: usd(4900),
         interval: BillingInterval::Month,
         trial_days: None,
+        features: crate::model::Features::default(),
     };
 
     let err = m.service().create_plan(&admin(), new).await.unwrap_err();

@@ -83,6 +83,7 @@ pub(super) fn checkout_completed(
                 current_period_end: None,
                 cancel_at_period_end: false,
                 canceled_at: None,
+                past_due_since: None,
                 subscription_ref: Some(sub_ref.clone()),
                 customer: c.customer.clone(),
                 last_event_at: Some(event.created),

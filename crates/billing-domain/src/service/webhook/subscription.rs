@@ -95,6 +95,7 @@ fn mirror(
                 current_period_end: None,
                 cancel_at_period_end: false,
                 canceled_at: None,
+                past_due_since: None,
                 subscription_ref: Some(s.subscription.clone()),
                 customer: None,
                 last_event_at: None,
@@ -102,6 +103,15 @@ fn mirror(
                 updated_at: now,
             }
         }
+    };
+    // The first failed payment (access grace): when the event moving it into `past_due`
+    // was created, kept while it stays there, cleared when it leaves.
+    sub.past_due_since = if status == SubscriptionStatus::PastDue {
+        sub.past_due_since
+            .filter(|_| sub.status == SubscriptionStatus::PastDue)
+            .or(Some(event.created))
+    } else {
+        None
     };
     sub.status = status;
     if let Some(plan_id) = plan {

@@ -80,6 +80,7 @@ fn subscription(tenant: TenantId, plan: PlanId, stripe_id: &str) -> Subscription
         current_period_end: Some(at(30 * 86_400)),
         cancel_at_period_end: false,
         canceled_at: None,
+        past_due_since: None,
         subscription_ref: Some(SubscriptionRef::parse(stripe_id).unwrap()),
         customer: Some(CustomerRef::parse("cus_test_1").unwrap()),
         last_event_at: Some(at(0)),

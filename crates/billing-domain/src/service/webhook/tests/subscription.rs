@@ -322,3 +322,56 @@ async fn an_update_to_an_unknown_price_is_unmatched_and_changes_nothing() {
         Some(at(100))
     );
 }
+
+#[tokio::test]
+async fn past_due_since_is_set_on_entering_past_due_kept_while_there_and_cleared_on_leaving() {
+    let store = store_with_plan();
+    let tenant = TenantId::new();
+    let update = |id: &'static str, secs: i64, status: SubscriptionStatus| {
+        event(
+            id,
+            secs,
+            PaymentEvent::SubscriptionUpdated(sub_snapshot(status, Some(tenant))),
+        )
+    };
+    let since = |store: &FakeStore| {
+        store
+            .state()
+            .subscriptions
+            .values()
+            .next()
+            .unwrap()
+            .past_due_since
+    };
+
+    deliver(&store, update("evt_1", 100, SubscriptionStatus::Active))
+        .await
+        .unwrap();
+    let while_active = since(&store);
+    deliver(&store, update("evt_2", 200, SubscriptionStatus::PastDue))
+        .await
+        .unwrap();
+    let entered = since(&store);
+    deliver(&store, update("evt_3", 300, SubscriptionStatus::PastDue))
+        .await
+        .unwrap();
+    let stayed = since(&store);
+    deliver(&store, update("evt_4", 400, SubscriptionStatus::Active))
+        .await
+        .unwrap();
+    let left = since(&store);
+    deliver(&store, update("evt_5", 500, SubscriptionStatus::PastDue))
+        .await
+        .unwrap();
+    let again = since(&store);
+
+    assert_eq!(while_active, None);
+    assert_eq!(entered, Some(at(200)));
+    assert_eq!(
+        stayed,
+        Some(at(200)),
+        "a second failure keeps the first one"
+    );
+    assert_eq!(left, None);
+    assert_eq!(again, Some(at(500)));
+}

@@ -238,6 +238,7 @@ pub(super) fn pro_plan() -> Plan {
         amount: usd(4900),
         interval: BillingInterval::Month,
         trial_days: None,
+        features: crate::model::Features::default(),
         active: true,
         created_at: at(0),
         updated_at: at(0),
