@@ -30,7 +30,7 @@ pub struct CheckoutBench {
 /// Tenants seeded for the benchmark, each with a customer and an open invoice.
 const TENANTS: u32 = 200;
 
-type Call = Arc<
+pub(crate) type Call = Arc<
     dyn Fn(reqwest::Client, u64) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
         + Send
         + Sync,
@@ -77,7 +77,7 @@ fn fake_post(
 
 /// Runs `call` from `connections` workers, each with its own keep-alive client, for
 /// `duration`; returns the latencies, the errors and the first error.
-async fn closed_loop(
+pub(crate) async fn closed_loop(
     connections: usize,
     duration: Duration,
     call: &Call,
@@ -130,7 +130,7 @@ async fn closed_loop(
     (all, errors, first, started.elapsed())
 }
 
-async fn expect_ok(r: reqwest::RequestBuilder) -> Result<(), String> {
+pub(crate) async fn expect_ok(r: reqwest::RequestBuilder) -> Result<(), String> {
     let r = r.send().await.map_err(|e| e.to_string())?;
     let status = r.status();
     let text = r.text().await.map_err(|e| e.to_string())?;

@@ -5,9 +5,12 @@
 //!   consistency check of the database after each level.
 //! * `billing-bench checkout`: the three Stripe-calling endpoints against the local fake,
 //!   and the service's own overhead per call.
+//! * `billing-bench access`: the access check (`GET /tenants/{tenantId}/access`) at 32
+//!   connections, p50 and p99.
 //! * `billing-bench lifecycle`: events made by the Stripe emulator (checkouts paid, then a
 //!   test clock advanced a month over every tenant) delivered to the release server.
 
+mod access;
 mod checkout;
 mod env;
 mod events;
@@ -39,6 +42,8 @@ enum Command {
     Webhooks(WebhookArgs),
     /// The Stripe-calling endpoints' own overhead over the local Stripe fake.
     Checkout(CheckoutArgs),
+    /// The access check other services call on every request, in a closed loop.
+    Access(AccessArgs),
     /// Events from the Stripe emulator: checkouts paid, then every subscription renewed by
     /// a test clock, delivered to the service as Stripe delivers them.
     Lifecycle(LifecycleArgs),
@@ -127,6 +132,21 @@ struct CheckoutArgs {
 }
 
 #[derive(Args)]
+struct AccessArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds measured (after a 1 s warm-up).
+    #[arg(long, default_value_t = 20)]
+    duration_secs: u64,
+    /// Tenants seeded, in every subscription state.
+    #[arg(long, default_value_t = 10_000)]
+    tenants: u32,
+}
+
+#[derive(Args)]
 struct LifecycleArgs {
     #[command(flatten)]
     server: ServerArgs,
@@ -179,6 +199,17 @@ async fn run(cli: Cli) -> Result<bool, env::BoxError> {
                 server: a.server.options(),
                 connections: a.connections,
                 duration: Duration::from_secs(a.duration_secs),
+                markdown_out: a.server.markdown_out,
+            }
+            .run()
+            .await
+        }
+        Command::Access(a) => {
+            access::AccessBench {
+                server: a.server.options(),
+                connections: a.connections,
+                duration: Duration::from_secs(a.duration_secs),
+                tenants: a.tenants,
                 markdown_out: a.server.markdown_out,
             }
             .run()
