@@ -5,7 +5,8 @@
 #      checks per level;
 #   2. billing-bench checkout  — the Stripe-calling endpoints' own overhead over the fake;
 #   3. billing-bench lifecycle — events made by the Stripe emulator (checkouts paid, then a
-#      test clock advanced a month) delivered to the service, and DB checks after.
+#      test clock advanced a month) delivered to the service, and DB checks after;
+#   4. billing-bench access    — the access check at 32 connections, p50/p99.
 # Needs PostgreSQL (PG_URL, default postgres://postgres@127.0.0.1:5432, a superuser: the
 # benchmark drops and creates the database `billing_bench`), psql and pgbench on PATH.
 #
@@ -13,6 +14,7 @@
 #   bash scripts/bench.sh --duration-secs 10 --levels 8,32 --server-env HTTP_WORKERS=2
 # BENCH_SKIP_CHECKOUT=1 skips the checkout benchmark; BENCH_CHECKOUT_SECS sets its phases.
 # BENCH_SKIP_LIFECYCLE=1 skips the lifecycle benchmark; BENCH_LIFECYCLE_TENANTS sets its size.
+# BENCH_SKIP_ACCESS=1 skips the access benchmark; BENCH_ACCESS_SECS sets its length.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,5 +51,10 @@ if [ "${BENCH_SKIP_LIFECYCLE:-0}" != 1 ]; then
     --tenants "${BENCH_LIFECYCLE_TENANTS:-300}" \
     --markdown-out target/bench/lifecycle.md || status=$?
 fi
-echo "tables written to target/bench/{webhooks,checkout,lifecycle}.md"
+if [ "${BENCH_SKIP_ACCESS:-0}" != 1 ]; then
+  ./target/release/billing-bench access --pg "$PG_URL" "${pool[@]}" \
+    --duration-secs "${BENCH_ACCESS_SECS:-20}" \
+    --markdown-out target/bench/access.md || status=$?
+fi
+echo "tables written to target/bench/{webhooks,checkout,lifecycle,access}.md"
 exit $status
