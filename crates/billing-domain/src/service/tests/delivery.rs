@@ -27,6 +27,7 @@ fn snapshot(status: SubscriptionStatus) -> crate::webhook::SubscriptionSnapshot 
         cancel_at_period_end: false,
         canceled_at: None,
         ended_at: None,
+        trial_end: None,
     }
 }
 
@@ -232,6 +233,10 @@ fn paid_invoice_without_intent() -> crate::webhook::PaymentEvent {
         payment_intent: None,
         due_date: None,
         created: None,
+        status: Some("paid".into()),
+        hosted_invoice_url: None,
+        invoice_pdf_url: None,
+        paid_out_of_band: false,
     })
 }
 

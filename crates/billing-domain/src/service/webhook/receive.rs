@@ -238,6 +238,9 @@ impl BillingService {
         let mut fresh = event.clone();
         fresh.event = match &event.event {
             PaymentEvent::SubscriptionDeleted(_) => PaymentEvent::SubscriptionDeleted(current),
+            PaymentEvent::SubscriptionCreated(_) => PaymentEvent::SubscriptionCreated(current),
+            PaymentEvent::SubscriptionPaused(_) => PaymentEvent::SubscriptionPaused(current),
+            PaymentEvent::SubscriptionResumed(_) => PaymentEvent::SubscriptionResumed(current),
             _ => PaymentEvent::SubscriptionUpdated(current),
         };
         Ok(Some(fresh))

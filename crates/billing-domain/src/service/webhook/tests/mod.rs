@@ -32,6 +32,7 @@ use support::*;
 mod checkout;
 mod invoice;
 mod ledger;
+mod lifecycle;
 mod payment_intent;
 mod subscription;
 mod tenant;
