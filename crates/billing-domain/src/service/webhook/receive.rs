@@ -104,7 +104,8 @@ impl BillingService {
         delivery: Delivery,
     ) -> Result<WebhookReceipt, WebhookError> {
         let linked = match &event.event {
-            PaymentEvent::CheckoutCompleted(checkout) => checkout.customer.clone(),
+            PaymentEvent::CheckoutCompleted(checkout)
+            | PaymentEvent::CheckoutAsyncPaymentSucceeded(checkout) => checkout.customer.clone(),
             _ => None,
         };
         let receipt = self.apply_one(event, payload, delivery).await?;
