@@ -13,11 +13,11 @@ use super::*;
 use crate::error::ConflictField;
 use crate::ids::{
     ChargeRef, CheckoutSessionRef, CustomerRef, EventId, InvoiceId, InvoiceRef, PaymentIntentRef,
-    PlanId, PriceRef, SubscriptionId, SubscriptionRef, TenantId,
+    PriceRef, SubscriptionId, SubscriptionRef, TenantId,
 };
 use crate::model::{
-    BillingInterval, Invoice, InvoiceNumber, InvoiceStatus, Payment, PaymentStatus, Plan, PlanCode,
-    PlanKey, Subscription, SubscriptionStatus, Tenant, TenantStatus,
+    Invoice, InvoiceNumber, InvoiceStatus, Payment, PaymentStatus, Plan, PlanKey, Subscription,
+    SubscriptionStatus, Tenant, TenantStatus,
 };
 use crate::money::{Currency, Money};
 use crate::notification::NewNotification;

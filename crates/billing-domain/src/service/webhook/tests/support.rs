@@ -240,18 +240,7 @@ pub(super) fn usd(minor: i64) -> Money {
 }
 
 pub(super) fn pro_plan() -> Plan {
-    Plan {
-        id: PlanId::new(),
-        code: PlanCode::parse("plan-pro").unwrap(),
-        name: "Pro".into(),
-        price: PriceRef::parse("price_pro").unwrap(),
-        amount: usd(4900),
-        interval: BillingInterval::Month,
-        trial_days: None,
-        active: true,
-        created_at: at(0),
-        updated_at: at(0),
-    }
+    crate::testing::plan()
 }
 
 pub(super) fn event(id: &str, created: i64, payload: PaymentEvent) -> ProviderEvent {
