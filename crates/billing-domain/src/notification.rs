@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::ids::{DisputeId, DisputeRef, PaymentId};
 use crate::ids::{InvoiceId, InvoiceRef, NotificationId, TenantId};
+use crate::model::DisputeStatus;
 use crate::money::Money;
 
 /// What happened.
@@ -25,6 +27,24 @@ pub enum NotificationBody {
         /// Which attempt failed (Stripe's `attempt_count`).
         attempt: i64,
     },
+    // ---- refunds and disputes (issue 14) ----
+    /// A customer disputed a payment (an inquiry or a chargeback): once per dispute.
+    DisputeCreated {
+        /// The tenant.
+        tenant: TenantId,
+        /// The payment disputed.
+        payment: PaymentId,
+        /// Our dispute.
+        dispute: DisputeId,
+        /// Stripe's dispute.
+        dispute_ref: DisputeRef,
+        /// The amount disputed.
+        amount: Money,
+        /// Stripe's reason.
+        reason: String,
+        /// Stripe's status when we learnt of it.
+        status: DisputeStatus,
+    },
 }
 
 impl NotificationBody {
@@ -33,6 +53,7 @@ impl NotificationBody {
     pub const fn kind(&self) -> &'static str {
         match self {
             Self::InvoicePaymentFailed { .. } => "invoice.payment_failed",
+            Self::DisputeCreated { .. } => "dispute.created",
         }
     }
 }

@@ -7,6 +7,9 @@
 //!          "stripeInvoiceId":"in_…","amountDue":4200,"currency":"usd","attempt":2}}
 //! ```
 //!
+//! `dispute.created` carries `{"tenantId","paymentId","disputeId","stripeDisputeId",
+//! "amount","currency","reason","status"}`.
+//!
 //! This wire format is the receivers' contract, so it lives with the adapter that talks to
 //! them. It is rendered once, when the notification is enqueued: the outbox stores the
 //! rendered document and [`HttpNotifier`](crate::HttpNotifier) sends it verbatim (see
@@ -30,10 +33,35 @@ struct NotificationDocument<'a> {
     data: NotificationData<'a>,
 }
 
+/// The `data` of a notification, by its type.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum NotificationData<'a> {
+    /// `invoice.payment_failed`.
+    InvoicePaymentFailed(InvoicePaymentFailedData<'a>),
+    // ---- refunds and disputes (issue 14) ----
+    /// `dispute.created`.
+    DisputeCreated(DisputeCreatedData<'a>),
+}
+
+/// The `data` of a `dispute.created` notification.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DisputeCreatedData<'a> {
+    tenant_id: &'a Uuid,
+    payment_id: &'a Uuid,
+    dispute_id: &'a Uuid,
+    stripe_dispute_id: &'a str,
+    amount: i64,
+    currency: &'a str,
+    reason: &'a str,
+    status: &'static str,
+}
+
 /// The `data` of an `invoice.payment_failed` notification.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct NotificationData<'a> {
+struct InvoicePaymentFailedData<'a> {
     tenant_id: &'a Uuid,
     invoice_id: &'a Uuid,
     invoice_number: &'a str,
@@ -65,7 +93,7 @@ pub fn render(
                 id: n.id.as_uuid(),
                 kind: n.body.kind(),
                 occurred_at: &n.occurred_at,
-                data: NotificationData {
+                data: NotificationData::InvoicePaymentFailed(InvoicePaymentFailedData {
                     tenant_id: tenant.as_uuid(),
                     invoice_id: invoice.as_uuid(),
                     invoice_number: number,
@@ -73,7 +101,35 @@ pub fn render(
                     amount_due: amount_due.minor(),
                     currency: currency.as_str(),
                     attempt: *attempt,
-                },
+                }),
+            })?;
+            Ok(document)
+        }
+        // ---- refunds and disputes (issue 14) ----
+        NotificationBody::DisputeCreated {
+            tenant,
+            payment,
+            dispute,
+            dispute_ref,
+            amount,
+            reason,
+            status,
+        } => {
+            let currency = amount.currency();
+            let document = serde_json::to_string(&NotificationDocument {
+                id: n.id.as_uuid(),
+                kind: n.body.kind(),
+                occurred_at: &n.occurred_at,
+                data: NotificationData::DisputeCreated(DisputeCreatedData {
+                    tenant_id: tenant.as_uuid(),
+                    payment_id: payment.as_uuid(),
+                    dispute_id: dispute.as_uuid(),
+                    stripe_dispute_id: dispute_ref.as_str(),
+                    amount: amount.minor(),
+                    currency: currency.as_str(),
+                    reason,
+                    status: status.as_str(),
+                }),
             })?;
             Ok(document)
         }

@@ -71,6 +71,8 @@ pub(crate) fn enqueue(
 ) -> QueryResult<bool> {
     let tenant = match &notification.body {
         NotificationBody::InvoicePaymentFailed { tenant, .. } => *tenant.as_uuid(),
+        // ---- refunds and disputes (issue 14) ----
+        NotificationBody::DisputeCreated { tenant, .. } => *tenant.as_uuid(),
     };
     let row = NotificationWrite {
         id: *notification.id.as_uuid(),
