@@ -14,5 +14,6 @@ mod foundation;
 mod helpers;
 mod metrics;
 mod outbox;
+mod refunds;
 mod stripe_calls;
 mod webhooks;
