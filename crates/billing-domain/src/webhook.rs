@@ -1,6 +1,6 @@
 //! Provider-neutral payment events: what a verified Stripe webhook means to us.
 //!
-//! The Stripe adapter turns each of the seven event types it understands into one of
+//! The Stripe adapter turns each event type it understands into one of
 //! these; every other type becomes [`PaymentEvent::Ignored`]. Values the domain must judge
 //! (tenant ids, currencies, statuses) arrive as the provider sent them, so that the domain
 //! can record *why* an event could not be matched instead of the parser failing.
@@ -64,6 +64,38 @@ pub enum PaymentEvent {
     PaymentSucceeded(PaymentIntentSnapshot),
     /// `payment_intent.payment_failed`.
     PaymentFailed(PaymentIntentSnapshot),
+    // ---- the lifecycle beyond the seven (issue 14, SPEC §7; not refunds or disputes) ----
+    /// `invoice.created`: Stripe's invoice mirrored (usually a draft).
+    InvoiceCreated(InvoiceSnapshot),
+    /// `invoice.finalized`: numbered and `open`, with its hosted page and PDF.
+    InvoiceFinalized(InvoiceSnapshot),
+    /// `invoice.updated`: mirrored before payment.
+    InvoiceUpdated(InvoiceSnapshot),
+    /// `invoice.voided`.
+    InvoiceVoided(InvoiceSnapshot),
+    /// `invoice.marked_uncollectible`.
+    InvoiceMarkedUncollectible(InvoiceSnapshot),
+    /// `invoice.payment_action_required`: the customer must authenticate the payment.
+    InvoicePaymentActionRequired(InvoiceSnapshot),
+    /// `customer.subscription.created`.
+    SubscriptionCreated(SubscriptionSnapshot),
+    /// `customer.subscription.paused`.
+    SubscriptionPaused(SubscriptionSnapshot),
+    /// `customer.subscription.resumed`.
+    SubscriptionResumed(SubscriptionSnapshot),
+    /// `customer.subscription.trial_will_end`.
+    SubscriptionTrialWillEnd(SubscriptionSnapshot),
+    /// `checkout.session.expired`.
+    CheckoutExpired(CheckoutCompleted),
+    /// `checkout.session.async_payment_succeeded`.
+    CheckoutAsyncPaymentSucceeded(CheckoutCompleted),
+    /// `checkout.session.async_payment_failed`.
+    CheckoutAsyncPaymentFailed(CheckoutCompleted),
+    /// `payment_intent.canceled`.
+    PaymentIntentCanceled(PaymentIntentSnapshot),
+    /// `customer.deleted`.
+    CustomerDeleted(CustomerDeleted),
+    // ---- end of the lifecycle block ----
     // ---- refunds and disputes (issue 14) ----
     /// `charge.refunded`: the charge with the refunds it lists.
     ChargeRefunded(ChargeRefunded),
@@ -77,7 +109,16 @@ pub enum PaymentEvent {
     Ignored,
 }
 
-/// A completed checkout session.
+/// A deleted Stripe customer (`customer.deleted`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerDeleted {
+    /// The customer.
+    pub customer: CustomerRef,
+    /// Where its tenant may be named (`metadata.tenantId`, then the customer itself).
+    pub tenant: TenantHints,
+}
+
+/// A checkout session (completed, expired, or its delayed payment's outcome).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutCompleted {
     /// The session.
@@ -126,6 +167,15 @@ pub struct InvoiceSnapshot {
     pub due_date: Option<DateTime<Utc>>,
     /// Stripe's `created` of the invoice.
     pub created: Option<DateTime<Utc>>,
+    /// Stripe's status as sent (`draft`, `open`, `paid`, `uncollectible`, `void`).
+    pub status: Option<String>,
+    /// The hosted invoice page (null until finalised).
+    pub hosted_invoice_url: Option<String>,
+    /// The invoice PDF (null until finalised).
+    pub invoice_pdf_url: Option<String>,
+    /// Paid outside Stripe (`paid_out_of_band`, sent by API versions before basil and by
+    /// the emulator): no PaymentIntent, no payment row.
+    pub paid_out_of_band: bool,
 }
 
 /// A subscription as the event rendered it.
@@ -155,6 +205,8 @@ pub struct SubscriptionSnapshot {
     pub canceled_at: Option<DateTime<Utc>>,
     /// When it ended.
     pub ended_at: Option<DateTime<Utc>>,
+    /// When its trial ends.
+    pub trial_end: Option<DateTime<Utc>>,
 }
 
 /// A PaymentIntent as the event rendered it.

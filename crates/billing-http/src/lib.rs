@@ -64,6 +64,11 @@ pub mod paths {
     pub const METRICS: &str = "/metrics";
     /// The OpenAPI document.
     pub const OPENAPI: &str = "/api-docs/openapi.json";
+    /// The document's browsable viewer (redirects to [`API_DOCS_FILES`]' page). Not an
+    /// operation of the API: not in [`ALL`] nor in the document.
+    pub const API_DOCS: &str = "/api-docs";
+    /// The viewer's page (`/api-docs/`) and its embedded assets.
+    pub const API_DOCS_FILES: &str = "/api-docs/{file:.*}";
 
     /// Every route pattern [`super::configure`] registers, with its methods. Keep in step
     /// with `configure`; the tests compare it with the router and the OpenAPI document.
@@ -136,7 +141,8 @@ pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 }
 
 /// Registers every route of the billing API (the webhook, health, metrics and OpenAPI
-/// ones included), the extractor configurations and a problem+json 404 for unknown paths.
+/// ones included, and the document's viewer at `/api-docs`), the extractor configurations
+/// and a problem+json 404 for unknown paths.
 ///
 /// The app must also hold, as app data, a `web::Data<dyn BillingApi>` (from an
 /// `Arc<dyn BillingApi>` with `web::Data::from`), a `web::Data<Authenticator>` and a
@@ -199,7 +205,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         resource(paths::STRIPE_EVENT_REPLAY, "POST").route(web::post().to(events::replay_event)),
     )
-    .service(resource(paths::OPENAPI, "GET").route(web::get().to(openapi::openapi)));
+    .service(resource(paths::OPENAPI, "GET").route(web::get().to(openapi::openapi)))
+    // After the document: its pattern takes every other path under `/api-docs/`.
+    .service(resource(paths::API_DOCS, "GET").route(web::get().to(openapi::viewer::redirect)))
+    .service(resource(paths::API_DOCS_FILES, "GET").route(web::get().to(openapi::viewer::file)));
 
     cfg.default_service(web::to(|| async {
         Err::<actix_web::HttpResponse, ApiError>(ApiError::route_not_found())

@@ -69,6 +69,9 @@ diesel::table! {
         payment_intent_lookup_at -> Nullable<Timestamptz>,
         payment_intent_lookup_attempts -> Int4,
         payment_intent_lookup_error -> Nullable<Text>,
+        hosted_invoice_url -> Nullable<Text>,
+        invoice_pdf_url -> Nullable<Text>,
+        stripe_payment_intent_canceled -> Bool,
     }
 }
 

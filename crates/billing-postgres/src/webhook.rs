@@ -210,6 +210,15 @@ impl WebhookTx for PgWebhookTx<'_> {
         self.check(done)
     }
 
+    fn expire_checkout_session(
+        &mut self,
+        session: &CheckoutSessionRef,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        let closed = checkout_sessions::expire_open_session(self.conn, session.as_str(), at);
+        self.check(closed)
+    }
+
     fn has_other_live_subscription(
         &mut self,
         tenant: TenantId,
@@ -455,6 +464,9 @@ mod tests {
             invoice_ref: None,
             payment_intent: None,
             last_event_at: None,
+            hosted_invoice_url: None,
+            invoice_pdf_url: None,
+            payment_intent_canceled: false,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         };

@@ -230,9 +230,11 @@ fn payment_intent_payment_failed_carries_the_decline_code_and_message() {
 
 #[test]
 fn an_unknown_event_type_is_ignored_but_keeps_its_envelope() {
-    let body =
-        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/event.json"))
-            .unwrap();
+    let body = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../billing-stripe-emulator/fixtures/event.json"),
+    )
+    .unwrap();
 
     let e = verifier().parse(&body).unwrap();
 

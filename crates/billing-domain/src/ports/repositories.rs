@@ -206,6 +206,18 @@ pub trait LedgerRepository: Send + Sync {
     /// # Errors
     /// [`RepoError::Unavailable`] when the database cannot be reached.
     async fn get(&self, id: &EventId) -> Result<Option<LedgerEntry>, RepoError>;
+
+    /// Up to `limit` `unmatched` events whose object names Stripe customer `customer`
+    /// (`data.object.customer`), oldest `created` first: the events that came before the
+    /// customer was known to be a tenant's.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn unmatched_for_customer(
+        &self,
+        customer: &CustomerRef,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, RepoError>;
 }
 
 /// Liveness of the storage, for `/health/ready`.

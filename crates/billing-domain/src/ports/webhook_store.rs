@@ -123,6 +123,13 @@ pub trait WebhookTx {
         session: &CheckoutSessionRef,
         at: DateTime<Utc>,
     ) -> Result<(), RepoError>;
+    /// Closes a Checkout Session as expired if it is recorded and still open; `false`
+    /// when it was not (unknown, or already complete or expired).
+    fn expire_checkout_session(
+        &mut self,
+        session: &CheckoutSessionRef,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
     /// Whether the tenant has a live subscription other than `except`.
     fn has_other_live_subscription(
         &mut self,

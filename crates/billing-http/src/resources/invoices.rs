@@ -187,6 +187,12 @@ pub struct InvoiceResponse {
     /// Stripe PaymentIntent id.
     #[schema(required = true)]
     pub stripe_payment_intent_id: Option<String>,
+    /// Stripe's hosted invoice page (invoices Stripe made, once finalised).
+    #[schema(required = true)]
+    pub hosted_invoice_url: Option<String>,
+    /// Stripe's invoice PDF (invoices Stripe made, once finalised).
+    #[schema(required = true)]
+    pub invoice_pdf_url: Option<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -216,6 +222,8 @@ impl From<&Invoice> for InvoiceResponse {
             paid_at: i.paid_at,
             stripe_invoice_id: i.invoice_ref.as_ref().map(ToString::to_string),
             stripe_payment_intent_id: i.payment_intent.as_ref().map(ToString::to_string),
+            hosted_invoice_url: i.hosted_invoice_url.clone(),
+            invoice_pdf_url: i.invoice_pdf_url.clone(),
             created_at: i.created_at,
             updated_at: i.updated_at,
         }
@@ -231,6 +239,7 @@ pub struct PaymentIntentResponse {
 }
 
 /// A page of invoices.
+///
 /// # Responses
 /// 200 `{data: [InvoiceResponse], nextCursor}` · 400 bad filter, limit or cursor · 403
 #[utoipa::path(
@@ -256,6 +265,7 @@ pub async fn list_invoices(
 }
 
 /// One invoice by UUID or number.
+///
 /// # Responses
 /// 200 `InvoiceResponse` · 400 malformed key · 403 · 404 `invoice_not_found`
 #[utoipa::path(
@@ -282,6 +292,7 @@ pub async fn get_invoice(
 }
 
 /// Creates an invoice (admin).
+///
 /// # Responses
 /// 201 `InvoiceResponse` with `Location` · 403 `admin_required` · 409 `invoice_exists` · 422
 #[utoipa::path(
@@ -316,6 +327,7 @@ pub async fn create_invoice(
 }
 
 /// The client secret of the one PaymentIntent collecting an invoice.
+///
 /// # Responses
 /// 200 `{clientSecret}` · 403 · 404 · 409 (paid, not payable, nothing to pay, pending) ·
 /// 502/503 Stripe

@@ -134,6 +134,7 @@ impl From<&Payment> for PaymentResponse {
 }
 
 /// A page of payments.
+///
 /// # Responses
 /// 200 `{data: [PaymentResponse], nextCursor}` · 400 bad filter, limit or cursor · 403
 #[utoipa::path(

@@ -297,6 +297,8 @@ async fn invoices_are_listed_a_page_at_a_time_with_filters_and_cursor() {
             "paidAt": null,
             "stripeInvoiceId": null,
             "stripePaymentIntentId": pi,
+            "hostedInvoiceUrl": null,
+            "invoicePdfUrl": null,
             "createdAt": "2026-01-02T03:04:05Z",
             "updatedAt": "2026-02-03T04:05:06Z"
         }])

@@ -239,6 +239,9 @@ pub fn invoice(tenant: TenantId) -> Invoice {
         invoice_ref: None,
         payment_intent: Some(PaymentIntentRef::parse("pi_test_1").unwrap()),
         last_event_at: None,
+        hosted_invoice_url: None,
+        invoice_pdf_url: None,
+        payment_intent_canceled: false,
         created_at: created(),
         updated_at: updated(),
     }

@@ -1,5 +1,5 @@
 //! End-to-end tests: the real server on a random port, a fresh PostgreSQL database per
-//! test and a local fake of Stripe's API.
+//! test and the Stripe emulator (lenient, as a fake; or delivering its events).
 
 #![allow(
     clippy::unwrap_used,
@@ -15,5 +15,6 @@ mod helpers;
 mod metrics;
 mod outbox;
 mod refunds;
+mod renewals;
 mod stripe_calls;
 mod webhooks;

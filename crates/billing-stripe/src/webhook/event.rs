@@ -12,8 +12,8 @@ use billing_domain::ids::{
 };
 use billing_domain::model::SubscriptionStatus;
 use billing_domain::webhook::{
-    CheckoutCompleted, InvalidPayload, InvoiceSnapshot, PaymentEvent, PaymentIntentSnapshot,
-    ProviderEvent, SubscriptionSnapshot, TenantHints,
+    CheckoutCompleted, CustomerDeleted, InvalidPayload, InvoiceSnapshot, PaymentEvent,
+    PaymentIntentSnapshot, ProviderEvent, SubscriptionSnapshot, TenantHints,
 };
 // ---- refunds and disputes (issue 14) ----
 use billing_domain::ids::{DisputeRef, RefundRef};
@@ -35,6 +35,24 @@ enum EventKind {
     SubscriptionDeleted,
     PaymentIntentSucceeded,
     PaymentIntentFailed,
+    // ---- the lifecycle beyond the seven (issue 14) ----
+    InvoicePaid,
+    InvoiceCreated,
+    InvoiceFinalized,
+    InvoiceUpdated,
+    InvoiceVoided,
+    InvoiceMarkedUncollectible,
+    InvoicePaymentActionRequired,
+    SubscriptionCreated,
+    SubscriptionPaused,
+    SubscriptionResumed,
+    SubscriptionTrialWillEnd,
+    CheckoutSessionExpired,
+    CheckoutAsyncPaymentSucceeded,
+    CheckoutAsyncPaymentFailed,
+    PaymentIntentCanceled,
+    CustomerDeleted,
+    // ---- end of the lifecycle block ----
     // ---- refunds and disputes (issue 14) ----
     ChargeRefunded,
     RefundChanged,
@@ -52,6 +70,24 @@ impl EventKind {
             "customer.subscription.deleted" => Self::SubscriptionDeleted,
             "payment_intent.succeeded" => Self::PaymentIntentSucceeded,
             "payment_intent.payment_failed" => Self::PaymentIntentFailed,
+            // ---- the lifecycle beyond the seven (issue 14) ----
+            "invoice.paid" => Self::InvoicePaid,
+            "invoice.created" => Self::InvoiceCreated,
+            "invoice.finalized" => Self::InvoiceFinalized,
+            "invoice.updated" => Self::InvoiceUpdated,
+            "invoice.voided" => Self::InvoiceVoided,
+            "invoice.marked_uncollectible" => Self::InvoiceMarkedUncollectible,
+            "invoice.payment_action_required" => Self::InvoicePaymentActionRequired,
+            "customer.subscription.created" => Self::SubscriptionCreated,
+            "customer.subscription.paused" => Self::SubscriptionPaused,
+            "customer.subscription.resumed" => Self::SubscriptionResumed,
+            "customer.subscription.trial_will_end" => Self::SubscriptionTrialWillEnd,
+            "checkout.session.expired" => Self::CheckoutSessionExpired,
+            "checkout.session.async_payment_succeeded" => Self::CheckoutAsyncPaymentSucceeded,
+            "checkout.session.async_payment_failed" => Self::CheckoutAsyncPaymentFailed,
+            "payment_intent.canceled" => Self::PaymentIntentCanceled,
+            "customer.deleted" => Self::CustomerDeleted,
+            // ---- end of the lifecycle block ----
             // ---- refunds and disputes (issue 14) ----
             "charge.refunded" => Self::ChargeRefunded,
             // `charge.refund.updated` is the older name of `refund.updated`.
@@ -122,6 +158,46 @@ pub(super) fn parse_event(payload: &[u8]) -> Result<ProviderEvent, InvalidPayloa
         EventKind::PaymentIntentFailed => {
             PaymentEvent::PaymentFailed(payment_intent(typed(object()?)?)?)
         }
+        // ---- the lifecycle beyond the seven (issue 14) ----
+        // `invoice.paid` and `invoice.payment_succeeded` report one payment; the rules
+        // make the second change nothing.
+        EventKind::InvoicePaid => PaymentEvent::InvoicePaid(invoice(typed(object()?)?)?),
+        EventKind::InvoiceCreated => PaymentEvent::InvoiceCreated(invoice(typed(object()?)?)?),
+        EventKind::InvoiceFinalized => PaymentEvent::InvoiceFinalized(invoice(typed(object()?)?)?),
+        EventKind::InvoiceUpdated => PaymentEvent::InvoiceUpdated(invoice(typed(object()?)?)?),
+        EventKind::InvoiceVoided => PaymentEvent::InvoiceVoided(invoice(typed(object()?)?)?),
+        EventKind::InvoiceMarkedUncollectible => {
+            PaymentEvent::InvoiceMarkedUncollectible(invoice(typed(object()?)?)?)
+        }
+        EventKind::InvoicePaymentActionRequired => {
+            PaymentEvent::InvoicePaymentActionRequired(invoice(typed(object()?)?)?)
+        }
+        EventKind::SubscriptionCreated => {
+            PaymentEvent::SubscriptionCreated(subscription(typed(object()?)?)?)
+        }
+        EventKind::SubscriptionPaused => {
+            PaymentEvent::SubscriptionPaused(subscription(typed(object()?)?)?)
+        }
+        EventKind::SubscriptionResumed => {
+            PaymentEvent::SubscriptionResumed(subscription(typed(object()?)?)?)
+        }
+        EventKind::SubscriptionTrialWillEnd => {
+            PaymentEvent::SubscriptionTrialWillEnd(subscription(typed(object()?)?)?)
+        }
+        EventKind::CheckoutSessionExpired => {
+            PaymentEvent::CheckoutExpired(checkout(typed(object()?)?)?)
+        }
+        EventKind::CheckoutAsyncPaymentSucceeded => {
+            PaymentEvent::CheckoutAsyncPaymentSucceeded(checkout(typed(object()?)?)?)
+        }
+        EventKind::CheckoutAsyncPaymentFailed => {
+            PaymentEvent::CheckoutAsyncPaymentFailed(checkout(typed(object()?)?)?)
+        }
+        EventKind::PaymentIntentCanceled => {
+            PaymentEvent::PaymentIntentCanceled(payment_intent(typed(object()?)?)?)
+        }
+        EventKind::CustomerDeleted => PaymentEvent::CustomerDeleted(customer(typed(object()?)?)?),
+        // ---- end of the lifecycle block ----
         // ---- refunds and disputes (issue 14) ----
         EventKind::ChargeRefunded => PaymentEvent::ChargeRefunded(charge(typed(object()?)?)?),
         EventKind::RefundChanged => {
@@ -349,6 +425,10 @@ fn invoice(i: wire::InvoiceObject) -> Result<InvoiceSnapshot, InvalidPayload> {
         payment_intent: payment_intent_ref(payment_intent, "payment_intent")?,
         due_date: opt_timestamp(i.due_date, "due_date")?,
         created: opt_timestamp(i.created, "created")?,
+        status: i.status.map(|s| text(&s)),
+        hosted_invoice_url: i.hosted_invoice_url.map(|u| text(&u)),
+        invoice_pdf_url: i.invoice_pdf.map(|u| text(&u)),
+        paid_out_of_band: i.paid_out_of_band.unwrap_or(false),
     })
 }
 
@@ -387,6 +467,21 @@ pub(crate) fn subscription(
         cancel_at_period_end: s.cancel_at_period_end.unwrap_or(false),
         canceled_at: opt_timestamp(s.canceled_at, "canceled_at")?,
         ended_at: opt_timestamp(s.ended_at, "ended_at")?,
+        trial_end: opt_timestamp(s.trial_end, "trial_end")?,
+    })
+}
+
+fn customer(c: wire::CustomerObject) -> Result<CustomerDeleted, InvalidPayload> {
+    expect_object(c.object.as_deref(), "customer")?;
+    let customer = CustomerRef::parse(c.id).map_err(|e| invalid(format_args!("id: {e}")))?;
+    Ok(CustomerDeleted {
+        tenant: TenantHints {
+            metadata: meta(c.metadata.as_ref()).tenant_id,
+            client_reference: None,
+            subscription_metadata: None,
+            customer: Some(customer.clone()),
+        },
+        customer,
     })
 }
 
@@ -431,7 +526,12 @@ mod tests {
             EventKind::from_type("invoice.payment_failed"),
             EventKind::InvoicePaymentFailed
         );
-        assert_eq!(EventKind::from_type("invoice.paid"), EventKind::Unknown);
+        assert_eq!(EventKind::from_type("invoice.paid"), EventKind::InvoicePaid);
+        assert_eq!(
+            EventKind::from_type("customer.subscription.paused"),
+            EventKind::SubscriptionPaused
+        );
+        assert_eq!(EventKind::from_type("invoice.upcoming"), EventKind::Unknown);
         assert_eq!(
             EventKind::from_type("charge.refund.updated"),
             EventKind::RefundChanged

@@ -153,6 +153,9 @@ pub(crate) fn invoice(tenant: TenantId, status: InvoiceStatus, due: i64, paid: i
         invoice_ref: None,
         payment_intent: None,
         last_event_at: None,
+        hosted_invoice_url: None,
+        invoice_pdf_url: None,
+        payment_intent_canceled: false,
         created_at: at(0),
         updated_at: at(0),
     }

@@ -43,6 +43,9 @@ fn paid(tenant: TenantId, number: &str, payment_intent: Option<&str>) -> Invoice
         invoice_ref: Some(InvoiceRef::parse(format!("in_{number}")).unwrap()),
         payment_intent: payment_intent.map(pi),
         last_event_at: Some(at(0)),
+        hosted_invoice_url: None,
+        invoice_pdf_url: None,
+        payment_intent_canceled: false,
         created_at: at(0),
         updated_at: at(0),
     }

@@ -103,6 +103,9 @@ fn invoice(tenant: TenantId, number: &str, stripe_id: &str) -> Invoice {
         invoice_ref: Some(InvoiceRef::parse(stripe_id).unwrap()),
         payment_intent: None,
         last_event_at: Some(at(0)),
+        hosted_invoice_url: None,
+        invoice_pdf_url: None,
+        payment_intent_canceled: false,
         created_at: at(1),
         updated_at: at(1),
     }

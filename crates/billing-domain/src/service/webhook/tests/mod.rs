@@ -37,6 +37,7 @@ use support::*;
 mod checkout;
 mod invoice;
 mod ledger;
+mod lifecycle;
 mod payment_intent;
 mod refund_dispute;
 mod subscription;

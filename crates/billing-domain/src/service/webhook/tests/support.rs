@@ -15,6 +15,8 @@ pub(super) struct State {
     pub(super) payments: Vec<(Payment, EventId)>,
     pub(super) notifications: Vec<NewNotification>,
     pub(super) completed_sessions: Vec<crate::ids::CheckoutSessionRef>,
+    /// Recorded Checkout Sessions still open (`expire_checkout_session` closes them).
+    pub(super) open_sessions: std::collections::HashSet<crate::ids::CheckoutSessionRef>,
     /// Invoices whose PaymentIntent is to be looked up, with the time asked.
     pub(super) lookups: Vec<(InvoiceId, DateTime<Utc>)>,
     /// Makes `save_invoice` fail as a lost connection would.
@@ -109,6 +111,14 @@ impl WebhookTx for State {
     ) -> Result<(), RepoError> {
         self.completed_sessions.push(session.clone());
         Ok(())
+    }
+
+    fn expire_checkout_session(
+        &mut self,
+        session: &crate::ids::CheckoutSessionRef,
+        _at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        Ok(self.open_sessions.remove(session))
     }
 
     fn has_other_live_subscription(
@@ -364,6 +374,7 @@ pub(super) fn sub_snapshot(
         cancel_at_period_end: false,
         canceled_at: None,
         ended_at: None,
+        trial_end: None,
     }
 }
 
@@ -387,6 +398,10 @@ pub(super) fn stripe_invoice(
         payment_intent: Some(PaymentIntentRef::parse("pi_1").unwrap()),
         due_date: None,
         created: Some(at(1_000)),
+        status: Some("paid".into()),
+        hosted_invoice_url: Some("https://invoice.example/i/in_1".into()),
+        invoice_pdf_url: Some("https://invoice.example/i/in_1/pdf".into()),
+        paid_out_of_band: false,
     }
 }
 
