@@ -42,6 +42,10 @@ pub mod paths {
     pub const INVOICE_PAYMENT_INTENT: &str = "/api/v1/billing/invoices/{invoiceId}/payment-intent";
     /// Payments collection.
     pub const PAYMENTS: &str = "/api/v1/billing/payments";
+    /// One payment with its refunds and disputes (issue 14).
+    pub const PAYMENT: &str = "/api/v1/billing/payments/{paymentId}";
+    /// Disputes collection, admin (issue 14).
+    pub const DISPUTES: &str = "/api/v1/billing/disputes";
     /// Webhook event ledger.
     pub const STRIPE_EVENTS: &str = "/api/v1/billing/stripe/events";
     /// Checkout Session.
@@ -68,7 +72,7 @@ pub mod paths {
 
     /// Every route pattern [`super::configure`] registers, with its methods. Keep in step
     /// with `configure`; the tests compare it with the router and the OpenAPI document.
-    pub const ALL: [(&str, &[&str]); 17] = [
+    pub const ALL: [(&str, &[&str]); 19] = [
         (PLANS, &["get", "post"]),
         (PLAN, &["get", "patch"]),
         (TENANT, &["get"]),
@@ -77,6 +81,8 @@ pub mod paths {
         (INVOICE, &["get"]),
         (INVOICE_PAYMENT_INTENT, &["post"]),
         (PAYMENTS, &["get"]),
+        (PAYMENT, &["get"]),
+        (DISPUTES, &["get"]),
         (STRIPE_EVENTS, &["get"]),
         (STRIPE_EVENT_REPLAY, &["post"]),
         (STRIPE_CHECKOUT, &["post"]),
@@ -188,6 +194,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(invoices::invoice_payment_intent)),
     )
     .service(resource(paths::PAYMENTS, "GET").route(web::get().to(payments::list_payments)))
+    // ---- refunds and disputes (issue 14) ----
+    .service(resource(paths::PAYMENT, "GET").route(web::get().to(payments::get_payment)))
+    .service(resource(paths::DISPUTES, "GET").route(web::get().to(payments::list_disputes)))
     .service(resource(paths::STRIPE_EVENTS, "GET").route(web::get().to(events::list_events)))
     .service(
         resource(paths::STRIPE_CHECKOUT, "POST").route(web::post().to(checkout::start_checkout)),

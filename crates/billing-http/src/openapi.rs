@@ -69,6 +69,8 @@ impl Modify for BearerScheme {
         invoices::get_invoice,
         invoices::invoice_payment_intent,
         payments::list_payments,
+        payments::get_payment,
+        payments::list_disputes,
         events::list_events,
         events::replay_event,
         checkout::start_checkout,

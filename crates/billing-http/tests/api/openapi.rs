@@ -169,7 +169,40 @@ async fn the_status_enumerations_match_the_domain() {
     );
     assert_eq!(
         names("PaymentStatusName"),
-        set(&[PaymentStatus::Succeeded, PaymentStatus::Failed].map(PaymentStatus::as_str))
+        set(&[
+            PaymentStatus::Succeeded,
+            PaymentStatus::Failed,
+            PaymentStatus::Refunded,
+            PaymentStatus::PartiallyRefunded,
+            PaymentStatus::Disputed,
+            PaymentStatus::DisputeLost
+        ]
+        .map(PaymentStatus::as_str))
+    );
+    assert_eq!(
+        names("RefundStatusName"),
+        set(&[
+            RefundStatus::Pending,
+            RefundStatus::RequiresAction,
+            RefundStatus::Succeeded,
+            RefundStatus::Failed,
+            RefundStatus::Canceled
+        ]
+        .map(RefundStatus::as_str))
+    );
+    assert_eq!(
+        names("DisputeStatusName"),
+        set(&[
+            DisputeStatus::WarningNeedsResponse,
+            DisputeStatus::WarningUnderReview,
+            DisputeStatus::WarningClosed,
+            DisputeStatus::NeedsResponse,
+            DisputeStatus::UnderReview,
+            DisputeStatus::Won,
+            DisputeStatus::Lost,
+            DisputeStatus::Prevented
+        ]
+        .map(DisputeStatus::as_str))
     );
     assert_eq!(
         names("IntervalName"),
@@ -417,8 +450,34 @@ async fn real_answers_fit_their_documented_schemas() {
     });
     api.expect_get_plan()
         .returning(|_, key| Err(BillingError::PlanNotFound(key.to_string())));
+    // ---- refunds and disputes (issue 14) ----
+    let detail = refunded_and_disputed(tenant_id);
+    let payment_id = detail.payment.id;
+    let disputes = detail.disputes.clone();
+    api.expect_get_payment()
+        .returning(move |_, _| Ok(detail.clone()));
+    api.expect_list_disputes().returning(move |_, _, _| {
+        Ok(Page {
+            items: disputes.clone(),
+            next: None,
+        })
+    });
     let admin = || bearer(&admin_token());
     let cases = [
+        (
+            paths::PAYMENT,
+            "get",
+            TestRequest::get()
+                .uri(&format!("/api/v1/billing/payments/{payment_id}"))
+                .insert_header(admin()),
+        ),
+        (
+            paths::DISPUTES,
+            "get",
+            TestRequest::get()
+                .uri("/api/v1/billing/disputes?status=lost")
+                .insert_header(admin()),
+        ),
         (
             paths::PLANS,
             "get",

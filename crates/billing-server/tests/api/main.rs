@@ -14,6 +14,7 @@ mod foundation;
 mod helpers;
 mod metrics;
 mod outbox;
+mod refunds;
 mod renewals;
 mod stripe_calls;
 mod webhooks;

@@ -26,6 +26,11 @@ use crate::webhook::{
     CheckoutCompleted, InvoiceSnapshot, PaymentIntentSnapshot, SubscriptionSnapshot, TenantHints,
 };
 
+// ---- refunds and disputes (issue 14) ----
+use crate::ids::{DisputeRef, PaymentId, RefundRef};
+use crate::model::{Dispute, DisputeStatus, Refund, RefundStatus};
+use crate::webhook::{ChargeRefunded, DisputeSnapshot, RefundSnapshot};
+
 mod support;
 use support::*;
 
@@ -34,5 +39,6 @@ mod invoice;
 mod ledger;
 mod lifecycle;
 mod payment_intent;
+mod refund_dispute;
 mod subscription;
 mod tenant;
