@@ -103,7 +103,8 @@ pub fn invoice(tenant: TenantId) -> Invoice {
     }
 }
 
-/// A `succeeded` payment of 49.00 usd by `tenant`, on no invoice, without Stripe ids.
+/// A `succeeded` payment of 49.00 usd by `tenant`, nothing refunded, on no invoice, without
+/// Stripe ids.
 #[must_use]
 pub fn payment(tenant: TenantId) -> Payment {
     Payment {
@@ -111,6 +112,7 @@ pub fn payment(tenant: TenantId) -> Payment {
         tenant_id: tenant,
         invoice_id: None,
         amount: usd(4900),
+        amount_refunded: usd(0),
         status: PaymentStatus::Succeeded,
         failure_code: None,
         failure_message: None,

@@ -1,5 +1,6 @@
 //! Shared test plumbing: the app under test, tokens and domain fixtures.
 
+use billing_domain::testing;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -182,84 +183,62 @@ pub fn usd(minor: i64) -> Money {
 
 pub fn plan() -> Plan {
     Plan {
-        id: PlanId::new(),
-        code: PlanCode::parse("plan-pro").unwrap(),
-        name: "Pro".into(),
         price: PriceRef::parse("price_pro_test").unwrap(),
         amount: usd(2900),
-        interval: BillingInterval::Month,
         trial_days: Some(TrialDays::new(14).unwrap()),
-        active: true,
         created_at: created(),
         updated_at: updated(),
+        ..testing::plan()
     }
 }
 
 pub fn tenant(id: TenantId) -> Tenant {
     Tenant {
-        id,
         name: "Acme".into(),
         status: TenantStatus::Active,
         customer: Some(CustomerRef::parse("cus_test_acme").unwrap()),
         created_at: created(),
         updated_at: updated(),
+        ..testing::tenant(id)
     }
 }
 
 pub fn subscription(tenant: TenantId) -> Subscription {
     Subscription {
-        id: SubscriptionId::new(),
-        tenant_id: tenant,
-        plan_id: PlanId::new(),
         status: SubscriptionStatus::Trialing,
         current_period_start: Some(at("2026-01-01T00:00:00Z")),
         current_period_end: Some(at("2026-02-01T00:00:00Z")),
-        cancel_at_period_end: false,
-        canceled_at: None,
         subscription_ref: Some(SubscriptionRef::parse("sub_test_1").unwrap()),
         customer: Some(CustomerRef::parse("cus_test_acme").unwrap()),
-        last_event_at: None,
         created_at: created(),
         updated_at: updated(),
+        ..testing::subscription(tenant, PlanId::new())
     }
 }
 
 pub fn invoice(tenant: TenantId) -> Invoice {
     Invoice {
-        id: InvoiceId::new(),
-        tenant_id: tenant,
-        subscription_id: None,
-        number: InvoiceNumber::parse("inv-001").unwrap(),
-        status: InvoiceStatus::Open,
         amount_due: usd(5000),
         amount_paid: usd(1500),
         due_date: Some(NaiveDate::from_ymd_opt(2026, 3, 31).unwrap()),
         description: Some("March".into()),
-        paid_at: None,
-        invoice_ref: None,
         payment_intent: Some(PaymentIntentRef::parse("pi_test_1").unwrap()),
-        last_event_at: None,
-        hosted_invoice_url: None,
-        invoice_pdf_url: None,
-        payment_intent_canceled: false,
         created_at: created(),
         updated_at: updated(),
+        ..testing::invoice(tenant)
     }
 }
 
 pub fn payment(tenant: TenantId, invoice: InvoiceId) -> Payment {
     Payment {
-        id: PaymentId::new(),
-        tenant_id: tenant,
         invoice_id: Some(invoice),
         amount: usd(1500),
-        amount_refunded: usd(0),
         status: PaymentStatus::Failed,
         failure_code: Some("card_declined".into()),
         failure_message: Some("Your card was declined.".into()),
         payment_intent: Some(PaymentIntentRef::parse("pi_test_1").unwrap()),
-        charge: None,
         created_at: created(),
+        ..testing::payment(tenant)
     }
 }
 
