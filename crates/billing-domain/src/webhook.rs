@@ -64,7 +64,7 @@ pub enum PaymentEvent {
     PaymentSucceeded(PaymentIntentSnapshot),
     /// `payment_intent.payment_failed`.
     PaymentFailed(PaymentIntentSnapshot),
-    // ---- the lifecycle beyond the seven (issue 14, SPEC §7; not refunds or disputes) ----
+    // ---- the lifecycle beyond the seven (issue 14, docs/contract.md, The whole lifecycle; not refunds or disputes) ----
     /// `invoice.created`: Stripe's invoice mirrored (usually a draft).
     InvoiceCreated(InvoiceSnapshot),
     /// `invoice.finalized`: numbered and `open`, with its hosted page and PDF.

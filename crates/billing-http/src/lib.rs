@@ -24,7 +24,7 @@ pub use extract::{extractor_configs, ExtractorConfigs, JSON_LIMIT, WEBHOOK_LIMIT
 pub use metrics::MetricsEndpoint;
 pub use middleware::RequestId;
 
-/// The paths of the API (SPEC §3), for routing, `Location` headers and tests.
+/// The paths of the API (docs/contract.md, HTTP API), for routing, `Location` headers and tests.
 pub mod paths {
     /// Plans collection.
     pub const PLANS: &str = "/api/v1/billing/plans";

@@ -1,4 +1,4 @@
-//! The entities of SPEC §4.
+//! The entities of docs/contract.md, Entities.
 
 pub mod invoice;
 pub mod ledger;

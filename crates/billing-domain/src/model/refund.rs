@@ -1,4 +1,4 @@
-//! Refunds and disputes of a payment (SPEC §7), with the statuses Stripe gives them and
+//! Refunds and disputes of a payment (docs/contract.md, The whole lifecycle), with the statuses Stripe gives them and
 //! the moves between those statuses this service accepts; and what they make of the
 //! payment: its refunded amount and its status.
 

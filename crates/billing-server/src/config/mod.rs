@@ -1,4 +1,4 @@
-//! Configuration from the environment (SPEC §2), validated at start-up.
+//! Configuration from the environment (docs/contract.md, Configuration), validated at start-up.
 //!
 //! Every setting is read through [`Env`], so tests pass a map instead of mutating the
 //! process environment. A missing or malformed setting is one [`ConfigError`] naming the

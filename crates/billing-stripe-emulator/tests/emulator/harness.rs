@@ -279,7 +279,7 @@ impl Api {
     }
 }
 
-/// Verifies a `Stripe-Signature` header as FACTS §5.3 describes.
+/// Verifies a `Stripe-Signature` header as docs/stripe.md, Signatures describes.
 pub fn verify(secret: &str, header: &str, body: &[u8]) -> bool {
     use hmac::{Hmac, Mac};
     let mut t = None;

@@ -13,7 +13,7 @@ pub const DEFAULT_API_VERSION: &str = "2026-07-29.dahlia";
 
 /// How often and how long to try one logical call.
 ///
-/// Defaults follow the official SDKs (FACTS §6.3: 2 retries, 0.5 s doubling to 5 s with
+/// Defaults follow the official SDKs (docs/stripe.md, Retries the SDKs make: 2 retries, 0.5 s doubling to 5 s with
 /// jitter), with a shorter per-try timeout than their 80 s because a browser is waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {

@@ -169,7 +169,7 @@ impl StripeClient {
         result
     }
 
-    /// Sends a request, retrying per FACTS §6.3 plus 429 (SPEC §5), within the deadline.
+    /// Sends a request, retrying per docs/stripe.md, Retries the SDKs make plus 429 (docs/contract.md, Calls to Stripe), within the deadline.
     async fn send(
         &self,
         request: &ApiRequest,
@@ -184,7 +184,7 @@ impl StripeClient {
         let url = self.url(request)?;
         let body = request.form.as_ref().map(Form::encode);
         // One key per logical call, identical on every retry, so that a retried POST is
-        // replayed by Stripe instead of executed twice (FACTS §6.4).
+        // replayed by Stripe instead of executed twice (docs/stripe.md, Idempotency).
         let idempotency_key = match request.method {
             Method::Post => Some(
                 request

@@ -1,4 +1,4 @@
-//! A verified Stripe event mapped to the domain's [`ProviderEvent`] (FACTS §5.7): the
+//! A verified Stripe event mapped to the domain's [`ProviderEvent`] (docs/stripe.md, Events): the
 //! envelope first, then `data.object` typed by the event type.
 //!
 //! A new event type is one [`EventKind`] variant, its type string and its `match` arm in

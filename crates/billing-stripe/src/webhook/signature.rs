@@ -1,4 +1,4 @@
-//! `Stripe-Signature` verification (FACTS §5.3) and the `sign()` that tests use.
+//! `Stripe-Signature` verification (docs/stripe.md, Signatures) and the `sign()` that tests use.
 //!
 //! Verification runs on the raw body exactly as received; nothing here logs the body, the
 //! header or a secret. No input, however malformed, makes these functions panic.

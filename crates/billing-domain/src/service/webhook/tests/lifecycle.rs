@@ -1,4 +1,4 @@
-//! The lifecycle beyond the seven events (issue 14, SPEC §7): invoices mirrored before
+//! The lifecycle beyond the seven events (issue 14, docs/contract.md, The whole lifecycle): invoices mirrored before
 //! payment, paid out of band, voided, uncollectible, needing authentication;
 //! subscriptions created, paused, resumed, their trial ending; checkouts expiring or
 //! paid late; PaymentIntents canceled; customers deleted.
