@@ -66,7 +66,7 @@ async fn metrics_list_every_family_with_route_patterns_not_raw_paths() {
     let api: Arc<dyn BillingApi> = Arc::new(api);
     let app = test::init_service(billing_http::app(AppState {
         api,
-        auth: Authenticator::hs256(SECRET),
+        auth: Authenticator::hs256(SECRET).unwrap(),
         metrics,
     }))
     .await;
