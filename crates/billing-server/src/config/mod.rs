@@ -570,9 +570,9 @@ impl Config {
 /// 32 random bytes as hex: an ephemeral development secret.
 #[must_use]
 pub fn random_secret() -> String {
-    use rand::RngCore;
+    use rand::Rng;
     let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
+    rand::rng().fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use billing_domain::ports::ProviderError;
-use rand::Rng;
+use rand::RngExt;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, USER_AGENT};
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -267,7 +267,7 @@ impl StripeClient {
             if !retry || stats.attempts >= max_attempts {
                 return Err(error);
             }
-            let delay = policy.backoff(stats.attempts, rand::thread_rng().gen_range(0.5..1.0));
+            let delay = policy.backoff(stats.attempts, rand::rng().random_range(0.5..1.0));
             let wakes = Instant::now().checked_add(delay);
             // Never sleep past the deadline: give up now with the last error instead.
             if let Some(deadline) = deadline {
