@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 //!
-//! This crate knows `billing-domain` and actix-web only: no database, no Stripe client.
+//! This crate knows `billing-domain` and actix-web only: no database, no Stripe client. Its
+//! one outgoing request fetches the identity provider's key set (`auth::Jwks`).
 
 pub mod auth;
 pub mod error;
@@ -18,7 +19,10 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{web, App};
 use billing_domain::BillingApi;
 
-pub use auth::{mint_hs256, AuthError, AuthenticatedActor, Authenticator, InvalidKey, MintError};
+pub use auth::{
+    mint_hs256, AuthError, AuthenticatedActor, Authenticator, InvalidKey, Jwks, MintError,
+    TokenPolicy,
+};
 pub use error::{ApiError, Problem};
 pub use extract::{extractor_configs, ExtractorConfigs, JSON_LIMIT, WEBHOOK_LIMIT};
 pub use metrics::MetricsEndpoint;

@@ -41,7 +41,9 @@ impl Modify for BearerScheme {
                     .bearer_format("JWT")
                     .description(Some(
                         "A JWT with `sub` and `exp`; `tenant_id` names the tenant, \
-                         `roles: [\"billing:admin\"]` makes an admin.",
+                         `roles: [\"billing:admin\"]` makes an admin (the claim names are \
+                         the server's JWT_TENANT_CLAIM and JWT_ROLES_CLAIM; `iss` and `aud` \
+                         are checked when JWT_ISSUER and JWT_AUDIENCE are set).",
                     ))
                     .build(),
             ),

@@ -104,7 +104,7 @@ async fn reply(res: actix_web::dev::ServiceResponse<impl actix_web::body::Messag
 
 /// Sends `req` to an app over `api` with the HS256 authenticator.
 pub async fn send(api: MockBillingApi, req: test::TestRequest) -> Reply {
-    send_with(Authenticator::hs256(SECRET), api, req).await
+    send_with(Authenticator::hs256(SECRET).unwrap(), api, req).await
 }
 
 /// A mock that fails the test if any use case is called.
@@ -147,7 +147,7 @@ pub fn hs256_token(secret: &[u8], claims: &Value) -> String {
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret),
+        &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
     )
     .unwrap()
 }

@@ -551,7 +551,7 @@ async fn real_answers_fit_their_documented_schemas() {
         .unzip();
 
     let replies = send_all(
-        billing_http::Authenticator::hs256(SECRET),
+        billing_http::Authenticator::hs256(SECRET).unwrap(),
         api,
         std::sync::Arc::new(billing_domain::metrics::NoMetrics),
         reqs,

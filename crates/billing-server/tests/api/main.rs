@@ -12,6 +12,7 @@ mod common;
 mod dev_loop;
 mod foundation;
 mod helpers;
+mod identity_provider;
 mod metrics;
 mod outbox;
 mod refunds;
