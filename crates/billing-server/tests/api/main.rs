@@ -12,6 +12,7 @@ mod common;
 mod dev_loop;
 mod foundation;
 mod helpers;
+mod lifecycle;
 mod metrics;
 mod outbox;
 mod stripe_calls;
