@@ -3,13 +3,16 @@
 #   1. billing-bench webhooks  — signed events at 1, 8 and 32 connections against a fresh
 #      database given a history, the PostgreSQL ceiling (pgbench, same statements) and DB
 #      checks per level;
-#   2. billing-bench checkout  — the Stripe-calling endpoints' own overhead over the fake.
+#   2. billing-bench checkout  — the Stripe-calling endpoints' own overhead over the fake;
+#   3. billing-bench lifecycle — events made by the Stripe emulator (checkouts paid, then a
+#      test clock advanced a month) delivered to the service, and DB checks after.
 # Needs PostgreSQL (PG_URL, default postgres://postgres@127.0.0.1:5432, a superuser: the
 # benchmark drops and creates the database `billing_bench`), psql and pgbench on PATH.
 #
 # Options are passed to the webhook benchmark, e.g.
 #   bash scripts/bench.sh --duration-secs 10 --levels 8,32 --server-env HTTP_WORKERS=2
 # BENCH_SKIP_CHECKOUT=1 skips the checkout benchmark; BENCH_CHECKOUT_SECS sets its phases.
+# BENCH_SKIP_LIFECYCLE=1 skips the lifecycle benchmark; BENCH_LIFECYCLE_TENANTS sets its size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,5 +44,10 @@ if [ "${BENCH_SKIP_CHECKOUT:-0}" != 1 ]; then
     --duration-secs "${BENCH_CHECKOUT_SECS:-8}" \
     --markdown-out target/bench/checkout.md || status=$?
 fi
-echo "tables written to target/bench/webhooks.md and target/bench/checkout.md"
+if [ "${BENCH_SKIP_LIFECYCLE:-0}" != 1 ]; then
+  ./target/release/billing-bench lifecycle --pg "$PG_URL" \
+    --tenants "${BENCH_LIFECYCLE_TENANTS:-300}" \
+    --markdown-out target/bench/lifecycle.md || status=$?
+fi
+echo "tables written to target/bench/{webhooks,checkout,lifecycle}.md"
 exit $status

@@ -178,7 +178,7 @@ struct Claims {
 }
 
 /// An HS256 admin token for the server's `JWT_SECRET`, valid for an hour.
-fn admin_token() -> Result<String, BoxError> {
+pub(crate) fn admin_token() -> Result<String, BoxError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();

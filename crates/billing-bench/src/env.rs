@@ -1,4 +1,4 @@
-//! The environment a benchmark runs in: a fresh database, the in-process Stripe fake, the
+//! The environment a benchmark runs in: a fresh database, the in-process Stripe emulator, the
 //! release `billing-server` as a child process, and `psql` for seeding and checking.
 
 use std::error::Error;
@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use billing_stripe_emulator::FakeStripe;
+use billing_stripe_emulator::{EmulatorConfig, StripeEmulator};
 use tokio::process::{Child, Command};
 
 /// A boxed error: the benchmark stops with a message.
@@ -47,8 +47,8 @@ impl ServerOptions {
 
 /// A running benchmark environment.
 pub struct BenchEnv {
-    /// The Stripe fake (in this process).
-    pub fake: Arc<FakeStripe>,
+    /// The Stripe emulator (in this process).
+    pub fake: Arc<StripeEmulator>,
     /// The server process.
     pub server: Child,
     /// `http://127.0.0.1:PORT`.
@@ -89,12 +89,25 @@ pub async fn psql_int(url: &str, sql: &str) -> Result<i64, BoxError> {
 }
 
 impl BenchEnv {
-    /// Drops and creates the database, starts the fake and the server, waits until the
-    /// server is ready (it migrates the database on start).
+    /// Drops and creates the database, starts the emulator with its lenient settings (as a
+    /// fake answering every call at once) and the server, waits until the server is ready
+    /// (it migrates the database on start).
     ///
     /// # Errors
     /// When any step fails (the server's log file tells why it did not start).
     pub async fn start(options: ServerOptions) -> Result<Self, BoxError> {
+        Self::start_with(options, EmulatorConfig::lenient()).await
+    }
+
+    /// [`BenchEnv::start`] with the emulator started from `emulator` (its key must be
+    /// `sk_test_bench` or unset, its webhook secret [`WEBHOOK_SECRET`] when it delivers).
+    ///
+    /// # Errors
+    /// As [`BenchEnv::start`].
+    pub async fn start_with(
+        options: ServerOptions,
+        emulator: EmulatorConfig,
+    ) -> Result<Self, BoxError> {
         let admin = format!("{}/postgres", options.pg_base);
         psql(
             &admin,
@@ -103,7 +116,7 @@ impl BenchEnv {
         .await?;
         psql(&admin, &format!("CREATE DATABASE {}", options.database)).await?;
 
-        let fake = Arc::new(FakeStripe::start().await);
+        let fake = Arc::new(StripeEmulator::start(emulator).await?);
         let log = std::fs::File::create(&options.log_file)?;
         let mut command = Command::new(&options.binary);
         command

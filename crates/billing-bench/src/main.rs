@@ -5,10 +5,13 @@
 //!   consistency check of the database after each level.
 //! * `billing-bench checkout`: the three Stripe-calling endpoints against the local fake,
 //!   and the service's own overhead per call.
+//! * `billing-bench lifecycle`: events made by the Stripe emulator (checkouts paid, then a
+//!   test clock advanced a month over every tenant) delivered to the release server.
 
 mod checkout;
 mod env;
 mod events;
+mod lifecycle;
 mod pgbench;
 mod stats;
 mod webhooks;
@@ -36,6 +39,9 @@ enum Command {
     Webhooks(WebhookArgs),
     /// The Stripe-calling endpoints' own overhead over the local Stripe fake.
     Checkout(CheckoutArgs),
+    /// Events from the Stripe emulator: checkouts paid, then every subscription renewed by
+    /// a test clock, delivered to the service as Stripe delivers them.
+    Lifecycle(LifecycleArgs),
 }
 
 #[derive(Args, Clone)]
@@ -120,6 +126,18 @@ struct CheckoutArgs {
     duration_secs: u64,
 }
 
+#[derive(Args)]
+struct LifecycleArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Tenants that subscribe and renew.
+    #[arg(long, default_value_t = 300)]
+    tenants: u32,
+    /// Checkouts in flight at once.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+}
+
 fn parse_kv(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
@@ -161,6 +179,16 @@ async fn run(cli: Cli) -> Result<bool, env::BoxError> {
                 server: a.server.options(),
                 connections: a.connections,
                 duration: Duration::from_secs(a.duration_secs),
+                markdown_out: a.server.markdown_out,
+            }
+            .run()
+            .await
+        }
+        Command::Lifecycle(a) => {
+            lifecycle::LifecycleBench {
+                server: a.server.options(),
+                tenants: a.tenants,
+                connections: a.connections,
                 markdown_out: a.server.markdown_out,
             }
             .run()

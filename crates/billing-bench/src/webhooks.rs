@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use billing_stripe_emulator::FakeStripe;
+use billing_stripe_emulator::StripeEmulator;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -100,7 +100,7 @@ fn now_secs() -> i64 {
 struct Shared {
     templates: Templates,
     mix: Mix,
-    fake: Arc<FakeStripe>,
+    fake: Arc<StripeEmulator>,
     url: String,
     prefix: String,
     counter: AtomicU64,
@@ -200,7 +200,7 @@ async fn worker(shared: Arc<Shared>, deadline: Instant, seed: u64) -> WorkerCoun
 }
 
 /// Seeds the two plans the samples' prices name.
-async fn seed_plans(url: &str) -> Result<(), BoxError> {
+pub(crate) async fn seed_plans(url: &str) -> Result<(), BoxError> {
     psql(
         url,
         &format!(

@@ -8,6 +8,8 @@ use crate::ids::{
     CheckoutSessionRef, InvoiceId, InvoiceRef, NotificationId, SubscriptionId, SubscriptionRef,
     TenantId,
 };
+use crate::ids::{DisputeId, DisputeRef, PaymentId};
+use crate::model::DisputeStatus;
 use crate::money::Money;
 
 /// What happened.
@@ -67,6 +69,24 @@ pub enum NotificationBody {
         /// The subscription it started, if any.
         subscription_ref: Option<SubscriptionRef>,
     },
+    // ---- refunds and disputes (issue 14) ----
+    /// A customer disputed a payment (an inquiry or a chargeback): once per dispute.
+    DisputeCreated {
+        /// The tenant.
+        tenant: TenantId,
+        /// The payment disputed.
+        payment: PaymentId,
+        /// Our dispute.
+        dispute: DisputeId,
+        /// Stripe's dispute.
+        dispute_ref: DisputeRef,
+        /// The amount disputed.
+        amount: Money,
+        /// Stripe's reason.
+        reason: String,
+        /// Stripe's status when we learnt of it.
+        status: DisputeStatus,
+    },
 }
 
 impl NotificationBody {
@@ -78,6 +98,7 @@ impl NotificationBody {
             Self::InvoicePaymentActionRequired { .. } => "invoice.payment_action_required",
             Self::SubscriptionTrialWillEnd { .. } => "subscription.trial_will_end",
             Self::CheckoutAsyncPaymentFailed { .. } => "checkout.async_payment_failed",
+            Self::DisputeCreated { .. } => "dispute.created",
         }
     }
 }

@@ -12,7 +12,9 @@ use crate::ids::{
     ChargeRef, CheckoutSessionRef, CustomerRef, EventId, InvoiceRef, PaymentIntentRef, PriceRef,
     SubscriptionRef,
 };
+use crate::ids::{DisputeRef, RefundRef};
 use crate::model::SubscriptionStatus;
+use crate::model::{DisputeStatus, RefundStatus};
 
 /// A verified, parsed provider event.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +96,15 @@ pub enum PaymentEvent {
     /// `customer.deleted`.
     CustomerDeleted(CustomerDeleted),
     // ---- end of the lifecycle block ----
+    // ---- refunds and disputes (issue 14) ----
+    /// `charge.refunded`: the charge with the refunds it lists.
+    ChargeRefunded(ChargeRefunded),
+    /// `refund.created`, `refund.updated`, `refund.failed` (and the older
+    /// `charge.refund.updated`): the refund as it is now.
+    RefundChanged(RefundSnapshot),
+    /// `charge.dispute.created`, `.updated`, `.funds_withdrawn`, `.funds_reinstated`,
+    /// `.closed`: the dispute as it is now.
+    DisputeChanged(DisputeSnapshot),
     /// Any other type: recorded as ignored.
     Ignored,
 }
@@ -221,6 +232,64 @@ pub struct PaymentIntentSnapshot {
     pub failure_code: Option<String>,
     /// `last_payment_error.message` for failures.
     pub failure_message: Option<String>,
+}
+
+// ---- refunds and disputes (issue 14) ----
+
+/// A refund as an event rendered it (on its own, or in a charge's `refunds` list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundSnapshot {
+    /// Stripe's refund id.
+    pub refund: RefundRef,
+    /// The charge refunded.
+    pub charge: Option<ChargeRef>,
+    /// The PaymentIntent refunded.
+    pub payment_intent: Option<PaymentIntentRef>,
+    /// Amount, minor units.
+    pub amount: i64,
+    /// Lower-case currency as sent.
+    pub currency: String,
+    /// Status; `None` when Stripe sent one this version does not know.
+    pub status: Option<RefundStatus>,
+    /// The status as sent, for the ledger's detail when unknown.
+    pub status_raw: String,
+    /// Stripe's reason.
+    pub reason: Option<String>,
+}
+
+/// A refunded charge (`charge.refunded`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRefunded {
+    /// Stripe's charge id.
+    pub charge: ChargeRef,
+    /// Its PaymentIntent.
+    pub payment_intent: Option<PaymentIntentRef>,
+    /// Stripe's `amount_refunded` (for the ledger's detail; the rows decide ours).
+    pub amount_refunded: i64,
+    /// The refunds the charge lists, each with the charge filled in. Empty when the
+    /// payload leaves the list out: the refunds' own events then carry them.
+    pub refunds: Vec<RefundSnapshot>,
+}
+
+/// A dispute as an event rendered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeSnapshot {
+    /// Stripe's dispute id.
+    pub dispute: DisputeRef,
+    /// The charge disputed.
+    pub charge: Option<ChargeRef>,
+    /// The PaymentIntent disputed.
+    pub payment_intent: Option<PaymentIntentRef>,
+    /// Amount, minor units.
+    pub amount: i64,
+    /// Lower-case currency as sent.
+    pub currency: String,
+    /// Stripe's reason (`fraudulent`, `general`, …).
+    pub reason: String,
+    /// Status; `None` when Stripe sent one this version does not know.
+    pub status: Option<DisputeStatus>,
+    /// The status as sent, for the ledger's detail when unknown.
+    pub status_raw: String,
 }
 
 /// Why a webhook was refused before anything was recorded.

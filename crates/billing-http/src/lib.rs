@@ -42,6 +42,10 @@ pub mod paths {
     pub const INVOICE_PAYMENT_INTENT: &str = "/api/v1/billing/invoices/{invoiceId}/payment-intent";
     /// Payments collection.
     pub const PAYMENTS: &str = "/api/v1/billing/payments";
+    /// One payment with its refunds and disputes (issue 14).
+    pub const PAYMENT: &str = "/api/v1/billing/payments/{paymentId}";
+    /// Disputes collection, admin (issue 14).
+    pub const DISPUTES: &str = "/api/v1/billing/disputes";
     /// Webhook event ledger.
     pub const STRIPE_EVENTS: &str = "/api/v1/billing/stripe/events";
     /// Checkout Session.
@@ -60,10 +64,15 @@ pub mod paths {
     pub const METRICS: &str = "/metrics";
     /// The OpenAPI document.
     pub const OPENAPI: &str = "/api-docs/openapi.json";
+    /// The document's browsable viewer (redirects to [`API_DOCS_FILES`]' page). Not an
+    /// operation of the API: not in [`ALL`] nor in the document.
+    pub const API_DOCS: &str = "/api-docs";
+    /// The viewer's page (`/api-docs/`) and its embedded assets.
+    pub const API_DOCS_FILES: &str = "/api-docs/{file:.*}";
 
     /// Every route pattern [`super::configure`] registers, with its methods. Keep in step
     /// with `configure`; the tests compare it with the router and the OpenAPI document.
-    pub const ALL: [(&str, &[&str]); 17] = [
+    pub const ALL: [(&str, &[&str]); 19] = [
         (PLANS, &["get", "post"]),
         (PLAN, &["get", "patch"]),
         (TENANT, &["get"]),
@@ -72,6 +81,8 @@ pub mod paths {
         (INVOICE, &["get"]),
         (INVOICE_PAYMENT_INTENT, &["post"]),
         (PAYMENTS, &["get"]),
+        (PAYMENT, &["get"]),
+        (DISPUTES, &["get"]),
         (STRIPE_EVENTS, &["get"]),
         (STRIPE_EVENT_REPLAY, &["post"]),
         (STRIPE_CHECKOUT, &["post"]),
@@ -130,7 +141,8 @@ pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 }
 
 /// Registers every route of the billing API (the webhook, health, metrics and OpenAPI
-/// ones included), the extractor configurations and a problem+json 404 for unknown paths.
+/// ones included, and the document's viewer at `/api-docs`), the extractor configurations
+/// and a problem+json 404 for unknown paths.
 ///
 /// The app must also hold, as app data, a `web::Data<dyn BillingApi>` (from an
 /// `Arc<dyn BillingApi>` with `web::Data::from`), a `web::Data<Authenticator>` and a
@@ -182,6 +194,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(invoices::invoice_payment_intent)),
     )
     .service(resource(paths::PAYMENTS, "GET").route(web::get().to(payments::list_payments)))
+    // ---- refunds and disputes (issue 14) ----
+    .service(resource(paths::PAYMENT, "GET").route(web::get().to(payments::get_payment)))
+    .service(resource(paths::DISPUTES, "GET").route(web::get().to(payments::list_disputes)))
     .service(resource(paths::STRIPE_EVENTS, "GET").route(web::get().to(events::list_events)))
     .service(
         resource(paths::STRIPE_CHECKOUT, "POST").route(web::post().to(checkout::start_checkout)),
@@ -190,7 +205,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         resource(paths::STRIPE_EVENT_REPLAY, "POST").route(web::post().to(events::replay_event)),
     )
-    .service(resource(paths::OPENAPI, "GET").route(web::get().to(openapi::openapi)));
+    .service(resource(paths::OPENAPI, "GET").route(web::get().to(openapi::openapi)))
+    // After the document: its pattern takes every other path under `/api-docs/`.
+    .service(resource(paths::API_DOCS, "GET").route(web::get().to(openapi::viewer::redirect)))
+    .service(resource(paths::API_DOCS_FILES, "GET").route(web::get().to(openapi::viewer::file)));
 
     cfg.default_service(web::to(|| async {
         Err::<actix_web::HttpResponse, ApiError>(ApiError::route_not_found())

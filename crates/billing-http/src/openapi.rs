@@ -5,13 +5,15 @@
 //! [`Problem`] schema.
 //!
 //! Tests check the document against the router (same paths and methods) and real answers
-//! against their schemas.
+//! against their schemas. [`viewer`] serves it browsable at `/api-docs`.
 
 use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+
+pub mod viewer;
 
 use crate::error::Problem;
 use crate::resources::{
@@ -67,6 +69,8 @@ impl Modify for BearerScheme {
         invoices::get_invoice,
         invoices::invoice_payment_intent,
         payments::list_payments,
+        payments::get_payment,
+        payments::list_disputes,
         events::list_events,
         events::replay_event,
         checkout::start_checkout,
@@ -124,6 +128,7 @@ pub fn document_json() -> &'static str {
 }
 
 /// The OpenAPI 3 document of this API.
+///
 /// # Responses
 /// 200 `application/json`
 #[utoipa::path(

@@ -11,7 +11,8 @@
 //! (the invoice's fields as above plus `hostedInvoiceUrl`), `subscription.trial_will_end`
 //! (`tenantId`, `subscriptionId`, `stripeSubscriptionId`, `trialEnd`) and
 //! `checkout.async_payment_failed` (`tenantId`, `stripeCheckoutSessionId`,
-//! `stripeSubscriptionId`).
+//! `stripeSubscriptionId`). `dispute.created` carries `{"tenantId","paymentId",
+//! "disputeId","stripeDisputeId","amount","currency","reason","status"}`.
 //!
 //! This wire format is the receivers' contract, so it lives with the adapter that talks to
 //! them. It is rendered once, when the notification is enqueued: the outbox stores the
@@ -47,6 +48,22 @@ struct NotificationData<'a> {
     amount_due: i64,
     currency: &'a str,
     attempt: i64,
+}
+
+// ---- refunds and disputes (issue 14) ----
+
+/// The `data` of a `dispute.created` notification.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DisputeCreatedData<'a> {
+    tenant_id: &'a Uuid,
+    payment_id: &'a Uuid,
+    dispute_id: &'a Uuid,
+    stripe_dispute_id: &'a str,
+    amount: i64,
+    currency: &'a str,
+    reason: &'a str,
+    status: &'static str,
 }
 
 // ---- the lifecycle beyond the seven (issue 14) ----
@@ -173,5 +190,27 @@ pub fn render(
             },
         ),
         // ---- end of the lifecycle block ----
+        // ---- refunds and disputes (issue 14) ----
+        NotificationBody::DisputeCreated {
+            tenant,
+            payment,
+            dispute,
+            dispute_ref,
+            amount,
+            reason,
+            status,
+        } => document(
+            n,
+            DisputeCreatedData {
+                tenant_id: tenant.as_uuid(),
+                payment_id: payment.as_uuid(),
+                dispute_id: dispute.as_uuid(),
+                stripe_dispute_id: dispute_ref.as_str(),
+                amount: amount.minor(),
+                currency: amount.currency().as_str(),
+                reason,
+                status: status.as_str(),
+            },
+        ),
     }
 }

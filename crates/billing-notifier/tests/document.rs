@@ -112,3 +112,35 @@ fn a_trial_reminder_and_a_failed_delayed_payment_render_their_own_data() {
     assert_eq!(failed["type"], "checkout.async_payment_failed");
     assert_eq!(failed["data"]["stripeCheckoutSessionId"], "cs_test_9");
 }
+
+// ---- refunds and disputes (issue 14) ----
+#[test]
+fn a_dispute_renders_its_payment_dispute_and_amount() {
+    let notification = NewNotification {
+        id: NotificationId::from_uuid(uuid(1)),
+        dedupe_key: "dispute.created:dp_1".into(),
+        occurred_at: Utc.timestamp_opt(1_767_225_600, 0).unwrap(),
+        body: NotificationBody::DisputeCreated {
+            tenant: TenantId::from_uuid(uuid(2)),
+            payment: billing_domain::PaymentId::from_uuid(uuid(3)),
+            dispute: billing_domain::DisputeId::from_uuid(uuid(4)),
+            dispute_ref: billing_domain::DisputeRef::parse("dp_1").unwrap(),
+            amount: Money::new(4900, Currency::parse("usd").unwrap()).unwrap(),
+            reason: "fraudulent".into(),
+            status: billing_domain::DisputeStatus::NeedsResponse,
+        },
+    };
+
+    let document = render_document(&notification).unwrap();
+
+    assert_eq!(
+        document,
+        "{\"id\":\"00000000-0000-4000-8000-000000000001\",\"type\":\"dispute.created\",\
+         \"occurredAt\":\"2026-01-01T00:00:00Z\",\"data\":{\
+         \"tenantId\":\"00000000-0000-4000-8000-000000000002\",\
+         \"paymentId\":\"00000000-0000-4000-8000-000000000003\",\
+         \"disputeId\":\"00000000-0000-4000-8000-000000000004\",\
+         \"stripeDisputeId\":\"dp_1\",\"amount\":4900,\"currency\":\"usd\",\
+         \"reason\":\"fraudulent\",\"status\":\"needs_response\"}}"
+    );
+}

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use billing_domain::page::{Cursor, Page, PageRequest};
 use billing_domain::ports::{Applied, LedgerRepository, NewLedgerEntry, RepoError};
-use billing_domain::{EventId, EventOutcome, LedgerEntry, LedgerQuery};
+use billing_domain::{CustomerRef, EventId, EventOutcome, LedgerEntry, LedgerQuery};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
@@ -104,6 +104,38 @@ impl LedgerRepository for PgStore {
                 .first(conn)
                 .optional()?;
             Ok(row.map(LedgerEntry::try_from).transpose()?)
+        })
+        .await
+    }
+
+    async fn unmatched_for_customer(
+        &self,
+        customer: &CustomerRef,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, RepoError> {
+        let customer = customer.as_str().to_owned();
+        self.run(move |conn| {
+            // The outcome index narrows the scan to the unmatched rows (few, in a healthy
+            // service); only those payloads are parsed.
+            let rows = webhook_events::table
+                .filter(webhook_events::outcome.eq(EventOutcome::Unmatched.as_str()))
+                .filter(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>(
+                        "(payload::jsonb #>> '{data,object,customer}') = ",
+                    )
+                    .bind::<diesel::sql_types::Text, _>(customer),
+                )
+                .order((
+                    webhook_events::created.asc(),
+                    webhook_events::event_id.asc(),
+                ))
+                .limit(i64::from(limit))
+                .select(LedgerRow::as_select())
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(LedgerEntry::try_from)
+                .collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }

@@ -75,6 +75,8 @@ pub(crate) fn enqueue(
         NotificationBody::InvoicePaymentActionRequired { tenant, .. }
         | NotificationBody::SubscriptionTrialWillEnd { tenant, .. }
         | NotificationBody::CheckoutAsyncPaymentFailed { tenant, .. } => *tenant.as_uuid(),
+        // ---- refunds and disputes (issue 14) ----
+        NotificationBody::DisputeCreated { tenant, .. } => *tenant.as_uuid(),
     };
     let row = NotificationWrite {
         id: *notification.id.as_uuid(),

@@ -89,6 +89,7 @@ diesel::table! {
         stripe_charge_id -> Nullable<Text>,
         source_event_id -> Nullable<Text>,
         created_at -> Timestamptz,
+        amount_refunded -> Int8,
     }
 }
 
@@ -134,6 +135,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    refunds (id) {
+        id -> Uuid,
+        payment_id -> Uuid,
+        amount -> Int8,
+        currency -> Text,
+        status -> Text,
+        reason -> Nullable<Text>,
+        stripe_refund_id -> Text,
+        last_event_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    disputes (id) {
+        id -> Uuid,
+        payment_id -> Uuid,
+        amount -> Int8,
+        currency -> Text,
+        reason -> Text,
+        status -> Text,
+        stripe_dispute_id -> Text,
+        last_event_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(subscriptions -> tenants (tenant_id));
 diesel::joinable!(checkout_sessions -> tenants (tenant_id));
 diesel::joinable!(subscriptions -> plans (plan_id));
@@ -141,6 +172,8 @@ diesel::joinable!(invoices -> tenants (tenant_id));
 diesel::joinable!(invoices -> subscriptions (subscription_id));
 diesel::joinable!(payments -> tenants (tenant_id));
 diesel::joinable!(payments -> invoices (invoice_id));
+diesel::joinable!(refunds -> payments (payment_id));
+diesel::joinable!(disputes -> payments (payment_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -151,4 +184,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_events,
     notifications,
     checkout_sessions,
+    refunds,
+    disputes,
 );

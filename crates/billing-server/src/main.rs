@@ -9,7 +9,9 @@ use billing_server::config::JwtKey;
 use billing_server::config::{
     environment_help, Config, LogFormat, ProcessEnv, DEFAULT_DATABASE_URL, DEFAULT_EMULATOR_PORT,
 };
-use billing_server::startup::{migrate, seed_dev_plans, start_dev_emulator, Application};
+use billing_server::startup::{
+    dev_checkout_success_url, migrate, seed_dev_plans, start_dev_emulator, Application,
+};
 use billing_server::telemetry;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
@@ -142,6 +144,9 @@ async fn serve(dev: bool) -> Result<(), String> {
                 emulator = %started.base_url(),
                 "STRIPE_API_KEY is not set: Stripe is the in-process EMULATOR (test key, webhook secret made at start, events forwarded to this service); no real Stripe is called"
             );
+            if made_up.filled.contains(&"CHECKOUT_SUCCESS_URL") {
+                config.stripe.checkout_success_url = dev_checkout_success_url(&started);
+            }
             emulator = Some(started);
         }
         if config.stripe.webhook_secrets.is_empty() {

@@ -327,6 +327,17 @@ pub async fn start_dev_emulator(
     Ok(emulator)
 }
 
+/// `--dev` with the emulator and no `CHECKOUT_SUCCESS_URL`: where Checkout sends the
+/// browser after paying, the emulator's page of the completed session (its receipt), in
+/// place of the platform's own success page, which this service does not serve.
+#[must_use]
+pub fn dev_checkout_success_url(emulator: &billing_stripe_emulator::StripeEmulator) -> String {
+    format!(
+        "{}/c/pay/{{CHECKOUT_SESSION_ID}}",
+        emulator.base_url().trim_end_matches('/')
+    )
+}
+
 /// `--dev`: when the plans table is empty, creates [`DEV_PLANS`]; returns whether it did.
 ///
 /// # Errors

@@ -1,5 +1,6 @@
 //! Stripe's published fixture objects (openapi `fixtures3.json`, API `2026-07-29.dahlia`), the
-//! templates every response is built from. Public so tests can build seeds
+//! templates every response is built from, and the one fixture set of the workspace (the Stripe
+//! adapter's tests read these files too). Public so tests can build seeds
 //! (`fake.add_invoice(fixtures::invoice())`) with the real field set.
 
 use serde_json::{Map, Value};
@@ -25,6 +26,8 @@ fn parse(text: &str) -> Value {
 }
 
 fixtures! {
+    /// The `event` fixture (an envelope; the Stripe adapter's tests read it as a file).
+    event => "event.json",
     /// The `checkout.session` fixture.
     checkout_session => "checkout.session.json",
     /// The `billing_portal.session` fixture.

@@ -62,7 +62,7 @@ fn redirect(location: &str) -> Reply {
     Reply::raw(303, bytes::Bytes::new()).with_header("location", location)
 }
 
-const TEST_CARDS: &str = "<details><summary>Test cards</summary><ul>\
+const TEST_CARDS: &str = "<details open><summary>Test cards</summary><ul>\
 <li><code>4242 4242 4242 4242</code> pays</li>\
 <li><code>4000 0000 0000 0002</code> is declined</li>\
 <li><code>4000 0025 0000 3155</code> asks for authentication</li>\
@@ -73,8 +73,8 @@ const TEST_CARDS: &str = "<details><summary>Test cards</summary><ul>\
 fn card_form(action: &str, button: &str) -> String {
     format!(
         "<form method=post action=\"{action}\"><label>Card number <input name=card value=\"4242 4242 4242 4242\" autocomplete=off></label>\
-         <label>Expiry <input name=exp value=\"12 / 34\"></label><label>CVC <input name=cvc value=\"123\"></label>\
-         <button type=submit>{button}</button></form>{TEST_CARDS}"
+         <div class=row><label>Expiry <input name=exp value=\"12 / 34\"></label><label>CVC <input name=cvc value=\"123\"></label></div>\
+         <button type=submit class=wide>{button}</button></form>{TEST_CARDS}"
     )
 }
 
@@ -87,18 +87,38 @@ fn checkout_page(store: &Store, id: &str, error: Option<&str>) -> Reply {
         );
     };
     let status = str_of(session, "status").unwrap_or_default();
+    if status == "complete" {
+        return receipt_page(store, session, id);
+    }
     if status != "open" {
-        let back = str_of(session, "success_url")
-            .filter(|_| status == "complete")
-            .map_or_else(String::new, |url| {
-                format!("<p><a href=\"{}\">Continue</a></p>", escape(url))
-            });
         return page(
             200,
             "Checkout",
-            &format!("<p>This Checkout Session is {}.</p>{back}", escape(status)),
+            &format!("<p>This Checkout Session is {}.</p>", escape(status)),
         );
     }
+    let (rows, total, currency) = line_rows(store, id);
+    let trial = store.session_trial_days.get(id).map_or(String::new(), |d| {
+        format!("<p class=note>{d} days free, then billed every period.</p>")
+    });
+    let error = error.map_or(String::new(), |e| {
+        format!("<p class=error>{}</p>", escape(e))
+    });
+    let email = str_of(session, "customer_email")
+        .map_or(String::new(), |e| format!("<p>Paying as {}</p>", escape(e)));
+    let cancel = str_of(session, "cancel_url").map_or(String::new(), |url| {
+        format!("<p><a href=\"{}\">Cancel and go back</a></p>", escape(url))
+    });
+    let body = format!(
+        "{error}<table>{rows}<tr class=total><td>Total due today</td><td class=num>{}</td></tr></table>{trial}{email}{}{cancel}",
+        money(if store.session_trial_days.contains_key(id) { 0 } else { total }, &currency),
+        card_form(&format!("/c/pay/{id}"), "Pay")
+    );
+    page(200, "Checkout", &body)
+}
+
+/// The session's line items as table rows, their total and currency.
+fn line_rows(store: &Store, id: &str) -> (String, i64, String) {
     let mut rows = String::new();
     let mut total = 0;
     let mut currency = "usd".to_owned();
@@ -131,23 +151,42 @@ fn checkout_page(store: &Store, id: &str, error: Option<&str>) -> Reply {
             escape(&interval)
         ));
     }
-    let trial = store.session_trial_days.get(id).map_or(String::new(), |d| {
-        format!("<p class=note>{d} days free, then billed every period.</p>")
-    });
-    let error = error.map_or(String::new(), |e| {
-        format!("<p class=error>{}</p>", escape(e))
-    });
-    let email = str_of(session, "customer_email")
-        .map_or(String::new(), |e| format!("<p>Paying as {}</p>", escape(e)));
-    let cancel = str_of(session, "cancel_url").map_or(String::new(), |url| {
-        format!("<p><a href=\"{}\">Cancel and go back</a></p>", escape(url))
-    });
-    let body = format!(
-        "{error}<table>{rows}<tr class=total><td>Total due today</td><td class=num>{}</td></tr></table>{trial}{email}{}{cancel}",
-        money(if store.session_trial_days.contains_key(id) { 0 } else { total }, &currency),
-        card_form(&format!("/c/pay/{id}"), "Pay")
-    );
-    page(200, "Checkout", &body)
+    (rows, total, currency)
+}
+
+/// A completed session's page (where a test's `success_url` may point, and what a
+/// second visit of the link shows): what was bought, what was paid, the subscription.
+fn receipt_page(store: &Store, session: &Value, id: &str) -> Reply {
+    let (rows, _, currency) = line_rows(store, id);
+    let paid = money(int_of(session, "amount_total"), &currency);
+    let subscription = str_of(session, "subscription")
+        .and_then(|s| store.subscriptions.get(s))
+        .map_or(String::new(), |s| {
+            format!(
+                "<p>Subscription <code>{}</code> · status <b>{}</b></p>",
+                escape(str_of(s, "id").unwrap_or_default()),
+                escape(str_of(s, "status").unwrap_or_default())
+            )
+        });
+    let email = session["customer_details"]["email"]
+        .as_str()
+        .map_or(String::new(), |e| {
+            format!("<p class=note>A receipt goes to {}.</p>", escape(e))
+        });
+    // Back to the platform, unless its success URL is this very page.
+    let back = str_of(session, "success_url")
+        .map(|url| url.replace("{CHECKOUT_SESSION_ID}", id))
+        .filter(|url| !url.contains(&format!("/c/pay/{id}")))
+        .map_or(String::new(), |url| {
+            format!("<p><a href=\"{}\">Continue</a></p>", escape(&url))
+        });
+    page(
+        200,
+        "Checkout",
+        &format!(
+            "<p class=success>Payment complete. Thank you!</p><table>{rows}<tr class=total><td>Total paid</td><td class=num>{paid}</td></tr></table>{subscription}{email}{back}"
+        ),
+    )
 }
 
 fn pay_checkout(store: &mut Store, id: &str, form: Params<'_>, answer: Authentication) -> Reply {
@@ -191,8 +230,8 @@ fn challenge(action: &str, card: &str) -> Reply {
         "Authenticate this payment",
         &format!(
             "<p>Your bank asks you to confirm this payment (test mode: choose the outcome).</p>\
-             <form method=post action=\"{action}\">{hidden}<input type=hidden name=outcome value=approve><button type=submit>Complete authentication</button></form>\
-             <form method=post action=\"{action}\">{hidden}<input type=hidden name=outcome value=fail><button type=submit class=secondary>Fail authentication</button></form>"
+             <form method=post action=\"{action}\">{hidden}<input type=hidden name=outcome value=approve><button type=submit class=wide>Complete authentication</button></form>\
+             <form method=post action=\"{action}\">{hidden}<input type=hidden name=outcome value=fail><button type=submit class=\"secondary wide\">Fail authentication</button></form>"
         ),
     )
 }

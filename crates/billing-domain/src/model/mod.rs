@@ -4,6 +4,7 @@ pub mod invoice;
 pub mod ledger;
 pub mod payment;
 pub mod plan;
+pub mod refund;
 pub mod subscription;
 pub mod tenant;
 
@@ -11,5 +12,6 @@ pub use invoice::*;
 pub use ledger::*;
 pub use payment::*;
 pub use plan::*;
+pub use refund::*;
 pub use subscription::*;
 pub use tenant::*;

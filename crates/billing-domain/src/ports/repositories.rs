@@ -5,10 +5,12 @@ use chrono::{DateTime, Utc};
 
 use super::RepoError;
 use super::SessionEnd;
+use crate::ids::PaymentId;
 use crate::ids::{
     CheckoutSessionRef, CustomerRef, EventId, InvoiceId, PaymentIntentRef, PlanId, PriceRef,
     TenantId,
 };
+use crate::model::{Dispute, DisputeStatus, PaymentDetail};
 use crate::model::{
     Invoice, InvoiceKey, InvoiceStatus, LedgerEntry, LedgerQuery, NewInvoice, NewPlan, Payment,
     Plan, PlanKey, PlanPatch, Subscription, Tenant,
@@ -159,6 +161,30 @@ pub trait PaymentRepository: Send + Sync {
         query: PaymentQuery,
         page: PageRequest,
     ) -> Result<Page<Payment>, RepoError>;
+
+    // ---- refunds and disputes (issue 14) ----
+    /// A payment with its refunds and disputes.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn get(&self, id: PaymentId) -> Result<Option<PaymentDetail>, RepoError>;
+
+    /// A page of disputes, newest first.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn list_disputes(
+        &self,
+        query: DisputeQuery,
+        page: PageRequest,
+    ) -> Result<Page<Dispute>, RepoError>;
+}
+
+/// Filters for listing disputes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DisputeQuery {
+    /// Only this status.
+    pub status: Option<DisputeStatus>,
 }
 
 /// The webhook event ledger, read side.
@@ -180,6 +206,18 @@ pub trait LedgerRepository: Send + Sync {
     /// # Errors
     /// [`RepoError::Unavailable`] when the database cannot be reached.
     async fn get(&self, id: &EventId) -> Result<Option<LedgerEntry>, RepoError>;
+
+    /// Up to `limit` `unmatched` events whose object names Stripe customer `customer`
+    /// (`data.object.customer`), oldest `created` first: the events that came before the
+    /// customer was known to be a tenant's.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn unmatched_for_customer(
+        &self,
+        customer: &CustomerRef,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, RepoError>;
 }
 
 /// Liveness of the storage, for `/health/ready`.

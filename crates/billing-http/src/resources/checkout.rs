@@ -98,6 +98,7 @@ impl From<&CheckoutSession> for CheckoutResponse {
 }
 
 /// Opens a Stripe Checkout Session. Fields come from the query string or a JSON body.
+///
 /// # Responses
 /// 200 `{sessionUrl, sessionId}` · 400 missing/bad/conflicting parameter · 403 · 404 plan ·
 /// 409 inactive plan, live subscription, foreign customer · 502/503 Stripe

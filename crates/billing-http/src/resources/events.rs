@@ -163,6 +163,7 @@ impl From<&WebhookReceipt> for ReplayResponse {
 }
 
 /// A page of the webhook event ledger (admin), without payloads.
+///
 /// # Responses
 /// 200 `{data: [EventResponse], nextCursor}` · 400 bad filter · 403 `admin_required`
 #[utoipa::path(
@@ -189,6 +190,7 @@ pub async fn list_events(
 
 /// Fetches an event from Stripe again and applies it (admin); an `unmatched` or `failed`
 /// event is applied anew.
+///
 /// # Responses
 /// 200 `{eventId, type, outcome, detail}` · 400 malformed id · 403 `admin_required` ·
 /// 404 `event_not_found` ·

@@ -239,6 +239,7 @@ pub struct PaymentIntentResponse {
 }
 
 /// A page of invoices.
+///
 /// # Responses
 /// 200 `{data: [InvoiceResponse], nextCursor}` · 400 bad filter, limit or cursor · 403
 #[utoipa::path(
@@ -264,6 +265,7 @@ pub async fn list_invoices(
 }
 
 /// One invoice by UUID or number.
+///
 /// # Responses
 /// 200 `InvoiceResponse` · 400 malformed key · 403 · 404 `invoice_not_found`
 #[utoipa::path(
@@ -290,6 +292,7 @@ pub async fn get_invoice(
 }
 
 /// Creates an invoice (admin).
+///
 /// # Responses
 /// 201 `InvoiceResponse` with `Location` · 403 `admin_required` · 409 `invoice_exists` · 422
 #[utoipa::path(
@@ -324,6 +327,7 @@ pub async fn create_invoice(
 }
 
 /// The client secret of the one PaymentIntent collecting an invoice.
+///
 /// # Responses
 /// 200 `{clientSecret}` · 403 · 404 · 409 (paid, not payable, nothing to pay, pending) ·
 /// 502/503 Stripe

@@ -25,6 +25,7 @@ pub struct HealthResponse {
 }
 
 /// Liveness: the process answers.
+///
 /// # Responses
 /// 200 `{"status":"ok"}`
 #[utoipa::path(
@@ -40,6 +41,7 @@ pub async fn live() -> HttpResponse {
 }
 
 /// Readiness: the database answers.
+///
 /// # Responses
 /// 200 `{"status":"ok"}` · 503 `database_unavailable`
 #[utoipa::path(
@@ -63,6 +65,7 @@ pub async fn ready(api: Api) -> Result<HttpResponse, ApiError> {
 }
 
 /// The metrics in the Prometheus text format; scrape hooks run first.
+///
 /// # Responses
 /// 200 `text/plain; version=0.0.4`
 #[utoipa::path(

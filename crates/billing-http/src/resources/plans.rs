@@ -250,6 +250,7 @@ where
 }
 
 /// Lists plans.
+///
 /// # Responses
 /// 200 `[PlanResponse]` · 400 bad `includeInactive`
 #[utoipa::path(
@@ -276,6 +277,7 @@ pub async fn list_plans(
 }
 
 /// One plan by UUID or code.
+///
 /// # Responses
 /// 200 `PlanResponse` · 400 malformed key · 404 `plan_not_found`
 #[utoipa::path(
@@ -302,6 +304,7 @@ pub async fn get_plan(
 }
 
 /// Creates a plan (admin).
+///
 /// # Responses
 /// 201 `PlanResponse` with `Location` · 403 `admin_required` · 409 `plan_exists` · 422
 #[utoipa::path(
@@ -332,6 +335,7 @@ pub async fn create_plan(
 }
 
 /// Changes a plan (admin).
+///
 /// # Responses
 /// 200 `PlanResponse` · 403 `admin_required` · 404 `plan_not_found` · 409 · 422
 #[utoipa::path(

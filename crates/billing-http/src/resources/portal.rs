@@ -62,6 +62,7 @@ pub struct PortalResponse {
 }
 
 /// Opens a Customer Portal session. Fields come from the query string or a JSON body.
+///
 /// # Responses
 /// 200 `{portalUrl}` · 400 missing `customerId`, bad `returnUrl` · 403 · 404 customer ·
 /// 502/503 Stripe

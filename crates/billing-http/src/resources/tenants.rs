@@ -144,6 +144,7 @@ impl From<&TenantOverview> for TenantResponse {
 }
 
 /// A tenant with its current subscription.
+///
 /// # Responses
 /// 200 `TenantResponse` · 400 bad UUID · 403 `forbidden` · 404 `tenant_not_found`
 #[utoipa::path(
@@ -170,6 +171,7 @@ pub async fn get_tenant(
 }
 
 /// A tenant's current subscription.
+///
 /// # Responses
 /// 200 `SubscriptionResponse` · 400 bad UUID · 403 · 404 `subscription_not_found`
 #[utoipa::path(

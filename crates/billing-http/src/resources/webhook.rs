@@ -66,6 +66,7 @@ fn observe_receipt(req: &HttpRequest, receipt: &WebhookReceipt) {
 
 /// Receives a Stripe webhook delivery. No bearer token: the `Stripe-Signature` header is
 /// the credential, checked by the service over the raw body exactly as received.
+///
 /// # Responses
 /// 200 `{received, eventId, outcome}` for every recorded outcome (processed, duplicate,
 /// stale, ignored, unmatched, failed) · 400 `invalid_signature`, `invalid_payload` ·

@@ -253,6 +253,7 @@ pub fn payment(tenant: TenantId, invoice: InvoiceId) -> Payment {
         tenant_id: tenant,
         invoice_id: Some(invoice),
         amount: usd(1500),
+        amount_refunded: usd(0),
         status: PaymentStatus::Failed,
         failure_code: Some("card_declined".into()),
         failure_message: Some("Your card was declined.".into()),
@@ -273,5 +274,44 @@ pub fn ledger_entry() -> LedgerEntry {
         outcome: EventOutcome::Unmatched,
         detail: Some("no tenant for customer cus_x".into()),
         payload: r#"{"id":"evt_test_1","secret":"payload"}"#.into(),
+    }
+}
+
+/// A disputed payment with one refund and one open dispute (issue 14).
+pub fn refunded_and_disputed(tenant: TenantId) -> PaymentDetail {
+    let mut pay = payment(tenant, InvoiceId::new());
+    pay.status = PaymentStatus::Disputed;
+    pay.amount_refunded = usd(500);
+    pay.failure_code = None;
+    pay.failure_message = None;
+    let at = chrono::DateTime::parse_from_rfc3339("2026-01-03T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let refund = Refund {
+        id: RefundId::new(),
+        payment_id: pay.id,
+        amount: usd(500),
+        status: RefundStatus::Succeeded,
+        reason: Some("requested_by_customer".into()),
+        refund_ref: RefundRef::parse("re_test_1").unwrap(),
+        last_event_at: at,
+        created_at: at,
+        updated_at: at,
+    };
+    let dispute = Dispute {
+        id: DisputeId::new(),
+        payment_id: pay.id,
+        amount: usd(1000),
+        reason: "fraudulent".into(),
+        status: DisputeStatus::NeedsResponse,
+        dispute_ref: DisputeRef::parse("dp_test_1").unwrap(),
+        last_event_at: at,
+        created_at: at,
+        updated_at: at,
+    };
+    PaymentDetail {
+        payment: pay,
+        refunds: vec![refund],
+        disputes: vec![dispute],
     }
 }

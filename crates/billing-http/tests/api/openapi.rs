@@ -169,12 +169,136 @@ async fn the_status_enumerations_match_the_domain() {
     );
     assert_eq!(
         names("PaymentStatusName"),
-        set(&[PaymentStatus::Succeeded, PaymentStatus::Failed].map(PaymentStatus::as_str))
+        set(&[
+            PaymentStatus::Succeeded,
+            PaymentStatus::Failed,
+            PaymentStatus::Refunded,
+            PaymentStatus::PartiallyRefunded,
+            PaymentStatus::Disputed,
+            PaymentStatus::DisputeLost
+        ]
+        .map(PaymentStatus::as_str))
+    );
+    assert_eq!(
+        names("RefundStatusName"),
+        set(&[
+            RefundStatus::Pending,
+            RefundStatus::RequiresAction,
+            RefundStatus::Succeeded,
+            RefundStatus::Failed,
+            RefundStatus::Canceled
+        ]
+        .map(RefundStatus::as_str))
+    );
+    assert_eq!(
+        names("DisputeStatusName"),
+        set(&[
+            DisputeStatus::WarningNeedsResponse,
+            DisputeStatus::WarningUnderReview,
+            DisputeStatus::WarningClosed,
+            DisputeStatus::NeedsResponse,
+            DisputeStatus::UnderReview,
+            DisputeStatus::Won,
+            DisputeStatus::Lost,
+            DisputeStatus::Prevented
+        ]
+        .map(DisputeStatus::as_str))
     );
     assert_eq!(
         names("IntervalName"),
         set(&[BillingInterval::Month, BillingInterval::Year].map(BillingInterval::as_str))
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The browsable viewer at /api-docs (its rendering in a browser: billing-server's `browser`
+// tests)
+
+/// The `src`/`href` attribute values of an HTML page.
+fn linked(html: &str) -> Vec<String> {
+    let mut links = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for (at, _) in html.match_indices(attr) {
+            let rest = &html[at + attr.len()..];
+            links.push(rest[..rest.find('"').unwrap()].to_owned());
+        }
+    }
+    links
+}
+
+#[actix_rt::test]
+async fn api_docs_redirects_to_the_viewer_page() {
+    let reply = send(untouched(), TestRequest::get().uri("/api-docs")).await;
+    assert_eq!(reply.status.as_u16(), 301);
+    // Relative, so that a path prefix added by a proxy is kept.
+    assert_eq!(reply.header(header::LOCATION), Some("api-docs/"));
+}
+
+#[actix_rt::test]
+async fn the_viewer_page_links_only_assets_of_the_binary() {
+    let page = send(untouched(), TestRequest::get().uri("/api-docs/")).await;
+    assert_eq!(page.status.as_u16(), 200);
+    assert!(page
+        .header(header::CONTENT_TYPE)
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(page.text.contains("id=\"swagger-ui\""), "{}", page.text);
+
+    let links = linked(&page.text);
+    assert!(links.len() >= 4, "{links:?}");
+    for link in links {
+        assert!(
+            !link.contains("//"),
+            "{link}: an asset from outside the binary"
+        );
+        let asset = send(
+            untouched(),
+            TestRequest::get().uri(&format!("/api-docs/{}", link.trim_start_matches("./"))),
+        )
+        .await;
+        assert_eq!(asset.status.as_u16(), 200, "{link}");
+        assert!(!asset.text.is_empty(), "{link}");
+    }
+}
+
+#[actix_rt::test]
+async fn the_viewer_loads_this_document_and_calls_no_outside_validator() {
+    let init = send(
+        untouched(),
+        TestRequest::get().uri("/api-docs/swagger-initializer.js"),
+    )
+    .await;
+    assert_eq!(init.status.as_u16(), 200);
+    assert!(init
+        .header(header::CONTENT_TYPE)
+        .unwrap()
+        .contains("javascript"));
+    assert!(init.text.contains("\"openapi.json\""), "{}", init.text);
+    assert!(
+        init.text.contains("\"validatorUrl\": \"none\""),
+        "{}",
+        init.text
+    );
+    assert!(!init.text.contains("petstore"), "{}", init.text);
+
+    // The document itself is still the JSON route, not a file of the viewer.
+    assert!(document().await["paths"][paths::STRIPE_CHECKOUT].is_object());
+}
+
+#[actix_rt::test]
+async fn the_viewer_answers_problems_for_what_it_does_not_serve() {
+    send(
+        untouched(),
+        TestRequest::get().uri("/api-docs/no-such-file.js"),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    send(untouched(), TestRequest::post().uri("/api-docs/"))
+        .await
+        .assert_problem(405, "method_not_allowed");
+    send(untouched(), TestRequest::delete().uri("/api-docs"))
+        .await
+        .assert_problem(405, "method_not_allowed");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -326,8 +450,34 @@ async fn real_answers_fit_their_documented_schemas() {
     });
     api.expect_get_plan()
         .returning(|_, key| Err(BillingError::PlanNotFound(key.to_string())));
+    // ---- refunds and disputes (issue 14) ----
+    let detail = refunded_and_disputed(tenant_id);
+    let payment_id = detail.payment.id;
+    let disputes = detail.disputes.clone();
+    api.expect_get_payment()
+        .returning(move |_, _| Ok(detail.clone()));
+    api.expect_list_disputes().returning(move |_, _, _| {
+        Ok(Page {
+            items: disputes.clone(),
+            next: None,
+        })
+    });
     let admin = || bearer(&admin_token());
     let cases = [
+        (
+            paths::PAYMENT,
+            "get",
+            TestRequest::get()
+                .uri(&format!("/api/v1/billing/payments/{payment_id}"))
+                .insert_header(admin()),
+        ),
+        (
+            paths::DISPUTES,
+            "get",
+            TestRequest::get()
+                .uri("/api/v1/billing/disputes?status=lost")
+                .insert_header(admin()),
+        ),
         (
             paths::PLANS,
             "get",

@@ -161,3 +161,63 @@ async fn a_ledger_row_is_read_back_with_its_payload() {
     assert_eq!(entry.processed_at, Some(entry.received_at));
     assert!(missing.is_none());
 }
+
+fn insert_about_customer(db: &TestDatabase, id: &str, created: &str, outcome: &str, body: &str) {
+    db.execute(&format!(
+        "INSERT INTO webhook_events (event_id, type, created, livemode, received_at, outcome, payload) \
+         VALUES ('{id}', 'payment_intent.succeeded', '{created}', false, now(), '{outcome}', '{body}')"
+    ))
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_unmatched_events_of_a_customer_come_oldest_first_and_no_others() {
+    let (db, store) = setup();
+    let about =
+        |customer: &str| format!(r#"{{"data": {{"object": {{"customer": "{customer}"}}}}}}"#);
+    insert_about_customer(
+        &db,
+        "evt_late",
+        "2026-01-02T00:00:00Z",
+        "unmatched",
+        &about("cus_1"),
+    );
+    insert_about_customer(
+        &db,
+        "evt_early",
+        "2026-01-01T00:00:00Z",
+        "unmatched",
+        &about("cus_1"),
+    );
+    insert_about_customer(
+        &db,
+        "evt_other",
+        "2026-01-01T00:00:00Z",
+        "unmatched",
+        &about("cus_2"),
+    );
+    insert_about_customer(
+        &db,
+        "evt_done",
+        "2026-01-01T00:00:00Z",
+        "processed",
+        &about("cus_1"),
+    );
+    insert_about_customer(
+        &db,
+        "evt_bare",
+        "2026-01-01T00:00:00Z",
+        "unmatched",
+        r#"{"data": {"object": {}}}"#,
+    );
+    let customer = billing_domain::CustomerRef::parse("cus_1").unwrap();
+
+    let found = store.unmatched_for_customer(&customer, 10).await.unwrap();
+    let capped = store.unmatched_for_customer(&customer, 1).await.unwrap();
+
+    let ids: Vec<&str> = found.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids, ["evt_early", "evt_late"]);
+    assert_eq!(found[0].outcome, EventOutcome::Unmatched);
+    assert_eq!(found[0].payload, about("cus_1"));
+    assert_eq!(capped.len(), 1);
+}

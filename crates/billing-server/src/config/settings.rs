@@ -105,7 +105,7 @@ pub const SETTINGS: &[Setting] = &[
     ),
     setting(
         "CHECKOUT_SUCCESS_URL",
-        "required (dev: localhost)",
+        "required (dev: localhost; with the emulator, its receipt page)",
         "redirect after a completed Checkout",
     ),
     setting(

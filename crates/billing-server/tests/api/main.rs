@@ -1,5 +1,5 @@
 //! End-to-end tests: the real server on a random port, a fresh PostgreSQL database per
-//! test and a local fake of Stripe's API.
+//! test and the Stripe emulator (lenient, as a fake; or delivering its events).
 
 #![allow(
     clippy::unwrap_used,
@@ -15,5 +15,7 @@ mod helpers;
 mod lifecycle;
 mod metrics;
 mod outbox;
+mod refunds;
+mod renewals;
 mod stripe_calls;
 mod webhooks;

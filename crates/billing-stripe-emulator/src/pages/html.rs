@@ -6,9 +6,10 @@ const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;background:#f6f8fa;
 main{max-width:30rem;margin:3rem auto;background:#fff;border-radius:8px;padding:2rem;box-shadow:0 1px 4px #0002}\
 h1{font-size:1.4rem;margin-top:0}h2{font-size:1.1rem}table{width:100%;border-collapse:collapse;margin:1rem 0}\
 td{padding:.4rem 0;border-bottom:1px solid #e3e8ee}.num{text-align:right}.total td{font-weight:600}\
-label{display:block;margin:.6rem 0}input,select{display:block;width:100%;padding:.5rem;font:inherit;box-sizing:border-box}\
+label{display:block;margin:.6rem 0;font-size:.9rem;color:#4f566b}input,select{display:block;width:100%;padding:.5rem .6rem;margin-top:.2rem;font:inherit;color:#1a1f36;box-sizing:border-box;border:1px solid #cfd7df;border-radius:6px;background:#fff}\
+input:focus,select:focus{outline:2px solid #635bff55;border-color:#635bff}.row{display:flex;gap:1rem}.row label{flex:1}\
 button{background:#635bff;color:#fff;border:0;border-radius:6px;padding:.6rem 1.2rem;font:inherit;margin:.5rem 0;cursor:pointer}\
-button.secondary{background:#e3e8ee;color:#1a1f36}.error{color:#c0123c;font-weight:600}.note{color:#4f566b}\
+button.secondary{background:#e3e8ee;color:#1a1f36}button.wide{width:100%;margin-top:1rem}details{margin:1rem 0;font-size:.9rem;color:#4f566b}details ul{margin:.4rem 0;padding-left:1.2rem}code{font-size:.85em}.error{color:#c0123c;font-weight:600}.success{color:#0e6245;font-weight:600}.note{color:#4f566b}\
 .banner{font-size:.8rem;color:#a8590c;text-transform:uppercase;letter-spacing:.05em}section{border-top:1px solid #e3e8ee;margin-top:1rem}";
 
 /// A complete HTML page.

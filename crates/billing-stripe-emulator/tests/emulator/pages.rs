@@ -86,6 +86,28 @@ async fn the_checkout_page_pays_declines_and_authenticates_with_the_test_cards()
         emulator.checkout_session_status(id).as_deref(),
         Some("complete")
     );
+
+    // The link again: the receipt (what was paid, the subscription), no card form, and the
+    // way back to the platform's success URL.
+    let html = browser()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Payment complete"), "{html}");
+    assert!(
+        html.contains("Total paid") && html.contains("20.00 USD"),
+        "{html}"
+    );
+    assert!(html.contains("status <b>active</b>"), "{html}");
+    assert!(!html.contains("name=card"), "{html}");
+    assert!(
+        html.contains(&format!("href=\"http://app.test/done?id={id}\"")),
+        "{html}"
+    );
     emulator.stop().await;
 }
 

@@ -15,6 +15,10 @@ use billing_domain::webhook::{
     CheckoutCompleted, CustomerDeleted, InvalidPayload, InvoiceSnapshot, PaymentEvent,
     PaymentIntentSnapshot, ProviderEvent, SubscriptionSnapshot, TenantHints,
 };
+// ---- refunds and disputes (issue 14) ----
+use billing_domain::ids::{DisputeRef, RefundRef};
+use billing_domain::model::{DisputeStatus, RefundStatus};
+use billing_domain::webhook::{ChargeRefunded, DisputeSnapshot, RefundSnapshot};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
@@ -49,6 +53,10 @@ enum EventKind {
     PaymentIntentCanceled,
     CustomerDeleted,
     // ---- end of the lifecycle block ----
+    // ---- refunds and disputes (issue 14) ----
+    ChargeRefunded,
+    RefundChanged,
+    DisputeChanged,
     Unknown,
 }
 
@@ -80,6 +88,17 @@ impl EventKind {
             "payment_intent.canceled" => Self::PaymentIntentCanceled,
             "customer.deleted" => Self::CustomerDeleted,
             // ---- end of the lifecycle block ----
+            // ---- refunds and disputes (issue 14) ----
+            "charge.refunded" => Self::ChargeRefunded,
+            // `charge.refund.updated` is the older name of `refund.updated`.
+            "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {
+                Self::RefundChanged
+            }
+            "charge.dispute.created"
+            | "charge.dispute.updated"
+            | "charge.dispute.funds_withdrawn"
+            | "charge.dispute.funds_reinstated"
+            | "charge.dispute.closed" => Self::DisputeChanged,
             _ => Self::Unknown,
         }
     }
@@ -179,6 +198,14 @@ pub(super) fn parse_event(payload: &[u8]) -> Result<ProviderEvent, InvalidPayloa
         }
         EventKind::CustomerDeleted => PaymentEvent::CustomerDeleted(customer(typed(object()?)?)?),
         // ---- end of the lifecycle block ----
+        // ---- refunds and disputes (issue 14) ----
+        EventKind::ChargeRefunded => PaymentEvent::ChargeRefunded(charge(typed(object()?)?)?),
+        EventKind::RefundChanged => {
+            let r: wire::RefundObject = typed(object()?)?;
+            expect_object(r.object.as_deref(), "refund")?;
+            PaymentEvent::RefundChanged(refund(r, None)?)
+        }
+        EventKind::DisputeChanged => PaymentEvent::DisputeChanged(dispute(typed(object()?)?)?),
         EventKind::Unknown => PaymentEvent::Ignored,
     };
     Ok(ProviderEvent {
@@ -266,6 +293,61 @@ refs!(
     charge_ref => ChargeRef,
     price_ref => PriceRef,
 );
+
+// ---- refunds and disputes (issue 14) ----
+
+/// A refund; `charge` fills in the charge a charge's `refunds` list leaves implicit.
+fn refund(
+    r: wire::RefundObject,
+    charge: Option<&ChargeRef>,
+) -> Result<RefundSnapshot, InvalidPayload> {
+    let own = charge_ref(id_of(r.charge.as_ref()), "charge")?;
+    Ok(RefundSnapshot {
+        refund: RefundRef::parse(r.id).map_err(|e| invalid(format_args!("refund id: {e}")))?,
+        charge: own.or_else(|| charge.cloned()),
+        payment_intent: payment_intent_ref(id_of(r.payment_intent.as_ref()), "payment_intent")?,
+        amount: r.amount,
+        currency: r.currency,
+        status: RefundStatus::parse(&r.status),
+        status_raw: r.status,
+        reason: r.reason.as_deref().map(text),
+    })
+}
+
+fn charge(c: wire::ChargeObject) -> Result<ChargeRefunded, InvalidPayload> {
+    expect_object(c.object.as_deref(), "charge")?;
+    let id = ChargeRef::parse(c.id).map_err(|e| invalid(format_args!("id: {e}")))?;
+    let refunds = c
+        .refunds
+        .map(|l| l.data)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| {
+            expect_object(r.object.as_deref(), "refund")?;
+            refund(r, Some(&id))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ChargeRefunded {
+        payment_intent: payment_intent_ref(id_of(c.payment_intent.as_ref()), "payment_intent")?,
+        amount_refunded: c.amount_refunded,
+        refunds,
+        charge: id,
+    })
+}
+
+fn dispute(d: wire::DisputeObject) -> Result<DisputeSnapshot, InvalidPayload> {
+    expect_object(d.object.as_deref(), "dispute")?;
+    Ok(DisputeSnapshot {
+        dispute: DisputeRef::parse(d.id).map_err(|e| invalid(format_args!("id: {e}")))?,
+        charge: charge_ref(id_of(d.charge.as_ref()), "charge")?,
+        payment_intent: payment_intent_ref(id_of(d.payment_intent.as_ref()), "payment_intent")?,
+        amount: d.amount,
+        currency: d.currency,
+        reason: text(&d.reason),
+        status: DisputeStatus::parse(&d.status),
+        status_raw: d.status,
+    })
+}
 
 fn id_of(e: Option<&Expandable>) -> Option<&str> {
     e.map(Expandable::id)
@@ -450,6 +532,14 @@ mod tests {
             EventKind::SubscriptionPaused
         );
         assert_eq!(EventKind::from_type("invoice.upcoming"), EventKind::Unknown);
+        assert_eq!(
+            EventKind::from_type("charge.refund.updated"),
+            EventKind::RefundChanged
+        );
+        assert_eq!(
+            EventKind::from_type("charge.dispute.funds_reinstated"),
+            EventKind::DisputeChanged
+        );
         assert_eq!(EventKind::from_type(""), EventKind::Unknown);
     }
 }

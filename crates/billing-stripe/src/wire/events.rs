@@ -156,3 +156,53 @@ pub(crate) struct CustomerObject {
     pub(crate) object: Option<String>,
     pub(crate) metadata: Option<Metadata>,
 }
+
+// ---- refunds and disputes (issue 14) ----
+
+/// `charge` inside `charge.refunded`. Its `refunds` list is included in the 2026
+/// fixtures; without it, the refunds' own events carry them.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ChargeObject {
+    pub(crate) id: String,
+    /// Stripe's object type, checked against the event type.
+    pub(crate) object: Option<String>,
+    pub(crate) payment_intent: Option<Expandable>,
+    #[serde(default)]
+    pub(crate) amount_refunded: i64,
+    pub(crate) refunds: Option<List<RefundObject>>,
+}
+
+/// `refund` inside `refund.*` (and a charge's `refunds` list).
+#[derive(Debug, Deserialize)]
+pub(crate) struct RefundObject {
+    pub(crate) id: String,
+    /// Stripe's object type, checked against the event type.
+    pub(crate) object: Option<String>,
+    pub(crate) charge: Option<Expandable>,
+    pub(crate) payment_intent: Option<Expandable>,
+    #[serde(default)]
+    pub(crate) amount: i64,
+    #[serde(default)]
+    pub(crate) currency: String,
+    #[serde(default)]
+    pub(crate) status: String,
+    pub(crate) reason: Option<String>,
+}
+
+/// `dispute` inside `charge.dispute.*`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DisputeObject {
+    pub(crate) id: String,
+    /// Stripe's object type, checked against the event type.
+    pub(crate) object: Option<String>,
+    pub(crate) charge: Option<Expandable>,
+    pub(crate) payment_intent: Option<Expandable>,
+    #[serde(default)]
+    pub(crate) amount: i64,
+    #[serde(default)]
+    pub(crate) currency: String,
+    #[serde(default)]
+    pub(crate) status: String,
+    #[serde(default)]
+    pub(crate) reason: String,
+}

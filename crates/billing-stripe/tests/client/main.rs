@@ -1,5 +1,6 @@
-//! `StripeClient` against a local wiremock server: request shape per operation, retries,
-//! idempotency keys, timeouts, deadlines and the error mapping. One test binary, one
+//! `StripeClient` against the Stripe emulator (every operation, validated as Stripe validates
+//! it) and against a local wiremock server (the exact request shape per operation, retries,
+//! idempotency keys, timeouts, deadlines and the error mapping). One test binary, one
 //! module per concern.
 
 #![expect(
@@ -9,6 +10,7 @@
 
 mod checkout;
 mod config;
+mod emulator;
 mod errors;
 mod lookups;
 mod payment_intent;

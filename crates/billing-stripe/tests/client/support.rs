@@ -42,9 +42,10 @@ pub(crate) fn client(server: &MockServer) -> StripeClient {
     StripeClient::new(config(server)).unwrap()
 }
 
+/// A Stripe object from the workspace's one fixture set (the emulator's `fixtures/`).
 pub(crate) fn fixture(name: &str) -> String {
     let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("../billing-stripe-emulator/fixtures")
         .join(name);
     std::fs::read_to_string(path).unwrap()
 }

@@ -313,3 +313,123 @@ async fn an_event_of_the_services_own_mode_is_applied() {
     // No tenant hint: the invoice cannot be mirrored, but it was looked at.
     assert_eq!(receipt.outcome, crate::model::EventOutcome::Unmatched);
 }
+
+fn completed_checkout(customer: &str) -> crate::webhook::PaymentEvent {
+    crate::webhook::PaymentEvent::CheckoutCompleted(crate::webhook::CheckoutCompleted {
+        session: crate::ids::CheckoutSessionRef::parse("cs_test_1").unwrap(),
+        tenant: crate::webhook::TenantHints::default(),
+        plan: None,
+        customer: Some(crate::ids::CustomerRef::parse(customer).unwrap()),
+        subscription: None,
+        awaiting_payment: false,
+    })
+}
+
+fn outcome(outcome: crate::model::EventOutcome) -> crate::ports::WorkOutcome {
+    crate::ports::WorkOutcome::Applied(crate::ports::Applied {
+        outcome,
+        detail: None,
+    })
+}
+
+fn unmatched_entry(id: &str, payload: &str) -> crate::model::LedgerEntry {
+    crate::model::LedgerEntry {
+        event_id: EventId::parse(id).unwrap(),
+        kind: "payment_intent.succeeded".into(),
+        created: at(400),
+        api_version: None,
+        received_at: at(400),
+        processed_at: Some(at(400)),
+        outcome: crate::model::EventOutcome::Unmatched,
+        detail: Some("no tenant".into()),
+        payload: payload.into(),
+    }
+}
+
+/// The next delivery is a signed `checkout.session.completed` with customer `cus_1`.
+fn receiving_checkout(m: &mut Mocks) {
+    m.verifier.expect_verify().returning(|_, _, _| Ok(()));
+    m.verifier
+        .expect_parse()
+        .returning(|_| Ok(parsed_event("evt_checkout", completed_checkout("cus_1"))));
+}
+
+#[tokio::test]
+async fn a_completed_checkout_applies_again_the_unmatched_events_of_its_customer() {
+    let mut m = Mocks::default();
+    m.verifier.expect_verify().returning(|_, _, _| Ok(()));
+    m.verifier
+        .expect_parse()
+        .withf(|body| body == b"checkout")
+        .times(1)
+        .returning(|_| Ok(parsed_event("evt_checkout", completed_checkout("cus_1"))));
+    m.verifier
+        .expect_parse()
+        .withf(|body| body == b"waiting")
+        .times(1)
+        .returning(|_| {
+            Ok(parsed_event(
+                "evt_waiting",
+                crate::webhook::PaymentEvent::Ignored,
+            ))
+        });
+    m.ledger
+        .expect_unmatched_for_customer()
+        .withf(|customer, _| customer.as_str() == "cus_1")
+        .times(1)
+        .returning(|_, _| Ok(vec![unmatched_entry("evt_waiting", "waiting")]));
+    m.webhooks
+        .expect_apply()
+        .times(2)
+        .returning(|_| Ok(outcome(crate::model::EventOutcome::Processed)));
+
+    let receipt = m
+        .service()
+        .receive_webhook(b"checkout", Some("t=1,v1=00".into()))
+        .await
+        .unwrap();
+
+    assert_eq!(receipt.event_id.as_str(), "evt_checkout");
+    assert_eq!(receipt.outcome, crate::model::EventOutcome::Processed);
+}
+
+#[tokio::test]
+async fn a_checkout_redelivered_does_not_look_for_unmatched_events_again() {
+    let mut m = Mocks::default();
+    receiving_checkout(&mut m);
+    m.ledger.expect_unmatched_for_customer().never();
+    m.webhooks
+        .expect_apply()
+        .times(1)
+        .returning(|_| Ok(outcome(crate::model::EventOutcome::Duplicate)));
+
+    let receipt = m
+        .service()
+        .receive_webhook(b"checkout", Some("t=1,v1=00".into()))
+        .await
+        .unwrap();
+
+    assert_eq!(receipt.outcome, crate::model::EventOutcome::Duplicate);
+}
+
+#[tokio::test]
+async fn a_ledger_that_cannot_be_read_after_a_checkout_leaves_the_checkout_applied() {
+    let mut m = Mocks::default();
+    receiving_checkout(&mut m);
+    m.ledger
+        .expect_unmatched_for_customer()
+        .times(1)
+        .returning(|_, _| Err(RepoError::Unavailable("connection refused".into())));
+    m.webhooks
+        .expect_apply()
+        .times(1)
+        .returning(|_| Ok(outcome(crate::model::EventOutcome::Processed)));
+
+    let receipt = m
+        .service()
+        .receive_webhook(b"checkout", Some("t=1,v1=00".into()))
+        .await
+        .unwrap();
+
+    assert_eq!(receipt.outcome, crate::model::EventOutcome::Processed);
+}

@@ -4,7 +4,9 @@
 //! This file dispatches each event to the rules of the Stripe object it is about, one file
 //! per object: [`checkout`] (`checkout.session.*`), [`subscription`]
 //! (`customer.subscription.*`), [`invoice`] (`invoice.*`), [`payment_intent`]
-//! (`payment_intent.*`) and [`customer`] (`customer.deleted`); a new event type goes into the file of its object, and a new
+//! (`payment_intent.*`), [`customer`] (`customer.deleted`), [`refund`] (`charge.refunded`,
+//! `refund.*`) and [`dispute`] (`charge.dispute.*`); a new event type goes into the file of
+//! its object, and a new
 //! object into a file of its own. What every object's rules share stays here (the ledger
 //! row, the outcomes and their details) or in [`tenant`] (the tenant an event is about,
 //! and its status). [`receive`] is the service's side: the delivery, the replay, the
@@ -50,6 +52,9 @@ mod payment_intent;
 mod receive;
 mod subscription;
 mod tenant;
+// ---- refunds and disputes (issue 14) ----
+mod dispute;
+mod refund;
 
 /// What a delivery came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,6 +275,10 @@ fn effects(
         }
         PaymentEvent::CustomerDeleted(c) => customer::customer_deleted(tx, c, now)?,
         // ---- end of the lifecycle block ----
+        // ---- refunds and disputes (issue 14) ----
+        PaymentEvent::ChargeRefunded(c) => refund::charge_refunded(tx, event, c, now)?,
+        PaymentEvent::RefundChanged(r) => refund::refund_changed(tx, event, r, now)?,
+        PaymentEvent::DisputeChanged(d) => dispute::dispute_changed(tx, event, d, now)?,
     };
     Ok(decided.into())
 }

@@ -8,12 +8,16 @@ use tracing::instrument;
 use super::{expected_outcome, work, Delivery, WebhookError, WebhookReceipt};
 use crate::auth::Actor;
 use crate::error::BillingError;
-use crate::ids::{EventId, SubscriptionRef};
-use crate::model::{LedgerEntry, LedgerQuery};
+use crate::ids::{CustomerRef, EventId, SubscriptionRef};
+use crate::model::{EventOutcome, LedgerEntry, LedgerQuery};
 use crate::page::{Page, PageRequest};
 use crate::ports::{NewLedgerEntry, ProviderError, RepoError, WorkOutcome};
 use crate::service::BillingService;
 use crate::webhook::{PaymentEvent, ProviderEvent};
+
+/// How many `unmatched` events of a newly linked customer are applied again at most (a
+/// checkout's own are three or four; more would mean something else is wrong).
+const REAPPLIED_AT_MOST: u32 = 20;
 
 impl BillingService {
     #[instrument(skip_all, fields(stripe.event_id, stripe.event_type))]
@@ -90,9 +94,75 @@ impl BillingService {
             .is_some_and(|live| live != event.livemode)
     }
 
+    /// Applies a parsed event ([`BillingService::apply_one`]); when it was a completed
+    /// checkout that made a Stripe customer a tenant's, the events that came before it
+    /// about that customer and were recorded `unmatched` are applied again.
+    async fn apply(
+        &self,
+        event: ProviderEvent,
+        payload: Arc<str>,
+        delivery: Delivery,
+    ) -> Result<WebhookReceipt, WebhookError> {
+        let linked = match &event.event {
+            PaymentEvent::CheckoutCompleted(checkout)
+            | PaymentEvent::CheckoutAsyncPaymentSucceeded(checkout) => checkout.customer.clone(),
+            _ => None,
+        };
+        let receipt = self.apply_one(event, payload, delivery).await?;
+        if let Some(customer) = linked {
+            if receipt.outcome == EventOutcome::Processed {
+                self.reapply_unmatched(&customer).await;
+            }
+        }
+        Ok(receipt)
+    }
+
+    /// Applies again, as a replay, the `unmatched` events about `customer`: Stripe sends
+    /// the first invoice's PaymentIntent events before `checkout.session.completed`, when
+    /// nothing yet tells whose customer it is. The checkout is already committed, so a
+    /// failure here is logged and the event stays `unmatched` for an operator's replay.
+    async fn reapply_unmatched(&self, customer: &CustomerRef) {
+        let waiting = match self
+            .ports
+            .ledger
+            .unmatched_for_customer(customer, REAPPLIED_AT_MOST)
+            .await
+        {
+            Ok(waiting) => waiting,
+            Err(e) => {
+                tracing::warn!(error = %e, customer = %customer, "unmatched events of a newly linked customer not read");
+                return;
+            }
+        };
+        for entry in waiting {
+            let event = match self.ports.verifier.parse(entry.payload.as_bytes()) {
+                Ok(event) => event,
+                Err(e) => {
+                    tracing::warn!(error = %e.0, stripe.event_id = %entry.event_id, "unmatched event unreadable");
+                    continue;
+                }
+            };
+            match self
+                .apply_one(event, Arc::from(entry.payload), Delivery::Replay)
+                .await
+            {
+                Ok(receipt) => tracing::info!(
+                    stripe.event_id = %receipt.event_id,
+                    outcome = receipt.outcome.as_str(),
+                    "unmatched event applied again once its customer was linked"
+                ),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    stripe.event_id = %entry.event_id,
+                    "unmatched event of a newly linked customer not applied"
+                ),
+            }
+        }
+    }
+
     /// Applies a parsed event: one transaction, and on a same-second tie about a
     /// subscription, a second one with Stripe's current state of it.
-    async fn apply(
+    async fn apply_one(
         &self,
         event: ProviderEvent,
         payload: Arc<str>,

@@ -117,6 +117,7 @@ fn payment(tenant: TenantId, status: PaymentStatus, pi: &str) -> Payment {
         tenant_id: tenant,
         invoice_id: None,
         amount: usd(2900),
+        amount_refunded: usd(0),
         status,
         failure_code: (status == PaymentStatus::Failed).then(|| "card_declined".to_owned()),
         failure_message: None,

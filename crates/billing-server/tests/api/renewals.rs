@@ -1,0 +1,174 @@
+//! Time moved by the emulator's test clock: a subscription paid through Checkout renews a
+//! month later, the emulator emits the renewal's events in Stripe's order and delivers them
+//! signed, and the service applies them (new period, second paid invoice and payment).
+//! The checkout's own PaymentIntent event arrives before the session's and is applied once
+//! the session links its customer.
+
+use billing_domain::TenantId;
+use billing_server::startup::DEV_EMULATOR_API_KEY;
+use serde_json::{json, Value};
+
+use crate::common::dev_service::DevService;
+use crate::common::{admin_token, tenant_token};
+
+const DAY: i64 = 86_400;
+
+/// A Stripe API call to the service's emulator.
+async fn stripe(app: &DevService, path: &str, form: &[(&str, String)]) -> Value {
+    app.http
+        .post(format!(
+            "{}{path}",
+            app.emulator.base_url().trim_end_matches('/')
+        ))
+        .bearer_auth(DEV_EMULATOR_API_KEY)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until the emulator has nothing left to deliver, none given up.
+async fn delivered(app: &DevService) {
+    let url = format!(
+        "{}/__emulator/deliveries",
+        app.emulator.base_url().trim_end_matches('/')
+    );
+    crate::common::dev_service::eventually("every event delivered", || async {
+        let body: Value = app
+            .http
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let states: Vec<&str> = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["state"].as_str())
+            .collect();
+        assert!(
+            !states.contains(&"failed"),
+            "a delivery was given up: {body}"
+        );
+        if states.contains(&"pending") {
+            Err(body.to_string())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+}
+
+fn period_end(tenant: &Value) -> i64 {
+    let end = tenant["subscription"]["currentPeriodEnd"]
+        .as_str()
+        .expect("the tenant's subscription has a period end");
+    chrono::DateTime::parse_from_rfc3339(end)
+        .unwrap()
+        .timestamp()
+}
+
+/// Whether `wanted` appears in `types` in this order (other events may come between).
+fn in_order(types: &[String], wanted: &[&str]) -> bool {
+    let mut rest = types.iter();
+    wanted.iter().all(|w| rest.any(|t| t == w))
+}
+
+#[tokio::test]
+async fn a_month_on_the_test_clock_renews_the_subscription_and_the_service_applies_it() {
+    let app = DevService::start().await;
+    let admin = admin_token();
+    let now = chrono::Utc::now().timestamp();
+    let clock = stripe(
+        &app,
+        "/v1/test_helpers/test_clocks",
+        &[("frozen_time", now.to_string())],
+    )
+    .await;
+    let clock = clock["id"].as_str().unwrap().to_owned();
+
+    let tenant = TenantId::new();
+    let token = tenant_token(tenant);
+    let opened = app
+        .post(
+            &format!("/stripe/checkout?tenantId={tenant}&planId=plan-pro"),
+            &token,
+        )
+        .await;
+    let session = opened["sessionId"].as_str().unwrap();
+    app.http
+        .post(format!(
+            "{}/__emulator/checkout/sessions/{session}/complete",
+            app.emulator.base_url().trim_end_matches('/')
+        ))
+        .json(&json!({"card": "4242424242424242", "test_clock": clock}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    delivered(&app).await;
+    let subscribed = app.tenant(tenant, &token).await;
+    assert_eq!(subscribed["status"], "active", "{subscribed}");
+    let first_end = period_end(&subscribed);
+    let events_before = app.emulator.event_types().len();
+
+    stripe(
+        &app,
+        &format!("/v1/test_helpers/test_clocks/{clock}/advance"),
+        &[("frozen_time", (now + 32 * DAY).to_string())],
+    )
+    .await;
+    delivered(&app).await;
+
+    let renewal: Vec<String> = app.emulator.event_types()[events_before..].to_vec();
+    assert!(
+        in_order(
+            &renewal,
+            &[
+                "invoice.created",
+                "invoice.finalized",
+                "payment_intent.succeeded",
+                "invoice.paid",
+                "invoice.payment_succeeded",
+                "customer.subscription.updated",
+            ]
+        ),
+        "renewal events in Stripe's order: {renewal:?}"
+    );
+    let renewed = app.tenant(tenant, &token).await;
+    assert_eq!(renewed["status"], "active", "{renewed}");
+    assert_eq!(renewed["subscription"]["status"], "active", "{renewed}");
+    let second_end = period_end(&renewed);
+    assert!(
+        (second_end - first_end - 30 * DAY).abs() <= 2 * DAY,
+        "the period moved on a month: {first_end} -> {second_end}"
+    );
+    let (_, invoices) = app
+        .get(&format!("/invoices?tenantId={tenant}&status=paid"), &token)
+        .await;
+    assert_eq!(invoices["data"].as_array().unwrap().len(), 2, "{invoices}");
+    // The checkout's own PaymentIntent event came before `checkout.session.completed`,
+    // when its customer was nobody's yet: recorded unmatched, then applied again once the
+    // checkout linked the customer. The renewal's found the tenant by its customer.
+    let (_, payments) = app
+        .get(&format!("/payments?tenantId={tenant}"), &token)
+        .await;
+    assert_eq!(payments["data"].as_array().unwrap().len(), 2, "{payments}");
+    let (_, unmatched) = app.get("/stripe/events?status=unmatched", &admin).await;
+    assert_eq!(
+        unmatched["data"].as_array().unwrap().len(),
+        0,
+        "{unmatched}"
+    );
+
+    app.stop().await;
+}
