@@ -111,6 +111,7 @@ pub fn payment(tenant: TenantId) -> Payment {
         tenant_id: tenant,
         invoice_id: None,
         amount: usd(4900),
+        amount_refunded: usd(0),
         status: PaymentStatus::Succeeded,
         failure_code: None,
         failure_message: None,
