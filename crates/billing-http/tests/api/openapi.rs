@@ -562,3 +562,26 @@ async fn real_answers_fit_their_documented_schemas() {
         conforms(&doc, path, method, reply);
     }
 }
+
+#[actix_rt::test]
+async fn the_invoice_schema_documents_its_stripe_links_as_required_nullable_strings() {
+    let doc = document().await;
+    let invoice = &doc["components"]["schemas"]["InvoiceResponse"];
+
+    for field in ["hostedInvoiceUrl", "invoicePdfUrl"] {
+        let property = &invoice["properties"][field];
+        assert!(property.is_object(), "{field} is not documented: {invoice}");
+        assert!(
+            property.to_string().contains("null"),
+            "{field} should be nullable: {property}"
+        );
+        assert!(
+            invoice["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == field),
+            "{field} should be required"
+        );
+    }
+}

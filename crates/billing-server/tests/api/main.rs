@@ -13,6 +13,7 @@ mod dev_loop;
 mod foundation;
 mod helpers;
 mod identity_provider;
+mod lifecycle;
 mod metrics;
 mod outbox;
 mod refunds;
