@@ -2,7 +2,8 @@
 //! month later, the emulator emits the renewal's events in Stripe's order and delivers them
 //! signed, and the service applies them (new period, second paid invoice and payment).
 //! The checkout's own PaymentIntent event arrives before the session's and is applied once
-//! the session links its customer.
+//! the session links its customer. A renewal that fails twice on a card that fails when
+//! charged goes past_due, and back to active when Stripe's second retry pays.
 
 use billing_domain::TenantId;
 use billing_server::startup::DEV_EMULATOR_API_KEY;
@@ -87,47 +88,12 @@ async fn a_month_on_the_test_clock_renews_the_subscription_and_the_service_appli
     let app = DevService::start().await;
     let admin = admin_token();
     let now = chrono::Utc::now().timestamp();
-    let clock = stripe(
-        &app,
-        "/v1/test_helpers/test_clocks",
-        &[("frozen_time", now.to_string())],
-    )
-    .await;
-    let clock = clock["id"].as_str().unwrap().to_owned();
-
-    let tenant = TenantId::new();
-    let token = tenant_token(tenant);
-    let opened = app
-        .post(
-            &format!("/stripe/checkout?tenantId={tenant}&planId=plan-pro"),
-            &token,
-        )
-        .await;
-    let session = opened["sessionId"].as_str().unwrap();
-    app.http
-        .post(format!(
-            "{}/__emulator/checkout/sessions/{session}/complete",
-            app.emulator.base_url().trim_end_matches('/')
-        ))
-        .json(&json!({"card": "4242424242424242", "test_clock": clock}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
-    delivered(&app).await;
+    let (tenant, token, clock, _) = subscribed_on_a_clock(&app, now).await;
     let subscribed = app.tenant(tenant, &token).await;
-    assert_eq!(subscribed["status"], "active", "{subscribed}");
     let first_end = period_end(&subscribed);
     let events_before = app.emulator.event_types().len();
 
-    stripe(
-        &app,
-        &format!("/v1/test_helpers/test_clocks/{clock}/advance"),
-        &[("frozen_time", (now + 32 * DAY).to_string())],
-    )
-    .await;
-    delivered(&app).await;
+    advance(&app, &clock, now + 32 * DAY).await;
 
     let renewal: Vec<String> = app.emulator.event_types()[events_before..].to_vec();
     assert!(
@@ -169,6 +135,136 @@ async fn a_month_on_the_test_clock_renews_the_subscription_and_the_service_appli
         0,
         "{unmatched}"
     );
+
+    app.stop().await;
+}
+
+/// A tenant subscribed to plan-pro through Checkout, its customer on a new test clock
+/// frozen at `now`: the tenant, its token, the clock and the Stripe customer.
+async fn subscribed_on_a_clock(app: &DevService, now: i64) -> (TenantId, String, String, String) {
+    let clock = stripe(
+        app,
+        "/v1/test_helpers/test_clocks",
+        &[("frozen_time", now.to_string())],
+    )
+    .await;
+    let clock = clock["id"].as_str().unwrap().to_owned();
+    let tenant = TenantId::new();
+    let token = tenant_token(tenant);
+    let opened = app
+        .post(
+            &format!("/stripe/checkout?tenantId={tenant}&planId=plan-pro"),
+            &token,
+        )
+        .await;
+    let session = opened["sessionId"].as_str().unwrap();
+    control(
+        app,
+        &format!("checkout/sessions/{session}/complete"),
+        &json!({"card": "4242424242424242", "test_clock": clock}),
+    )
+    .await;
+    delivered(app).await;
+    let view = app.tenant(tenant, &token).await;
+    assert_eq!(view["status"], "active", "{view}");
+    let customer = view["stripeCustomerId"].as_str().unwrap().to_owned();
+    (tenant, token, clock, customer)
+}
+
+/// A POST to the emulator's controls (`/__emulator/{path}`).
+async fn control(app: &DevService, path: &str, body: &Value) {
+    app.http
+        .post(format!(
+            "{}/__emulator/{path}",
+            app.emulator.base_url().trim_end_matches('/')
+        ))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+}
+
+/// Moves `clock` to `at` and waits until its events are delivered.
+async fn advance(app: &DevService, clock: &str, at: i64) {
+    stripe(
+        app,
+        &format!("/v1/test_helpers/test_clocks/{clock}/advance"),
+        &[("frozen_time", at.to_string())],
+    )
+    .await;
+    delivered(app).await;
+}
+
+fn count(types: &[String], wanted: &str) -> usize {
+    types.iter().filter(|t| *t == wanted).count()
+}
+
+#[tokio::test]
+async fn a_renewal_that_fails_twice_then_pays_goes_past_due_and_back_to_active() {
+    let app = DevService::start().await;
+    let now = chrono::Utc::now().timestamp();
+    let (tenant, token, clock, customer) = subscribed_on_a_clock(&app, now).await;
+    control(
+        &app,
+        &format!("customers/{customer}/payment_method"),
+        &json!({"card": "4000000000000341"}),
+    )
+    .await;
+    let before = app.emulator.event_types().len();
+
+    // The renewal is charged an hour after the period's end and fails.
+    advance(&app, &clock, now + 32 * DAY).await;
+    let failed_once = app.tenant(tenant, &token).await;
+    assert_eq!(
+        failed_once["subscription"]["status"], "past_due",
+        "{failed_once}"
+    );
+    let (_, overdue) = app
+        .get(
+            &format!("/invoices?tenantId={tenant}&status=overdue"),
+            &token,
+        )
+        .await;
+    assert_eq!(overdue["data"].as_array().unwrap().len(), 1, "{overdue}");
+
+    // Stripe's first retry, three days later, fails too.
+    advance(&app, &clock, now + 35 * DAY).await;
+    let types = app.emulator.event_types()[before..].to_vec();
+    assert_eq!(count(&types, "invoice.payment_failed"), 2, "{types:?}");
+    let failed_twice = app.tenant(tenant, &token).await;
+    assert_eq!(
+        failed_twice["subscription"]["status"], "past_due",
+        "{failed_twice}"
+    );
+
+    // A card that pays, then the second retry five days later.
+    control(
+        &app,
+        &format!("customers/{customer}/payment_method"),
+        &json!({"card": "4242424242424242"}),
+    )
+    .await;
+    advance(&app, &clock, now + 40 * DAY).await;
+
+    let types = app.emulator.event_types()[before..].to_vec();
+    assert_eq!(count(&types, "invoice.payment_failed"), 2, "{types:?}");
+    assert_eq!(count(&types, "invoice.payment_succeeded"), 1, "{types:?}");
+    let paid = app.tenant(tenant, &token).await;
+    assert_eq!(paid["status"], "active", "{paid}");
+    assert_eq!(paid["subscription"]["status"], "active", "{paid}");
+    let (_, overdue) = app
+        .get(
+            &format!("/invoices?tenantId={tenant}&status=overdue"),
+            &token,
+        )
+        .await;
+    assert_eq!(overdue["data"].as_array().unwrap().len(), 0, "{overdue}");
+    let (_, invoices) = app
+        .get(&format!("/invoices?tenantId={tenant}&status=paid"), &token)
+        .await;
+    assert_eq!(invoices["data"].as_array().unwrap().len(), 2, "{invoices}");
 
     app.stop().await;
 }
