@@ -1,4 +1,4 @@
-//! The lifecycle beyond the seven events (issue 14, SPEC §7) through the real server and
+//! The lifecycle beyond the seven events (docs/contract.md, The whole lifecycle) through the real server and
 //! PostgreSQL: each new type applied once however it is redelivered, in Stripe's order
 //! and out of it, with its effect on the invoice, subscription, tenant, session or outbox.
 
@@ -208,4 +208,38 @@ async fn an_invoice_paid_out_of_band_has_no_payment_and_a_voided_one_refuses_a_p
     let (status, body) = crate::helpers::problem(response).await;
     assert_eq!(status, 409);
     assert_eq!(body["code"], "invoice_not_payable");
+}
+
+/// `body` as an older event of the same object: another id, `created` a minute earlier.
+fn older_copy(body: &str) -> String {
+    let mut event: Value = serde_json::from_str(body).unwrap();
+    event["id"] = json!(format!("{}_older", event["id"].as_str().unwrap()));
+    event["created"] = json!(event["created"].as_i64().unwrap() - 60);
+    event.to_string()
+}
+
+#[tokio::test]
+async fn every_new_ordered_type_arriving_after_a_newer_event_of_its_object_is_stale() {
+    let kinds = [
+        "customer.subscription.created",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.updated",
+        "invoice.payment_action_required",
+        "invoice.marked_uncollectible",
+        "invoice.voided",
+        "invoice.paid",
+    ];
+    for kind in kinds {
+        let app = app_with_plans().await;
+        let newer = for_tenant(kind, TenantId::new());
+
+        let first = outcome(app.webhook(&newer).await).await;
+        let late = outcome(app.webhook(&older_copy(&newer)).await).await;
+
+        assert_eq!(first, "processed", "{kind}");
+        assert_eq!(late, "stale", "{kind} delivered out of order");
+    }
 }
