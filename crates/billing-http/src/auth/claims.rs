@@ -1,5 +1,5 @@
 //! Which claims a token is checked against and where the tenant and roles are read
-//! (SPEC §10: `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TENANT_CLAIM`, `JWT_ROLES_CLAIM`).
+//! (docs/contract.md, Operating it: `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TENANT_CLAIM`, `JWT_ROLES_CLAIM`).
 
 use billing_domain::{Actor, TenantId};
 use serde_json::Value;

@@ -1,4 +1,4 @@
-//! The identity provider's key set (`JWT_JWKS_URL`, SPEC §10): RS256 and ES256 keys by
+//! The identity provider's key set (`JWT_JWKS_URL`, docs/contract.md, Operating it): RS256 and ES256 keys by
 //! `kid`, fetched over HTTP and cached.
 //!
 //! * A token whose `kid` is not in the cached set makes one fetch, at most once per

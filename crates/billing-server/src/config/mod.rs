@@ -94,7 +94,7 @@ pub enum JwtKey {
     Jwks(Url),
 }
 
-/// What a token must say and where its tenant and roles are (SPEC §10).
+/// What a token must say and where its tenant and roles are (docs/contract.md, Operating it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtClaims {
     /// `JWT_ISSUER`: `iss` must equal it when set.
