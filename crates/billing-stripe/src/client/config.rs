@@ -59,7 +59,7 @@ impl RetryPolicy {
     }
 }
 
-/// Who is calling, sent in Stripe's app-info form (FACTS §6.1): appended to the
+/// Who is calling, sent in Stripe's app-info form (docs/stripe.md, Request headers): appended to the
 /// `User-Agent` as `Name/Version (url)` and put under `application` in
 /// `X-Stripe-Client-User-Agent`, so Stripe (and its support) can tell this service's
 /// requests apart from other integrations on the same account.

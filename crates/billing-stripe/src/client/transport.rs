@@ -87,7 +87,7 @@ pub trait StripeMetrics: Send + Sync {
 /// Stripe's Node SDK).
 const BINDINGS: &str = concat!("BillingStripeRust/", env!("CARGO_PKG_VERSION"));
 
-/// The two identifying headers in Stripe's app-info form (FACTS §6.1):
+/// The two identifying headers in Stripe's app-info form (docs/stripe.md, Request headers):
 /// `User-Agent: Stripe/v1 BillingStripeRust/<v> <Name>/<Version> (<url>)` and
 /// `X-Stripe-Client-User-Agent`, a JSON object with `bindings_version`, `lang`,
 /// `publisher`, `httplib` and `application` (`name`, `version`, `url`).
