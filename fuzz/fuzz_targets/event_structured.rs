@@ -22,7 +22,7 @@ use billing_stripe::StripeWebhookVerifier;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
 
-const SEEDS: [&str; 7] = [
+const SEEDS: [&str; 12] = [
     include_str!("../seeds/event_parse/checkout.session.completed.json"),
     include_str!("../seeds/event_parse/invoice.payment_succeeded.json"),
     include_str!("../seeds/event_parse/invoice.payment_failed.json"),
@@ -30,9 +30,15 @@ const SEEDS: [&str; 7] = [
     include_str!("../seeds/event_parse/customer.subscription.deleted.json"),
     include_str!("../seeds/event_parse/payment_intent.succeeded.json"),
     include_str!("../seeds/event_parse/payment_intent.payment_failed.json"),
+    // ---- refunds and disputes (issue 14) ----
+    include_str!("../seeds/event_parse/charge.refunded.json"),
+    include_str!("../seeds/event_parse/refund.created.json"),
+    include_str!("../seeds/event_parse/refund.failed.json"),
+    include_str!("../seeds/event_parse/charge.dispute.created.json"),
+    include_str!("../seeds/event_parse/charge.dispute.closed.json"),
 ];
 
-const KNOWN_TYPES: [&str; 7] = [
+const KNOWN_TYPES: [&str; 17] = [
     "checkout.session.completed",
     "invoice.payment_succeeded",
     "invoice.payment_failed",
@@ -40,6 +46,17 @@ const KNOWN_TYPES: [&str; 7] = [
     "customer.subscription.deleted",
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
+    // ---- refunds and disputes (issue 14): the seeds' types first, in their order ----
+    "charge.refunded",
+    "refund.created",
+    "refund.failed",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+    "refund.updated",
+    "charge.refund.updated",
+    "charge.dispute.updated",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
 ];
 
 /// The seeds, parsed once per process.

@@ -99,7 +99,7 @@ def request(
 
 
 def sign(secret: str, body: bytes, at: int | None = None) -> str:
-    """`Stripe-Signature` for `body` (FACTS.md §5.3): HMAC-SHA256 of `<t>.<body>` keyed
+    """`Stripe-Signature` for `body` (docs/stripe.md, Signatures): HMAC-SHA256 of `<t>.<body>` keyed
     with the whole `whsec_…` string."""
     t = int(time.time()) if at is None else at
     mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()

@@ -14,7 +14,7 @@
 //! * `payment_intent.succeeded` / `payment_intent.payment_failed`: a fresh PaymentIntent,
 //!   a payment row.
 
-use rand::Rng;
+use rand::{Rng, RngExt};
 use serde_json::{json, Value};
 
 /// One of the seven event types.
@@ -139,7 +139,7 @@ impl Mix {
 
     /// Draws a kind.
     pub fn draw(&self, rng: &mut impl Rng) -> Kind {
-        let mut x = rng.gen_range(0..self.total.max(1));
+        let mut x = rng.random_range(0..self.total.max(1));
         for (kind, w) in &self.weights {
             if x < *w {
                 return *kind;
@@ -456,7 +456,7 @@ mod tests {
     #[test]
     fn the_mix_draws_only_kinds_with_weight() {
         let mix = Mix::new(vec![(Kind::InvoicePaid, 1), (Kind::PaymentFailed, 0)]);
-        let mut rng = rand::thread_rng();
+        let mut rng = rand::rng();
 
         for _ in 0..100 {
             assert_eq!(mix.draw(&mut rng), Kind::InvoicePaid);

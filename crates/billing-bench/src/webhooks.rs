@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use billing_stripe_emulator::StripeEmulator;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use serde_json::json;
 
 use crate::env::{self, psql, psql_int, BenchEnv, BoxError, ServerOptions, WEBHOOK_SECRET};
@@ -123,13 +123,13 @@ async fn worker(shared: Arc<Shared>, deadline: Instant, seed: u64) -> WorkerCoun
     let mut rng = StdRng::seed_from_u64(seed);
     let mut ring: VecDeque<Vec<u8>> = VecDeque::with_capacity(256);
     while Instant::now() < deadline {
-        let (body, kind) = if !ring.is_empty() && rng.gen_bool(shared.redeliveries) {
-            let i = rng.gen_range(0..ring.len());
+        let (body, kind) = if !ring.is_empty() && rng.random_bool(shared.redeliveries) {
+            let i = rng.random_range(0..ring.len());
             (ring[i].clone(), None)
         } else {
             let n = shared.counter.fetch_add(1, Ordering::Relaxed);
             let kind = shared.mix.draw(&mut rng);
-            let tenant = rng.gen_range(0..shared.tenants);
+            let tenant = rng.random_range(0..shared.tenants);
             let created = shared.created_base + i64::try_from(n).unwrap_or(0);
             let event = shared
                 .templates

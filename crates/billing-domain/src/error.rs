@@ -6,7 +6,7 @@
 
 use thiserror::Error;
 
-use crate::ids::TenantId;
+use crate::ids::{PaymentId, TenantId};
 use crate::model::InvoiceStatus;
 use crate::ports::{BoxError, ProviderError, RepoError};
 
@@ -133,6 +133,9 @@ pub enum BillingError {
     /// Stripe's invoice could charge twice.
     #[error("Stripe has no payment open for this invoice yet")]
     InvoicePaymentPending,
+    /// No such payment (issue 14).
+    #[error("no payment {0}")]
+    PaymentNotFound(PaymentId),
     /// Stripe knows no event with this id (or it is older than Stripe's 30 days).
     #[error("no event {0} at Stripe")]
     EventNotFound(String),

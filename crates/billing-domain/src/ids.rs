@@ -104,6 +104,15 @@ uuid_id!(
     /// A notification in the outbox.
     NotificationId
 );
+// ---- refunds and disputes (issue 14) ----
+uuid_id!(
+    /// A refund of a payment.
+    RefundId
+);
+uuid_id!(
+    /// A dispute (chargeback or inquiry) on a payment.
+    DisputeId
+);
 
 /// A string that is not a valid id of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -199,6 +208,15 @@ external_ref!(
 external_ref!(
     /// The provider's event id (Stripe `evt_…`): the key of the event ledger.
     EventId
+);
+// ---- refunds and disputes (issue 14) ----
+external_ref!(
+    /// The provider's refund id (Stripe `re_…`).
+    RefundRef
+);
+external_ref!(
+    /// The provider's dispute id (Stripe `dp_…`, `du_…`).
+    DisputeRef
 );
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ pub mod notification;
 pub mod page;
 pub mod ports;
 pub mod service;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod webhook;
 
 pub use auth::Actor;

@@ -4,7 +4,12 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::{InvoiceId, InvoiceRef, NotificationId, TenantId};
+use crate::ids::{
+    CheckoutSessionRef, InvoiceId, InvoiceRef, NotificationId, SubscriptionId, SubscriptionRef,
+    TenantId,
+};
+use crate::ids::{DisputeId, DisputeRef, PaymentId};
+use crate::model::DisputeStatus;
 use crate::money::Money;
 
 /// What happened.
@@ -25,6 +30,63 @@ pub enum NotificationBody {
         /// Which attempt failed (Stripe's `attempt_count`).
         attempt: i64,
     },
+    // ---- the lifecycle beyond the seven (issue 14) ----
+    /// A payment on a Stripe invoice needs the customer to authenticate it (3-D Secure) on
+    /// the hosted invoice page.
+    InvoicePaymentActionRequired {
+        /// The tenant.
+        tenant: TenantId,
+        /// Our invoice.
+        invoice: InvoiceId,
+        /// Its number.
+        number: String,
+        /// Stripe's invoice.
+        invoice_ref: Option<InvoiceRef>,
+        /// Where the customer completes the payment.
+        hosted_invoice_url: Option<String>,
+        /// What is owed.
+        amount_due: Money,
+        /// Which attempt needs it (Stripe's `attempt_count`).
+        attempt: i64,
+    },
+    /// A subscription's trial ends soon (Stripe tells three days before).
+    SubscriptionTrialWillEnd {
+        /// The tenant.
+        tenant: TenantId,
+        /// Our subscription, when it is known.
+        subscription: Option<SubscriptionId>,
+        /// Stripe's subscription.
+        subscription_ref: SubscriptionRef,
+        /// When the trial ends.
+        trial_end: Option<DateTime<Utc>>,
+    },
+    /// A checkout's delayed payment (a bank debit) failed.
+    CheckoutAsyncPaymentFailed {
+        /// The tenant.
+        tenant: TenantId,
+        /// The Checkout Session.
+        session: CheckoutSessionRef,
+        /// The subscription it started, if any.
+        subscription_ref: Option<SubscriptionRef>,
+    },
+    // ---- refunds and disputes (issue 14) ----
+    /// A customer disputed a payment (an inquiry or a chargeback): once per dispute.
+    DisputeCreated {
+        /// The tenant.
+        tenant: TenantId,
+        /// The payment disputed.
+        payment: PaymentId,
+        /// Our dispute.
+        dispute: DisputeId,
+        /// Stripe's dispute.
+        dispute_ref: DisputeRef,
+        /// The amount disputed.
+        amount: Money,
+        /// Stripe's reason.
+        reason: String,
+        /// Stripe's status when we learnt of it.
+        status: DisputeStatus,
+    },
 }
 
 impl NotificationBody {
@@ -33,6 +95,10 @@ impl NotificationBody {
     pub const fn kind(&self) -> &'static str {
         match self {
             Self::InvoicePaymentFailed { .. } => "invoice.payment_failed",
+            Self::InvoicePaymentActionRequired { .. } => "invoice.payment_action_required",
+            Self::SubscriptionTrialWillEnd { .. } => "subscription.trial_will_end",
+            Self::CheckoutAsyncPaymentFailed { .. } => "checkout.async_payment_failed",
+            Self::DisputeCreated { .. } => "dispute.created",
         }
     }
 }

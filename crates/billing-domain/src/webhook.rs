@@ -1,6 +1,6 @@
 //! Provider-neutral payment events: what a verified Stripe webhook means to us.
 //!
-//! The Stripe adapter turns each of the seven event types it understands into one of
+//! The Stripe adapter turns each event type it understands into one of
 //! these; every other type becomes [`PaymentEvent::Ignored`]. Values the domain must judge
 //! (tenant ids, currencies, statuses) arrive as the provider sent them, so that the domain
 //! can record *why* an event could not be matched instead of the parser failing.
@@ -12,7 +12,9 @@ use crate::ids::{
     ChargeRef, CheckoutSessionRef, CustomerRef, EventId, InvoiceRef, PaymentIntentRef, PriceRef,
     SubscriptionRef,
 };
+use crate::ids::{DisputeRef, RefundRef};
 use crate::model::SubscriptionStatus;
+use crate::model::{DisputeStatus, RefundStatus};
 
 /// A verified, parsed provider event.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,11 +64,61 @@ pub enum PaymentEvent {
     PaymentSucceeded(PaymentIntentSnapshot),
     /// `payment_intent.payment_failed`.
     PaymentFailed(PaymentIntentSnapshot),
+    // ---- the lifecycle beyond the seven (issue 14, docs/contract.md, The whole lifecycle; not refunds or disputes) ----
+    /// `invoice.created`: Stripe's invoice mirrored (usually a draft).
+    InvoiceCreated(InvoiceSnapshot),
+    /// `invoice.finalized`: numbered and `open`, with its hosted page and PDF.
+    InvoiceFinalized(InvoiceSnapshot),
+    /// `invoice.updated`: mirrored before payment.
+    InvoiceUpdated(InvoiceSnapshot),
+    /// `invoice.voided`.
+    InvoiceVoided(InvoiceSnapshot),
+    /// `invoice.marked_uncollectible`.
+    InvoiceMarkedUncollectible(InvoiceSnapshot),
+    /// `invoice.payment_action_required`: the customer must authenticate the payment.
+    InvoicePaymentActionRequired(InvoiceSnapshot),
+    /// `customer.subscription.created`.
+    SubscriptionCreated(SubscriptionSnapshot),
+    /// `customer.subscription.paused`.
+    SubscriptionPaused(SubscriptionSnapshot),
+    /// `customer.subscription.resumed`.
+    SubscriptionResumed(SubscriptionSnapshot),
+    /// `customer.subscription.trial_will_end`.
+    SubscriptionTrialWillEnd(SubscriptionSnapshot),
+    /// `checkout.session.expired`.
+    CheckoutExpired(CheckoutCompleted),
+    /// `checkout.session.async_payment_succeeded`.
+    CheckoutAsyncPaymentSucceeded(CheckoutCompleted),
+    /// `checkout.session.async_payment_failed`.
+    CheckoutAsyncPaymentFailed(CheckoutCompleted),
+    /// `payment_intent.canceled`.
+    PaymentIntentCanceled(PaymentIntentSnapshot),
+    /// `customer.deleted`.
+    CustomerDeleted(CustomerDeleted),
+    // ---- end of the lifecycle block ----
+    // ---- refunds and disputes (issue 14) ----
+    /// `charge.refunded`: the charge with the refunds it lists.
+    ChargeRefunded(ChargeRefunded),
+    /// `refund.created`, `refund.updated`, `refund.failed` (and the older
+    /// `charge.refund.updated`): the refund as it is now.
+    RefundChanged(RefundSnapshot),
+    /// `charge.dispute.created`, `.updated`, `.funds_withdrawn`, `.funds_reinstated`,
+    /// `.closed`: the dispute as it is now.
+    DisputeChanged(DisputeSnapshot),
     /// Any other type: recorded as ignored.
     Ignored,
 }
 
-/// A completed checkout session.
+/// A deleted Stripe customer (`customer.deleted`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerDeleted {
+    /// The customer.
+    pub customer: CustomerRef,
+    /// Where its tenant may be named (`metadata.tenantId`, then the customer itself).
+    pub tenant: TenantHints,
+}
+
+/// A checkout session (completed, expired, or its delayed payment's outcome).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutCompleted {
     /// The session.
@@ -115,6 +167,15 @@ pub struct InvoiceSnapshot {
     pub due_date: Option<DateTime<Utc>>,
     /// Stripe's `created` of the invoice.
     pub created: Option<DateTime<Utc>>,
+    /// Stripe's status as sent (`draft`, `open`, `paid`, `uncollectible`, `void`).
+    pub status: Option<String>,
+    /// The hosted invoice page (null until finalised).
+    pub hosted_invoice_url: Option<String>,
+    /// The invoice PDF (null until finalised).
+    pub invoice_pdf_url: Option<String>,
+    /// Paid outside Stripe (`paid_out_of_band`, sent by API versions before basil and by
+    /// the emulator): no PaymentIntent, no payment row.
+    pub paid_out_of_band: bool,
 }
 
 /// A subscription as the event rendered it.
@@ -144,6 +205,8 @@ pub struct SubscriptionSnapshot {
     pub canceled_at: Option<DateTime<Utc>>,
     /// When it ended.
     pub ended_at: Option<DateTime<Utc>>,
+    /// When its trial ends.
+    pub trial_end: Option<DateTime<Utc>>,
 }
 
 /// A PaymentIntent as the event rendered it.
@@ -169,6 +232,64 @@ pub struct PaymentIntentSnapshot {
     pub failure_code: Option<String>,
     /// `last_payment_error.message` for failures.
     pub failure_message: Option<String>,
+}
+
+// ---- refunds and disputes (issue 14) ----
+
+/// A refund as an event rendered it (on its own, or in a charge's `refunds` list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundSnapshot {
+    /// Stripe's refund id.
+    pub refund: RefundRef,
+    /// The charge refunded.
+    pub charge: Option<ChargeRef>,
+    /// The PaymentIntent refunded.
+    pub payment_intent: Option<PaymentIntentRef>,
+    /// Amount, minor units.
+    pub amount: i64,
+    /// Lower-case currency as sent.
+    pub currency: String,
+    /// Status; `None` when Stripe sent one this version does not know.
+    pub status: Option<RefundStatus>,
+    /// The status as sent, for the ledger's detail when unknown.
+    pub status_raw: String,
+    /// Stripe's reason.
+    pub reason: Option<String>,
+}
+
+/// A refunded charge (`charge.refunded`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRefunded {
+    /// Stripe's charge id.
+    pub charge: ChargeRef,
+    /// Its PaymentIntent.
+    pub payment_intent: Option<PaymentIntentRef>,
+    /// Stripe's `amount_refunded` (for the ledger's detail; the rows decide ours).
+    pub amount_refunded: i64,
+    /// The refunds the charge lists, each with the charge filled in. Empty when the
+    /// payload leaves the list out: the refunds' own events then carry them.
+    pub refunds: Vec<RefundSnapshot>,
+}
+
+/// A dispute as an event rendered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeSnapshot {
+    /// Stripe's dispute id.
+    pub dispute: DisputeRef,
+    /// The charge disputed.
+    pub charge: Option<ChargeRef>,
+    /// The PaymentIntent disputed.
+    pub payment_intent: Option<PaymentIntentRef>,
+    /// Amount, minor units.
+    pub amount: i64,
+    /// Lower-case currency as sent.
+    pub currency: String,
+    /// Stripe's reason (`fraudulent`, `general`, …).
+    pub reason: String,
+    /// Status; `None` when Stripe sent one this version does not know.
+    pub status: Option<DisputeStatus>,
+    /// The status as sent, for the ledger's detail when unknown.
+    pub status_raw: String,
 }
 
 /// Why a webhook was refused before anything was recorded.

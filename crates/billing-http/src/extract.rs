@@ -84,7 +84,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     }
 }
 
-/// Largest webhook body accepted: 256 KiB (SPEC §3). Stripe's events are far smaller.
+/// Largest webhook body accepted: 256 KiB (docs/contract.md, HTTP API). Stripe's events are far smaller.
 pub const WEBHOOK_LIMIT: usize = 256 * 1024;
 
 /// The raw body of a webhook delivery, exactly as received (its signature covers these

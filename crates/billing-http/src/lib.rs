@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 //!
-//! This crate knows `billing-domain` and actix-web only: no database, no Stripe client.
+//! This crate knows `billing-domain` and actix-web only: no database, no Stripe client. Its
+//! one outgoing request fetches the identity provider's key set (`auth::Jwks`).
 
 pub mod auth;
 pub mod error;
@@ -18,13 +19,16 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{web, App};
 use billing_domain::BillingApi;
 
-pub use auth::{mint_hs256, AuthError, AuthenticatedActor, Authenticator, InvalidKey, MintError};
+pub use auth::{
+    mint_hs256, AuthError, AuthenticatedActor, Authenticator, InvalidKey, Jwks, MintError,
+    TokenPolicy,
+};
 pub use error::{ApiError, Problem};
 pub use extract::{extractor_configs, ExtractorConfigs, JSON_LIMIT, WEBHOOK_LIMIT};
 pub use metrics::MetricsEndpoint;
 pub use middleware::RequestId;
 
-/// The paths of the API (SPEC §3), for routing, `Location` headers and tests.
+/// The paths of the API (docs/contract.md, HTTP API), for routing, `Location` headers and tests.
 pub mod paths {
     /// Plans collection.
     pub const PLANS: &str = "/api/v1/billing/plans";
@@ -44,6 +48,10 @@ pub mod paths {
     pub const INVOICE_PAYMENT_INTENT: &str = "/api/v1/billing/invoices/{invoiceId}/payment-intent";
     /// Payments collection.
     pub const PAYMENTS: &str = "/api/v1/billing/payments";
+    /// One payment with its refunds and disputes (issue 14).
+    pub const PAYMENT: &str = "/api/v1/billing/payments/{paymentId}";
+    /// Disputes collection, admin (issue 14).
+    pub const DISPUTES: &str = "/api/v1/billing/disputes";
     /// Webhook event ledger.
     pub const STRIPE_EVENTS: &str = "/api/v1/billing/stripe/events";
     /// Checkout Session.
@@ -70,7 +78,7 @@ pub mod paths {
 
     /// Every route pattern [`super::configure`] registers, with its methods. Keep in step
     /// with `configure`; the tests compare it with the router and the OpenAPI document.
-    pub const ALL: [(&str, &[&str]); 18] = [
+    pub const ALL: [(&str, &[&str]); 20] = [
         (PLANS, &["get", "post"]),
         (PLAN, &["get", "patch"]),
         (TENANT, &["get"]),
@@ -80,6 +88,8 @@ pub mod paths {
         (INVOICE, &["get"]),
         (INVOICE_PAYMENT_INTENT, &["post"]),
         (PAYMENTS, &["get"]),
+        (PAYMENT, &["get"]),
+        (DISPUTES, &["get"]),
         (STRIPE_EVENTS, &["get"]),
         (STRIPE_EVENT_REPLAY, &["post"]),
         (STRIPE_CHECKOUT, &["post"]),
@@ -192,6 +202,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(invoices::invoice_payment_intent)),
     )
     .service(resource(paths::PAYMENTS, "GET").route(web::get().to(payments::list_payments)))
+    // ---- refunds and disputes (issue 14) ----
+    .service(resource(paths::PAYMENT, "GET").route(web::get().to(payments::get_payment)))
+    .service(resource(paths::DISPUTES, "GET").route(web::get().to(payments::list_disputes)))
     .service(resource(paths::STRIPE_EVENTS, "GET").route(web::get().to(events::list_events)))
     .service(
         resource(paths::STRIPE_CHECKOUT, "POST").route(web::post().to(checkout::start_checkout)),

@@ -41,7 +41,9 @@ impl Modify for BearerScheme {
                     .bearer_format("JWT")
                     .description(Some(
                         "A JWT with `sub` and `exp`; `tenant_id` names the tenant, \
-                         `roles: [\"billing:admin\"]` makes an admin.",
+                         `roles: [\"billing:admin\"]` makes an admin (the claim names are \
+                         the server's JWT_TENANT_CLAIM and JWT_ROLES_CLAIM; `iss` and `aud` \
+                         are checked when JWT_ISSUER and JWT_AUDIENCE are set).",
                     ))
                     .build(),
             ),
@@ -70,6 +72,8 @@ impl Modify for BearerScheme {
         invoices::get_invoice,
         invoices::invoice_payment_intent,
         payments::list_payments,
+        payments::get_payment,
+        payments::list_disputes,
         events::list_events,
         events::replay_event,
         checkout::start_checkout,

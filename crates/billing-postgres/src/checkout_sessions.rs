@@ -29,6 +29,26 @@ pub(crate) fn close_session(
     Ok(())
 }
 
+/// Closes a session as expired if it is recorded and still open (`checkout.session.expired`
+/// in the webhook transaction); `false` when it was not.
+pub(crate) fn expire_open_session(
+    conn: &mut PgConnection,
+    session: &str,
+    at: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let updated = diesel::update(
+        checkout_sessions::table
+            .find(session)
+            .filter(checkout_sessions::status.eq(OPEN)),
+    )
+    .set((
+        checkout_sessions::status.eq(SessionEnd::Expired.as_str()),
+        checkout_sessions::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
 #[async_trait]
 impl CheckoutSessionRepository for PgStore {
     #[tracing::instrument(skip_all, fields(tenant.id = %tenant, stripe.checkout_session = %session))]

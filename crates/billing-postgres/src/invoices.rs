@@ -47,6 +47,9 @@ pub(crate) struct InvoiceRow {
     last_event_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    hosted_invoice_url: Option<String>,
+    invoice_pdf_url: Option<String>,
+    stripe_payment_intent_canceled: bool,
 }
 
 impl TryFrom<InvoiceRow> for Invoice {
@@ -77,6 +80,9 @@ impl TryFrom<InvoiceRow> for Invoice {
                 PaymentIntentRef::parse,
             )?,
             last_event_at: row.last_event_at,
+            hosted_invoice_url: row.hosted_invoice_url,
+            invoice_pdf_url: row.invoice_pdf_url,
+            payment_intent_canceled: row.stripe_payment_intent_canceled,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -207,6 +213,7 @@ impl InvoiceRepository for PgStore {
             let target = invoices::table.filter(invoices::id.eq(id.as_uuid()));
             let set = (
                 invoices::stripe_payment_intent_id.eq(&payment_intent),
+                invoices::stripe_payment_intent_canceled.eq(false),
                 invoices::updated_at.eq(now),
             );
             match replace {
@@ -246,7 +253,8 @@ impl InvoiceRepository for PgStore {
 ///     AND o.id <> $4
 ///   LIMIT 1),
 /// saved AS (
-///   INSERT INTO invoices (id, number, stripe_invoice_id, stripe_payment_intent_id, …)
+///   INSERT INTO invoices (id, number, stripe_invoice_id, stripe_payment_intent_id, …,
+///                         hosted_invoice_url, invoice_pdf_url, stripe_payment_intent_canceled)
 ///   SELECT $4, $1, $2, $3, $5, … WHERE NOT EXISTS (SELECT 1 FROM clash)
 ///   ON CONFLICT (id) DO UPDATE SET <every column but id, tenant_id, created_at>)
 /// SELECT (SELECT field FROM clash)
@@ -268,13 +276,16 @@ struct SaveInvoice<'a> {
     last_event_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    hosted_invoice_url: Option<&'a str>,
+    invoice_pdf_url: Option<&'a str>,
+    stripe_payment_intent_canceled: bool,
 }
 
 prepared_statement!(SaveInvoice, sql_types::Nullable<sql_types::Text>);
 
 impl QueryFragment<Pg> for SaveInvoice<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        use sql_types::{Date, Int8, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+        use sql_types::{Bool, Date, Int8, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 
         out.push_sql("WITH clash AS (SELECT CASE WHEN o.number = ");
         out.push_bind_param::<Text, _>(&self.number)?; // $1
@@ -292,7 +303,8 @@ impl QueryFragment<Pg> for SaveInvoice<'_> {
             " LIMIT 1), saved AS (INSERT INTO invoices (id, number, stripe_invoice_id, \
              stripe_payment_intent_id, tenant_id, subscription_id, status, amount_due, \
              amount_paid, currency, due_date, description, paid_at, last_event_at, \
-             created_at, updated_at) SELECT $4, $1, $2, $3, ",
+             created_at, updated_at, hosted_invoice_url, invoice_pdf_url, \
+             stripe_payment_intent_canceled) SELECT $4, $1, $2, $3, ",
         );
         push_binds!(
             out,
@@ -308,6 +320,9 @@ impl QueryFragment<Pg> for SaveInvoice<'_> {
             Nullable<Timestamptz> => &self.last_event_at,
             Timestamptz => &self.created_at,
             Timestamptz => &self.updated_at,
+            Nullable<Text> => &self.hosted_invoice_url,
+            Nullable<Text> => &self.invoice_pdf_url,
+            Bool => &self.stripe_payment_intent_canceled,
         );
         out.push_sql(
             " WHERE NOT EXISTS (SELECT 1 FROM clash) \
@@ -324,7 +339,10 @@ impl QueryFragment<Pg> for SaveInvoice<'_> {
              description = EXCLUDED.description, \
              paid_at = EXCLUDED.paid_at, \
              last_event_at = EXCLUDED.last_event_at, \
-             updated_at = EXCLUDED.updated_at) \
+             updated_at = EXCLUDED.updated_at, \
+             hosted_invoice_url = EXCLUDED.hosted_invoice_url, \
+             invoice_pdf_url = EXCLUDED.invoice_pdf_url, \
+             stripe_payment_intent_canceled = EXCLUDED.stripe_payment_intent_canceled) \
              SELECT (SELECT field FROM clash)",
         );
         Ok(())
@@ -367,6 +385,9 @@ pub(crate) fn save_invoice(
         last_event_at: invoice.last_event_at,
         created_at: invoice.created_at,
         updated_at: invoice.updated_at,
+        hosted_invoice_url: invoice.hosted_invoice_url.as_deref(),
+        invoice_pdf_url: invoice.invoice_pdf_url.as_deref(),
+        stripe_payment_intent_canceled: invoice.payment_intent_canceled,
     };
     let clash = statement.get_result::<Option<String>>(conn)?;
     Ok(clash.as_deref().map(clash_field))

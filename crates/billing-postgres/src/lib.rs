@@ -14,6 +14,7 @@ pub mod migrate;
 mod outbox;
 mod payments;
 mod plans;
+mod refunds;
 mod rows;
 mod schema;
 mod statement;

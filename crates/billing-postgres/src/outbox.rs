@@ -71,6 +71,12 @@ pub(crate) fn enqueue(
 ) -> QueryResult<bool> {
     let tenant = match &notification.body {
         NotificationBody::InvoicePaymentFailed { tenant, .. } => *tenant.as_uuid(),
+        // ---- the lifecycle beyond the seven (issue 14) ----
+        NotificationBody::InvoicePaymentActionRequired { tenant, .. }
+        | NotificationBody::SubscriptionTrialWillEnd { tenant, .. }
+        | NotificationBody::CheckoutAsyncPaymentFailed { tenant, .. } => *tenant.as_uuid(),
+        // ---- refunds and disputes (issue 14) ----
+        NotificationBody::DisputeCreated { tenant, .. } => *tenant.as_uuid(),
     };
     let row = NotificationWrite {
         id: *notification.id.as_uuid(),

@@ -71,6 +71,9 @@ diesel::table! {
         payment_intent_lookup_at -> Nullable<Timestamptz>,
         payment_intent_lookup_attempts -> Int4,
         payment_intent_lookup_error -> Nullable<Text>,
+        hosted_invoice_url -> Nullable<Text>,
+        invoice_pdf_url -> Nullable<Text>,
+        stripe_payment_intent_canceled -> Bool,
     }
 }
 
@@ -88,6 +91,7 @@ diesel::table! {
         stripe_charge_id -> Nullable<Text>,
         source_event_id -> Nullable<Text>,
         created_at -> Timestamptz,
+        amount_refunded -> Int8,
     }
 }
 
@@ -133,6 +137,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    refunds (id) {
+        id -> Uuid,
+        payment_id -> Uuid,
+        amount -> Int8,
+        currency -> Text,
+        status -> Text,
+        reason -> Nullable<Text>,
+        stripe_refund_id -> Text,
+        last_event_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    disputes (id) {
+        id -> Uuid,
+        payment_id -> Uuid,
+        amount -> Int8,
+        currency -> Text,
+        reason -> Text,
+        status -> Text,
+        stripe_dispute_id -> Text,
+        last_event_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(subscriptions -> tenants (tenant_id));
 diesel::joinable!(checkout_sessions -> tenants (tenant_id));
 diesel::joinable!(subscriptions -> plans (plan_id));
@@ -140,6 +174,8 @@ diesel::joinable!(invoices -> tenants (tenant_id));
 diesel::joinable!(invoices -> subscriptions (subscription_id));
 diesel::joinable!(payments -> tenants (tenant_id));
 diesel::joinable!(payments -> invoices (invoice_id));
+diesel::joinable!(refunds -> payments (payment_id));
+diesel::joinable!(disputes -> payments (payment_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -150,4 +186,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_events,
     notifications,
     checkout_sessions,
+    refunds,
+    disputes,
 );

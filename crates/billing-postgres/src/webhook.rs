@@ -5,7 +5,8 @@
 //! This module holds the transaction, its retries and the bookkeeping of failed
 //! statements; the statements themselves live with their tables (`tenants`, `plans`,
 //! `subscriptions`, `invoices`, `payments`, `ledger` for `webhook_events`, `outbox` for
-//! `notifications`, `checkout_sessions`, `lookups` for the lookup queue on `invoices`).
+//! `notifications`, `checkout_sessions`, `lookups` for the lookup queue on `invoices`,
+//! `refunds` for `refunds` and `disputes`).
 //! Every [`WebhookTx`] method is one SQL statement on the common path, prepared once per
 //! connection (the query builder's statements and the hand-written ones of
 //! [`crate::statement`] alike), and binds borrowed values: this is the hot path.
@@ -40,6 +41,9 @@ use crate::store::PgStore;
 use crate::{
     checkout_sessions, invoices, ledger, lookups, outbox, payments, plans, subscriptions, tenants,
 };
+// ---- refunds and disputes (issue 14) ----
+use crate::refunds;
+use billing_domain::{ChargeRef, Dispute, PaymentId, Refund};
 
 /// How many times [`WebhookStore::apply`] runs a transaction that keeps failing with a
 /// retryable error (deadlock, serialization failure, lost unique-key race).
@@ -206,6 +210,15 @@ impl WebhookTx for PgWebhookTx<'_> {
         self.check(done)
     }
 
+    fn expire_checkout_session(
+        &mut self,
+        session: &CheckoutSessionRef,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        let closed = checkout_sessions::expire_open_session(self.conn, session.as_str(), at);
+        self.check(closed)
+    }
+
     fn has_other_live_subscription(
         &mut self,
         tenant: TenantId,
@@ -267,6 +280,47 @@ impl WebhookTx for PgWebhookTx<'_> {
     ) -> Result<(), RepoError> {
         let requested = lookups::request_lookup(self.conn, invoice, at);
         self.check(requested)
+    }
+
+    // ---- refunds and disputes (issue 14) ----
+    fn lock_payment_by_charge(&mut self, charge: &ChargeRef) -> Result<Option<Payment>, RepoError> {
+        let found = payments::lock_payment_by_charge(self.conn, charge);
+        self.check_db(found)
+    }
+
+    fn lock_payment_by_payment_intent(
+        &mut self,
+        payment_intent: &PaymentIntentRef,
+    ) -> Result<Option<Payment>, RepoError> {
+        let found = payments::lock_payment_by_payment_intent(self.conn, payment_intent);
+        self.check_db(found)
+    }
+
+    fn save_payment_state(&mut self, payment: &Payment) -> Result<(), RepoError> {
+        let saved = payments::save_payment_state(self.conn, payment);
+        self.check(saved)
+    }
+
+    fn refunds_of(&mut self, payment: PaymentId) -> Result<Vec<Refund>, RepoError> {
+        let found = refunds::refunds_of(self.conn, payment);
+        self.check_db(found)
+    }
+
+    fn save_refund(&mut self, refund: &Refund) -> Result<(), RepoError> {
+        let saved = refunds::save_refund(self.conn, refund);
+        // The payment's lock serialises a refund's writers; a unique violation is a race
+        // the rerun sees through.
+        saved.map_err(|e| self.raced(e))
+    }
+
+    fn disputes_of(&mut self, payment: PaymentId) -> Result<Vec<Dispute>, RepoError> {
+        let found = refunds::disputes_of(self.conn, payment);
+        self.check_db(found)
+    }
+
+    fn save_dispute(&mut self, dispute: &Dispute) -> Result<(), RepoError> {
+        let saved = refunds::save_dispute(self.conn, dispute);
+        saved.map_err(|e| self.raced(e))
     }
 }
 
@@ -410,6 +464,9 @@ mod tests {
             invoice_ref: None,
             payment_intent: None,
             last_event_at: None,
+            hosted_invoice_url: None,
+            invoice_pdf_url: None,
+            payment_intent_canceled: false,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         };

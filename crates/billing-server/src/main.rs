@@ -125,6 +125,9 @@ fn main() -> ExitCode {
 async fn serve(dev: bool) -> Result<(), String> {
     let (mut config, made_up) = Config::from_env(&ProcessEnv, dev).map_err(|e| e.to_string())?;
     telemetry::init(config.log_format);
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let mut emulator = None;
     if dev {
         tracing::warn!("DEVELOPMENT MODE: never run --dev in production");
@@ -233,7 +236,10 @@ fn print_demo(secret: &[u8], port: u16, with_admin: bool) -> Result<(), String> 
 /// Prints every problem of the configuration (never a value) or a one-line verdict.
 fn check_config(dev: bool) -> Result<(), String> {
     match Config::check(&ProcessEnv, dev) {
-        Ok((_, made_up)) => {
+        Ok((config, made_up)) => {
+            for warning in config.warnings() {
+                println!("warning: {warning}");
+            }
             for var in &made_up.filled {
                 println!("note: {var} is not set; --dev fills in a development default");
             }

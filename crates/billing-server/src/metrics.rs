@@ -153,6 +153,21 @@ fn event_type_label(kind: &str) -> &str {
     }
 }
 
+/// The standard process families (`process_cpu_seconds_total`,
+/// `process_resident_memory_bytes`, `process_virtual_memory_bytes`,
+/// `process_open_fds`, `process_max_fds`, `process_start_time_seconds`, `process_threads`),
+/// read from `/proc` at each scrape. Linux only: elsewhere there are none.
+fn register_process_metrics(registry: &Registry) {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    )) {
+        tracing::warn!(error = %e, "process metrics not exported");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = registry;
+}
+
 impl Metrics {
     /// A fresh registry with every family registered. Families with fixed label sets
     /// (rejection reasons, pool states) start at zero so that they are exported at once.
@@ -162,6 +177,7 @@ impl Metrics {
     #[must_use]
     pub fn new() -> Self {
         let registry = Registry::new();
+        register_process_metrics(&registry);
         let r = &registry;
         let inner = Inner {
             http_duration: registered(

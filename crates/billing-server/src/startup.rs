@@ -13,7 +13,7 @@ use billing_domain::jobs::outbox::OutboxDispatcher;
 use billing_domain::metrics::BillingMetrics;
 use billing_domain::ports::{Clock, Notifier, PaymentProvider, SystemClock};
 use billing_domain::{BillingApi, BillingService, BillingSettings, Ports};
-use billing_http::{AppState, Authenticator};
+use billing_http::{AppState, Authenticator, Jwks, TokenPolicy};
 use billing_notifier::{HttpNotifier, LogNotifier};
 use billing_postgres::{PgConfig, PgStore};
 use billing_stripe::StripeWebhookVerifier;
@@ -33,8 +33,8 @@ pub enum StartupError {
     /// The database could not be created or migrated.
     #[error("database setup failed: {0}")]
     Database(String),
-    /// The JWT key is unusable.
-    #[error("JWT_PUBLIC_KEY is invalid: {0}")]
+    /// The JWT key (or key set URL) is unusable.
+    #[error("JWT key: {0}")]
     JwtKey(String),
     /// The Stripe client could not be built.
     #[error("Stripe client: {0}")]
@@ -147,10 +147,33 @@ impl Application {
         let api: Arc<dyn BillingApi> = Arc::new(service);
 
         let auth = match &config.jwt {
-            JwtKey::Hs256(secret) => Authenticator::hs256(secret.expose_secret().as_bytes()),
-            JwtKey::Rs256Pem(pem) => Authenticator::rs256_pem(pem.as_bytes())
-                .map_err(|e| StartupError::JwtKey(e.to_string()))?,
-        };
+            JwtKey::Hs256(secret) => {
+                Authenticator::hs256(secret.expose_secret().as_bytes()).map_err(|e| e.to_string())
+            }
+            JwtKey::Rs256Pem(pem) => {
+                Authenticator::rs256_pem(pem.as_bytes()).map_err(|e| e.to_string())
+            }
+            JwtKey::Jwks(url) => Jwks::new(url.as_str())
+                .map_err(|e| e.to_string())
+                .and_then(|jwks| Authenticator::jwks(jwks).map_err(|e| e.to_string())),
+        }
+        .map_err(StartupError::JwtKey)?
+        .with_policy(TokenPolicy {
+            issuer: config.jwt_claims.issuer.clone(),
+            audience: config.jwt_claims.audience.clone(),
+            tenant_claim: config.jwt_claims.tenant_claim.clone(),
+            roles_claim: config.jwt_claims.roles_claim.clone(),
+        });
+        if matches!(config.jwt, JwtKey::Jwks(_)) {
+            // The first requests need not wait for the key set; a failure is logged and
+            // the first token tries again.
+            let prefetching = auth.clone();
+            tokio::spawn(async move {
+                if prefetching.prefetch().await {
+                    tracing::info!("identity provider's key set fetched");
+                }
+            });
+        }
 
         let sampled = store.clone();
         metrics.on_scrape(move |m| {

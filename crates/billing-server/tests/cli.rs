@@ -140,6 +140,36 @@ fn check_config_names_every_problem_at_once_and_fails() {
 }
 
 #[test]
+fn check_config_accepts_an_identity_provider_and_warns_without_an_audience() {
+    let mut env = valid();
+    env.remove("JWT_SECRET");
+    // Never fetched: check-config does not call the provider.
+    env.insert("JWT_JWKS_URL", "http://127.0.0.1:1/realms/platform/certs");
+    env.insert("JWT_ISSUER", "http://127.0.0.1:1/realms/platform");
+    env.insert("JWT_ROLES_CLAIM", "realm_access.roles");
+
+    let out = billing_server(&["check-config"], &env);
+    env.insert("JWT_ROLES_CLAIM", "realm_access..roles");
+    let bad = billing_server(&["check-config"], &env);
+
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("warning: ") && l.contains("JWT_AUDIENCE")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("JWT_ISSUER:"), "{stdout}");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("error: JWT_ROLES_CLAIM "),
+        "{}",
+        text(&bad.stderr)
+    );
+}
+
+#[test]
 fn check_config_in_development_mode_accepts_an_empty_environment() {
     let out = billing_server(&["--dev", "check-config"], &HashMap::new());
 

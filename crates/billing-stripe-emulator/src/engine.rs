@@ -1,5 +1,5 @@
 //! The billing engine: subscriptions and their invoices, payments with test cards, and the
-//! events each step emits, in the order of `LIFECYCLE.md` §1.
+//! events each step emits, in the order of `docs/stripe.md` (Lifecycle).
 
 use serde_json::{json, Value};
 
@@ -343,7 +343,7 @@ pub(crate) fn finalize_renewal(store: &mut Store, invoice_id: &str, at: i64) {
         }
         _ => {
             let outcome = attempt_payment(store, invoice_id, at);
-            // Status and period in one update, as the table of LIFECYCLE §1 shows it.
+            // Status and period in one update, as the table of docs/stripe.md (Lifecycle) shows it.
             match previous {
                 Some((old, items)) => {
                     after_payment_from(store, &sub_id, outcome, &old, Some(items), at);

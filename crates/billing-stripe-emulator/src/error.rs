@@ -1,4 +1,4 @@
-//! Stripe-shaped error bodies (`{"error":{type,code,message,param,doc_url}}`, FACTS §4) and
+//! Stripe-shaped error bodies (`{"error":{type,code,message,param,doc_url}}`, docs/stripe.md, Errors) and
 //! the [`Reply`] every endpoint produces.
 
 use bytes::Bytes;

@@ -272,7 +272,7 @@ pub(crate) fn attempt_payment(store: &mut Store, invoice_id: &str, at: i64) -> P
         ],
     );
     let invoice = invoice.clone();
-    // LIFECYCLE §1 lists the invoice's event first for a failed renewal.
+    // docs/stripe.md (Lifecycle) lists the invoice's event first for a failed renewal.
     emit(store, "invoice.payment_failed", &invoice, None, at);
     failure.emit(store, at);
     Payment::Failed {

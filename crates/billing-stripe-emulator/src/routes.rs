@@ -187,7 +187,7 @@ fn authenticate(req: &RecordedRequest, expected: Option<&str>) -> Result<(), Api
     }
 }
 
-/// Runs a POST handler under Stripe's idempotency rules (FACTS §4.5): a key seen before with
+/// Runs a POST handler under Stripe's idempotency rules (docs/stripe.md, Idempotency): a key seen before with
 /// the same path and parameters replays the stored answer; with different ones it is a 400
 /// `idempotency_error`. Only successful executions are stored: validation failures are not.
 fn idempotent(

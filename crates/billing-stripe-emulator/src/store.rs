@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use rand::distributions::Alphanumeric;
-use rand::Rng;
+use rand::distr::Alphanumeric;
+use rand::RngExt;
 use serde_json::{json, Value};
 
 use crate::config::{AfterRetries, EmulatorConfig};
@@ -403,7 +403,7 @@ pub(crate) fn ensure_id(object: &mut Value, prefix: &str) -> String {
 
 /// `prefix` followed by `len` random alphanumerics, like Stripe's ids.
 pub(crate) fn random_id(prefix: &str, len: usize) -> String {
-    let suffix: String = rand::thread_rng()
+    let suffix: String = rand::rng()
         .sample_iter(&Alphanumeric)
         .take(len)
         .map(char::from)

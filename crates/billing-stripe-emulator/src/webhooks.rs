@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
-use rand::Rng;
+use hmac::{Hmac, KeyInit, Mac};
+use rand::RngExt;
 use sha2::Sha256;
 
 use crate::server::{lock, Shared};
@@ -46,7 +46,7 @@ fn next_due(shared: &Shared, shuffle: bool) -> Option<(usize, u32, Bytes)> {
         .map(|(i, _)| i)
         .collect();
     let index = if shuffle && !due.is_empty() {
-        due[rand::thread_rng().gen_range(0..due.len())]
+        due[rand::rng().random_range(0..due.len())]
     } else {
         *due.first()?
     };

@@ -1,4 +1,4 @@
-//! Stripe's failures, typed the way its SDKs type them (FACTS §4.3), and their
+//! Stripe's failures, typed the way its SDKs type them (docs/stripe.md, Errors), and their
 //! translation into the domain's [`ProviderError`].
 //!
 //! The typed [`StripeError`] is what gets logged and what travels as the `source` of a
@@ -94,7 +94,7 @@ pub enum StripeError {
 }
 
 impl StripeError {
-    /// Classifies a non-2xx answer (FACTS §4.3). `body` may be anything, including empty.
+    /// Classifies a non-2xx answer (docs/stripe.md, Errors). `body` may be anything, including empty.
     pub(crate) fn from_response(
         status: u16,
         body: &[u8],

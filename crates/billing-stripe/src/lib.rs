@@ -11,7 +11,7 @@ mod webhook;
 mod wire;
 
 pub use client::{
-    CallOutcome, CallRecord, ClientBuildError, RetryPolicy, StripeClient, StripeConfig,
+    AppInfo, CallOutcome, CallRecord, ClientBuildError, RetryPolicy, StripeClient, StripeConfig,
     StripeMetrics, CHECKOUT_SESSION_ID_TEMPLATE, DEFAULT_API_BASE, DEFAULT_API_VERSION,
 };
 pub use error::{ApiErrorDetail, StripeError};

@@ -466,3 +466,106 @@ fn a_nul_in_a_decline_message_is_replaced_not_passed_on() {
     };
     assert_eq!(p.failure_message.as_deref(), Some("Declined\u{FFFD}!"));
 }
+
+// ---- refunds and disputes (issue 14) ----
+
+const PAYMENT_INTENT: &str = "pi_1RqWFLHx4KpL29aTXSrZ0rcy";
+const CHARGE: &str = "ch_1RqRVlHx4KpL29aT8iUtRSB7";
+
+#[test]
+fn charge_refunded_maps_to_the_charge_with_the_refunds_it_lists() {
+    let e = parse("charge.refunded.json");
+
+    assert_eq!(e.kind, "charge.refunded");
+    let PaymentEvent::ChargeRefunded(c) = e.event else {
+        panic!("expected ChargeRefunded, got {:?}", e.event)
+    };
+    assert_eq!(c.charge.as_str(), CHARGE);
+    assert_eq!(c.payment_intent.as_ref().unwrap().as_str(), PAYMENT_INTENT);
+    assert_eq!(c.amount_refunded, 1500);
+    assert_eq!(c.refunds.len(), 1);
+    let r = &c.refunds[0];
+    assert_eq!(r.refund.as_str(), "re_1RqH2aHx4KpL29aTg1bJ5rEe");
+    assert_eq!(r.charge.as_ref().unwrap().as_str(), CHARGE);
+    assert_eq!(r.amount, 1500);
+    assert_eq!(
+        r.status,
+        Some(billing_domain::model::RefundStatus::Succeeded)
+    );
+    assert_eq!(r.reason.as_deref(), Some("requested_by_customer"));
+}
+
+#[test]
+fn a_charge_without_its_refunds_list_maps_to_no_refunds_and_a_listed_refund_gets_the_charge() {
+    let body = br#"{"id":"evt_1","type":"charge.refunded","created":1700000000,"data":{"object":
+        {"id":"ch_1","object":"charge","amount_refunded":100,"payment_intent":"pi_1"}}}"#;
+    let PaymentEvent::ChargeRefunded(c) = verifier().parse(body).unwrap().event else {
+        panic!("expected ChargeRefunded")
+    };
+    assert!(c.refunds.is_empty());
+
+    let body = br#"{"id":"evt_2","type":"charge.refunded","created":1700000000,"data":{"object":
+        {"id":"ch_1","object":"charge","refunds":{"object":"list","data":[
+        {"id":"re_1","object":"refund","amount":100,"currency":"usd","status":"pending"}]}}}}"#;
+    let PaymentEvent::ChargeRefunded(c) = verifier().parse(body).unwrap().event else {
+        panic!("expected ChargeRefunded")
+    };
+    assert_eq!(c.refunds[0].charge.as_ref().unwrap().as_str(), "ch_1");
+}
+
+#[test]
+fn refund_events_map_to_the_refund_as_it_is_now() {
+    for (file, status, amount) in [
+        ("refund.created.json", "succeeded", 1500),
+        ("refund.failed.json", "failed", 3400),
+    ] {
+        let e = parse(file);
+        let PaymentEvent::RefundChanged(r) = e.event else {
+            panic!("expected RefundChanged from {file}, got {:?}", e.event)
+        };
+        assert_eq!(r.status_raw, status);
+        assert_eq!(r.amount, amount);
+        assert_eq!(r.currency, "usd");
+        assert_eq!(r.charge.as_ref().unwrap().as_str(), CHARGE);
+        assert_eq!(r.payment_intent.as_ref().unwrap().as_str(), PAYMENT_INTENT);
+    }
+}
+
+#[test]
+fn dispute_events_map_to_the_dispute_as_it_is_now() {
+    let created = parse("charge.dispute.created.json");
+    let closed = parse("charge.dispute.closed.json");
+
+    let PaymentEvent::DisputeChanged(d) = created.event else {
+        panic!("expected DisputeChanged, got {:?}", created.event)
+    };
+    assert_eq!(d.dispute.as_str(), "dp_1RqJ4eHx4KpL29aTn3Vb8xCd");
+    assert_eq!(d.charge.as_ref().unwrap().as_str(), CHARGE);
+    assert_eq!(d.amount, 4900);
+    assert_eq!(d.reason, "fraudulent");
+    assert_eq!(
+        d.status,
+        Some(billing_domain::model::DisputeStatus::NeedsResponse)
+    );
+    let PaymentEvent::DisputeChanged(d) = closed.event else {
+        panic!("expected DisputeChanged, got {:?}", closed.event)
+    };
+    assert_eq!(d.status, Some(billing_domain::model::DisputeStatus::Lost));
+}
+
+#[test]
+fn a_dispute_event_carrying_a_refund_is_invalid_and_an_unknown_status_is_kept_raw() {
+    let body =
+        br#"{"id":"evt_1","type":"charge.dispute.updated","created":1700000000,"data":{"object":
+        {"id":"re_1","object":"refund"}}}"#;
+    assert!(verifier().parse(body).is_err());
+
+    let body =
+        br#"{"id":"evt_2","type":"charge.dispute.updated","created":1700000000,"data":{"object":
+        {"id":"dp_1","object":"dispute","status":"something_new","charge":"ch_1"}}}"#;
+    let PaymentEvent::DisputeChanged(d) = verifier().parse(body).unwrap().event else {
+        panic!("expected DisputeChanged")
+    };
+    assert_eq!(d.status, None);
+    assert_eq!(d.status_raw, "something_new");
+}

@@ -1,4 +1,4 @@
-//! `Stripe-Signature` verification: FACTS §5.5 worked example, the vectors in
+//! `Stripe-Signature` verification: the worked example of docs/stripe.md, Signatures, the vectors in
 //! `fixtures/events/signatures.json`, each failure kind, and a no-panic sweep.
 
 #![expect(

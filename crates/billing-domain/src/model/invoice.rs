@@ -179,6 +179,13 @@ pub struct Invoice {
     pub payment_intent: Option<PaymentIntentRef>,
     /// `created` of the newest Stripe event applied to it (order guard).
     pub last_event_at: Option<DateTime<Utc>>,
+    /// Stripe's hosted invoice page, for invoices Stripe made (once finalised).
+    pub hosted_invoice_url: Option<String>,
+    /// Stripe's invoice PDF, for invoices Stripe made (once finalised).
+    pub invoice_pdf_url: Option<String>,
+    /// Stripe canceled `payment_intent` (`payment_intent.canceled`): it is never handed
+    /// out again, and the next payment-intent call replaces it.
+    pub payment_intent_canceled: bool,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.

@@ -59,13 +59,13 @@ impl SubscriptionStatus {
         })
     }
 
-    /// Live subscriptions give access (SPEC §3).
+    /// Live subscriptions give access (docs/contract.md, HTTP API).
     #[must_use]
     pub const fn is_live(self) -> bool {
         matches!(self, Self::Trialing | Self::Active | Self::PastDue)
     }
 
-    /// Whether the tenant may not start another checkout: a live subscription (SPEC §3),
+    /// Whether the tenant may not start another checkout: a live subscription (docs/contract.md, HTTP API),
     /// or one waiting for the money of a delayed payment method (a bank debit), which a
     /// second checkout would turn into a second subscription once it clears. Stripe ends
     /// that wait with `active` or `incomplete_expired`.

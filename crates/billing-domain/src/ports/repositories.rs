@@ -5,10 +5,12 @@ use chrono::{DateTime, Utc};
 
 use super::RepoError;
 use super::SessionEnd;
+use crate::ids::PaymentId;
 use crate::ids::{
     CheckoutSessionRef, CustomerRef, EventId, InvoiceId, PaymentIntentRef, PlanId, PriceRef,
     TenantId,
 };
+use crate::model::{Dispute, DisputeStatus, PaymentDetail};
 use crate::model::{
     Invoice, InvoiceKey, InvoiceStatus, LedgerEntry, LedgerQuery, NewInvoice, NewPlan, Payment,
     Plan, PlanKey, PlanPatch, Subscription, Tenant,
@@ -170,6 +172,30 @@ pub trait PaymentRepository: Send + Sync {
         query: PaymentQuery,
         page: PageRequest,
     ) -> Result<Page<Payment>, RepoError>;
+
+    // ---- refunds and disputes (issue 14) ----
+    /// A payment with its refunds and disputes.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn get(&self, id: PaymentId) -> Result<Option<PaymentDetail>, RepoError>;
+
+    /// A page of disputes, newest first.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the database cannot be reached.
+    async fn list_disputes(
+        &self,
+        query: DisputeQuery,
+        page: PageRequest,
+    ) -> Result<Page<Dispute>, RepoError>;
+}
+
+/// Filters for listing disputes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DisputeQuery {
+    /// Only this status.
+    pub status: Option<DisputeStatus>,
 }
 
 /// The webhook event ledger, read side.

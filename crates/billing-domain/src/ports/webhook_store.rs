@@ -7,10 +7,12 @@ use chrono::{DateTime, Utc};
 #[cfg(doc)]
 use super::PaymentIntentLookups;
 use super::RepoError;
+use crate::ids::{ChargeRef, PaymentId};
 use crate::ids::{
     CheckoutSessionRef, CustomerRef, EventId, InvoiceId, InvoiceRef, PaymentIntentRef, PriceRef,
     SubscriptionId, SubscriptionRef, TenantId,
 };
+use crate::model::{Dispute, Refund};
 use crate::model::{EventOutcome, Invoice, Payment, Plan, PlanKey, Subscription, Tenant};
 use crate::notification::NewNotification;
 use crate::webhook::{InvalidPayload, ProviderEvent, SignatureError};
@@ -121,6 +123,13 @@ pub trait WebhookTx {
         session: &CheckoutSessionRef,
         at: DateTime<Utc>,
     ) -> Result<(), RepoError>;
+    /// Closes a Checkout Session as expired if it is recorded and still open; `false`
+    /// when it was not (unknown, or already complete or expired).
+    fn expire_checkout_session(
+        &mut self,
+        session: &CheckoutSessionRef,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
     /// Whether the tenant has a live subscription other than `except`.
     fn has_other_live_subscription(
         &mut self,
@@ -157,6 +166,28 @@ pub trait WebhookTx {
         invoice: InvoiceId,
         at: DateTime<Utc>,
     ) -> Result<(), RepoError>;
+
+    // ---- refunds and disputes (issue 14) ----
+    // A refund's or a dispute's events first lock its payment, so that every change to a
+    // payment's refunds and disputes (and so to its status) is made one at a time.
+
+    /// The collected (not failed) payment made with a charge, locked.
+    fn lock_payment_by_charge(&mut self, charge: &ChargeRef) -> Result<Option<Payment>, RepoError>;
+    /// The collected (not failed) payment of a PaymentIntent, locked.
+    fn lock_payment_by_payment_intent(
+        &mut self,
+        payment_intent: &PaymentIntentRef,
+    ) -> Result<Option<Payment>, RepoError>;
+    /// Stores a payment's refunded amount and status.
+    fn save_payment_state(&mut self, payment: &Payment) -> Result<(), RepoError>;
+    /// A payment's refunds, oldest first.
+    fn refunds_of(&mut self, payment: PaymentId) -> Result<Vec<Refund>, RepoError>;
+    /// Inserts or updates a refund (by id; its Stripe id is unique).
+    fn save_refund(&mut self, refund: &Refund) -> Result<(), RepoError>;
+    /// A payment's disputes, oldest first.
+    fn disputes_of(&mut self, payment: PaymentId) -> Result<Vec<Dispute>, RepoError>;
+    /// Inserts or updates a dispute (by id; its Stripe id is unique).
+    fn save_dispute(&mut self, dispute: &Dispute) -> Result<(), RepoError>;
 }
 
 /// What one unit of work came to.

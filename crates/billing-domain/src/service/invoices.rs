@@ -6,8 +6,11 @@ use tracing::instrument;
 use super::BillingService;
 use crate::auth::Actor;
 use crate::error::BillingError;
+use crate::ids::PaymentId;
+use crate::model::{Dispute, PaymentDetail};
 use crate::model::{Invoice, InvoiceKey, NewInvoice, Payment, MAX_DESCRIPTION_LEN};
 use crate::page::{Page, PageRequest};
+use crate::ports::DisputeQuery;
 use crate::ports::{InvoiceQuery, PaymentQuery, RepoError};
 
 impl BillingService {
@@ -77,5 +80,35 @@ impl BillingService {
             .get(key)
             .await?
             .ok_or_else(|| BillingError::InvoiceNotFound(key.to_string()))
+    }
+}
+
+// ---- refunds and disputes (issue 14) ----
+impl BillingService {
+    #[instrument(skip_all, fields(payment.id = %id))]
+    pub(super) async fn get_payment(
+        &self,
+        actor: &Actor,
+        id: PaymentId,
+    ) -> Result<PaymentDetail, BillingError> {
+        let detail = self
+            .ports
+            .payments
+            .get(id)
+            .await?
+            .ok_or(BillingError::PaymentNotFound(id))?;
+        Self::require_tenant(actor, detail.payment.tenant_id)?;
+        Ok(detail)
+    }
+
+    #[instrument(skip_all)]
+    pub(super) async fn list_disputes(
+        &self,
+        actor: &Actor,
+        query: DisputeQuery,
+        page: PageRequest,
+    ) -> Result<Page<Dispute>, BillingError> {
+        Self::require_admin(actor)?;
+        Ok(self.ports.payments.list_disputes(query, page).await?)
     }
 }

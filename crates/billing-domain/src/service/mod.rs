@@ -10,12 +10,14 @@ use async_trait::async_trait;
 
 use crate::auth::Actor;
 use crate::error::BillingError;
-use crate::ids::{CustomerRef, EventId, TenantId};
+use crate::ids::{CustomerRef, EventId, PaymentId, TenantId};
+use crate::model::{Dispute, PaymentDetail};
 use crate::model::{
     Invoice, InvoiceKey, LedgerEntry, LedgerQuery, NewInvoice, NewPlan, Payment, Plan, PlanKey,
     PlanPatch, Subscription,
 };
 use crate::page::{Page, PageRequest};
+use crate::ports::DisputeQuery;
 use crate::ports::{
     CheckoutSession, CheckoutSessionRepository, ClientSecret, Clock, HealthCheck, InvoiceQuery,
     InvoiceRepository, LedgerRepository, PaymentProvider, PaymentQuery, PaymentRepository,
@@ -136,6 +138,20 @@ pub trait BillingApi: Send + Sync {
         actor: &Actor,
         id: &EventId,
     ) -> Result<WebhookReceipt, BillingError>;
+    // ---- refunds and disputes (issue 14) ----
+    /// One payment with its refunds and disputes; a tenant token reaches only its own.
+    async fn get_payment(
+        &self,
+        actor: &Actor,
+        id: PaymentId,
+    ) -> Result<PaymentDetail, BillingError>;
+    /// A page of disputes (admin).
+    async fn list_disputes(
+        &self,
+        actor: &Actor,
+        query: DisputeQuery,
+        page: PageRequest,
+    ) -> Result<Page<Dispute>, BillingError>;
 }
 
 /// Settings the rules need.
@@ -374,6 +390,23 @@ impl BillingApi for BillingService {
         id: &EventId,
     ) -> Result<WebhookReceipt, BillingError> {
         self.replay_event(actor, id).await
+    }
+
+    async fn get_payment(
+        &self,
+        actor: &Actor,
+        id: PaymentId,
+    ) -> Result<PaymentDetail, BillingError> {
+        self.get_payment(actor, id).await
+    }
+
+    async fn list_disputes(
+        &self,
+        actor: &Actor,
+        query: DisputeQuery,
+        page: PageRequest,
+    ) -> Result<Page<Dispute>, BillingError> {
+        self.list_disputes(actor, query, page).await
     }
 }
 

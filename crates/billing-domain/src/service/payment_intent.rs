@@ -42,7 +42,9 @@ impl BillingService {
                 }
             }
         }
-        if let Some(existing) = &known {
+        // Stripe reported it canceled (`payment_intent.canceled`): never handed out again.
+        let canceled = invoice.payment_intent_canceled && known == invoice.payment_intent;
+        if let Some(existing) = known.as_ref().filter(|_| !canceled) {
             if let Some(secret) = self.usable_intent(existing).await? {
                 if invoice.payment_intent.as_ref() != Some(existing) {
                     self.ports

@@ -87,6 +87,9 @@ impl From<BillingError> for ApiError {
             BillingError::InvoiceNotFound(key) => {
                 not_found("invoice_not_found", format!("there is no invoice {key}"))
             }
+            BillingError::PaymentNotFound(id) => {
+                not_found("payment_not_found", format!("there is no payment {id}"))
+            }
             BillingError::InvoiceExists => conflict(
                 "invoice_exists",
                 "an invoice with this number already exists",

@@ -187,6 +187,12 @@ pub struct InvoiceResponse {
     /// Stripe PaymentIntent id.
     #[schema(required = true)]
     pub stripe_payment_intent_id: Option<String>,
+    /// Stripe's hosted invoice page (invoices Stripe made, once finalised).
+    #[schema(required = true)]
+    pub hosted_invoice_url: Option<String>,
+    /// Stripe's invoice PDF (invoices Stripe made, once finalised).
+    #[schema(required = true)]
+    pub invoice_pdf_url: Option<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -216,6 +222,8 @@ impl From<&Invoice> for InvoiceResponse {
             paid_at: i.paid_at,
             stripe_invoice_id: i.invoice_ref.as_ref().map(ToString::to_string),
             stripe_payment_intent_id: i.payment_intent.as_ref().map(ToString::to_string),
+            hosted_invoice_url: i.hosted_invoice_url.clone(),
+            invoice_pdf_url: i.invoice_pdf_url.clone(),
             created_at: i.created_at,
             updated_at: i.updated_at,
         }

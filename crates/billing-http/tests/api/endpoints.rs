@@ -445,6 +445,8 @@ async fn invoices_are_listed_a_page_at_a_time_with_filters_and_cursor() {
             "paidAt": null,
             "stripeInvoiceId": null,
             "stripePaymentIntentId": pi,
+            "hostedInvoiceUrl": null,
+            "invoicePdfUrl": null,
             "createdAt": "2026-01-02T03:04:05Z",
             "updatedAt": "2026-02-03T04:05:06Z"
         }])
@@ -567,6 +569,7 @@ async fn payments_are_listed_with_their_failure_details() {
                 "tenantId": t.to_string(),
                 "invoiceId": invoice_id.to_string(),
                 "amount": 1500,
+                "amountRefunded": 0,
                 "currency": "usd",
                 "status": "failed",
                 "failureCode": "card_declined",
@@ -799,4 +802,128 @@ async fn readiness_is_503_when_the_database_does_not_answer() {
 
     let detail = reply.assert_problem(503, "database_unavailable");
     assert!(!detail.contains("connection refused"));
+}
+
+// ---- refunds and disputes (issue 14) ----
+
+#[actix_rt::test]
+async fn a_payment_is_shown_with_its_refunds_and_disputes() {
+    let t = TenantId::new();
+    let detail = refunded_and_disputed(t);
+    let id = detail.payment.id;
+    let (refund_id, dispute_id) = (detail.refunds[0].id, detail.disputes[0].id);
+    let mut api = MockBillingApi::new();
+    api.expect_get_payment()
+        .withf(move |_, asked| *asked == id)
+        .times(1)
+        .returning(move |_, _| Ok(detail.clone()));
+
+    let reply = send(
+        api,
+        TestRequest::get()
+            .uri(&format!("/api/v1/billing/payments/{id}"))
+            .insert_header(bearer(&tenant_token(t))),
+    )
+    .await;
+
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_eq!(reply.body["id"], id.to_string());
+    assert_eq!(reply.body["status"], "disputed");
+    assert_eq!(reply.body["amountRefunded"], 500);
+    assert_eq!(
+        reply.body["refunds"],
+        json!([{
+            "id": refund_id.to_string(),
+            "paymentId": id.to_string(),
+            "amount": 500,
+            "currency": "usd",
+            "status": "succeeded",
+            "reason": "requested_by_customer",
+            "stripeRefundId": "re_test_1",
+            "createdAt": "2026-01-03T00:00:00Z",
+            "updatedAt": "2026-01-03T00:00:00Z"
+        }])
+    );
+    assert_eq!(
+        reply.body["disputes"],
+        json!([{
+            "id": dispute_id.to_string(),
+            "paymentId": id.to_string(),
+            "amount": 1000,
+            "currency": "usd",
+            "reason": "fraudulent",
+            "status": "needs_response",
+            "stripeDisputeId": "dp_test_1",
+            "createdAt": "2026-01-03T00:00:00Z",
+            "updatedAt": "2026-01-03T00:00:00Z"
+        }])
+    );
+}
+
+#[actix_rt::test]
+async fn an_unknown_payment_is_a_404_problem_and_a_malformed_id_a_400() {
+    let mut api = MockBillingApi::new();
+    api.expect_get_payment()
+        .times(1)
+        .returning(|_, id| Err(BillingError::PaymentNotFound(id)));
+
+    let missing = send(
+        api,
+        TestRequest::get()
+            .uri(&format!("/api/v1/billing/payments/{}", PaymentId::new()))
+            .insert_header(bearer(&admin_token())),
+    )
+    .await;
+    let malformed = send(
+        MockBillingApi::new(),
+        TestRequest::get()
+            .uri("/api/v1/billing/payments/pay-1")
+            .insert_header(bearer(&admin_token())),
+    )
+    .await;
+
+    assert_eq!(missing.status.as_u16(), 404, "{}", missing.body);
+    assert_eq!(missing.body["code"], "payment_not_found");
+    assert_eq!(
+        missing.header(header::CONTENT_TYPE),
+        Some("application/problem+json")
+    );
+    assert_eq!(malformed.status.as_u16(), 400, "{}", malformed.body);
+    assert_eq!(malformed.body["code"], "invalid_parameter");
+}
+
+#[actix_rt::test]
+async fn disputes_are_listed_by_status_in_pages() {
+    let detail = refunded_and_disputed(TenantId::new());
+    let dispute = detail.disputes[0].clone();
+    let mut api = MockBillingApi::new();
+    api.expect_list_disputes()
+        .withf(|_, q, page| q.status == Some(DisputeStatus::NeedsResponse) && page.limit.get() == 5)
+        .times(1)
+        .returning(move |_, _, _| {
+            Ok(Page {
+                items: vec![dispute.clone()],
+                next: None,
+            })
+        });
+
+    let reply = send(
+        api,
+        TestRequest::get()
+            .uri("/api/v1/billing/disputes?status=needs_response&limit=5")
+            .insert_header(bearer(&admin_token())),
+    )
+    .await;
+    let bad = send(
+        MockBillingApi::new(),
+        TestRequest::get()
+            .uri("/api/v1/billing/disputes?status=open")
+            .insert_header(bearer(&admin_token())),
+    )
+    .await;
+
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    assert_eq!(reply.body["data"][0]["stripeDisputeId"], "dp_test_1");
+    assert_eq!(reply.body["nextCursor"], serde_json::Value::Null);
+    assert_eq!(bad.status.as_u16(), 400, "{}", bad.body);
 }

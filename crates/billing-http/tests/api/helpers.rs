@@ -1,5 +1,6 @@
 //! Shared test plumbing: the app under test, tokens and domain fixtures.
 
+use billing_domain::testing;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,7 +104,7 @@ async fn reply(res: actix_web::dev::ServiceResponse<impl actix_web::body::Messag
 
 /// Sends `req` to an app over `api` with the HS256 authenticator.
 pub async fn send(api: MockBillingApi, req: test::TestRequest) -> Reply {
-    send_with(Authenticator::hs256(SECRET), api, req).await
+    send_with(Authenticator::hs256(SECRET).unwrap(), api, req).await
 }
 
 /// A mock that fails the test if any use case is called.
@@ -146,7 +147,7 @@ pub fn hs256_token(secret: &[u8], claims: &Value) -> String {
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret),
+        &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
     )
     .unwrap()
 }
@@ -182,82 +183,62 @@ pub fn usd(minor: i64) -> Money {
 
 pub fn plan() -> Plan {
     Plan {
-        id: PlanId::new(),
-        code: PlanCode::parse("plan-pro").unwrap(),
-        name: "Pro".into(),
         price: PriceRef::parse("price_pro_test").unwrap(),
         amount: usd(2900),
-        interval: BillingInterval::Month,
         trial_days: Some(TrialDays::new(14).unwrap()),
-        features: billing_domain::Features::default(),
-        active: true,
         created_at: created(),
         updated_at: updated(),
+        ..testing::plan()
     }
 }
 
 pub fn tenant(id: TenantId) -> Tenant {
     Tenant {
-        id,
         name: "Acme".into(),
         status: TenantStatus::Active,
         customer: Some(CustomerRef::parse("cus_test_acme").unwrap()),
         created_at: created(),
         updated_at: updated(),
+        ..testing::tenant(id)
     }
 }
 
 pub fn subscription(tenant: TenantId) -> Subscription {
     Subscription {
-        id: SubscriptionId::new(),
-        tenant_id: tenant,
-        plan_id: PlanId::new(),
         status: SubscriptionStatus::Trialing,
         current_period_start: Some(at("2026-01-01T00:00:00Z")),
         current_period_end: Some(at("2026-02-01T00:00:00Z")),
-        cancel_at_period_end: false,
-        canceled_at: None,
-        past_due_since: None,
         subscription_ref: Some(SubscriptionRef::parse("sub_test_1").unwrap()),
         customer: Some(CustomerRef::parse("cus_test_acme").unwrap()),
-        last_event_at: None,
         created_at: created(),
         updated_at: updated(),
+        ..testing::subscription(tenant, PlanId::new())
     }
 }
 
 pub fn invoice(tenant: TenantId) -> Invoice {
     Invoice {
-        id: InvoiceId::new(),
-        tenant_id: tenant,
-        subscription_id: None,
-        number: InvoiceNumber::parse("inv-001").unwrap(),
-        status: InvoiceStatus::Open,
         amount_due: usd(5000),
         amount_paid: usd(1500),
         due_date: Some(NaiveDate::from_ymd_opt(2026, 3, 31).unwrap()),
         description: Some("March".into()),
-        paid_at: None,
-        invoice_ref: None,
         payment_intent: Some(PaymentIntentRef::parse("pi_test_1").unwrap()),
-        last_event_at: None,
         created_at: created(),
         updated_at: updated(),
+        ..testing::invoice(tenant)
     }
 }
 
 pub fn payment(tenant: TenantId, invoice: InvoiceId) -> Payment {
     Payment {
-        id: PaymentId::new(),
-        tenant_id: tenant,
         invoice_id: Some(invoice),
         amount: usd(1500),
         status: PaymentStatus::Failed,
         failure_code: Some("card_declined".into()),
         failure_message: Some("Your card was declined.".into()),
         payment_intent: Some(PaymentIntentRef::parse("pi_test_1").unwrap()),
-        charge: None,
         created_at: created(),
+        ..testing::payment(tenant)
     }
 }
 
@@ -272,5 +253,44 @@ pub fn ledger_entry() -> LedgerEntry {
         outcome: EventOutcome::Unmatched,
         detail: Some("no tenant for customer cus_x".into()),
         payload: r#"{"id":"evt_test_1","secret":"payload"}"#.into(),
+    }
+}
+
+/// A disputed payment with one refund and one open dispute (issue 14).
+pub fn refunded_and_disputed(tenant: TenantId) -> PaymentDetail {
+    let mut pay = payment(tenant, InvoiceId::new());
+    pay.status = PaymentStatus::Disputed;
+    pay.amount_refunded = usd(500);
+    pay.failure_code = None;
+    pay.failure_message = None;
+    let at = chrono::DateTime::parse_from_rfc3339("2026-01-03T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let refund = Refund {
+        id: RefundId::new(),
+        payment_id: pay.id,
+        amount: usd(500),
+        status: RefundStatus::Succeeded,
+        reason: Some("requested_by_customer".into()),
+        refund_ref: RefundRef::parse("re_test_1").unwrap(),
+        last_event_at: at,
+        created_at: at,
+        updated_at: at,
+    };
+    let dispute = Dispute {
+        id: DisputeId::new(),
+        payment_id: pay.id,
+        amount: usd(1000),
+        reason: "fraudulent".into(),
+        status: DisputeStatus::NeedsResponse,
+        dispute_ref: DisputeRef::parse("dp_test_1").unwrap(),
+        last_event_at: at,
+        created_at: at,
+        updated_at: at,
+    };
+    PaymentDetail {
+        payment: pay,
+        refunds: vec![refund],
+        disputes: vec![dispute],
     }
 }

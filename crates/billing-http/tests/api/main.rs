@@ -13,6 +13,7 @@ mod auth;
 mod endpoints;
 mod error_mapping;
 mod helpers;
+mod jwks;
 mod openapi;
 mod rejections;
 mod telemetry;

@@ -171,7 +171,40 @@ async fn the_status_enumerations_match_the_domain() {
     );
     assert_eq!(
         names("PaymentStatusName"),
-        set(&[PaymentStatus::Succeeded, PaymentStatus::Failed].map(PaymentStatus::as_str))
+        set(&[
+            PaymentStatus::Succeeded,
+            PaymentStatus::Failed,
+            PaymentStatus::Refunded,
+            PaymentStatus::PartiallyRefunded,
+            PaymentStatus::Disputed,
+            PaymentStatus::DisputeLost
+        ]
+        .map(PaymentStatus::as_str))
+    );
+    assert_eq!(
+        names("RefundStatusName"),
+        set(&[
+            RefundStatus::Pending,
+            RefundStatus::RequiresAction,
+            RefundStatus::Succeeded,
+            RefundStatus::Failed,
+            RefundStatus::Canceled
+        ]
+        .map(RefundStatus::as_str))
+    );
+    assert_eq!(
+        names("DisputeStatusName"),
+        set(&[
+            DisputeStatus::WarningNeedsResponse,
+            DisputeStatus::WarningUnderReview,
+            DisputeStatus::WarningClosed,
+            DisputeStatus::NeedsResponse,
+            DisputeStatus::UnderReview,
+            DisputeStatus::Won,
+            DisputeStatus::Lost,
+            DisputeStatus::Prevented
+        ]
+        .map(DisputeStatus::as_str))
     );
     assert_eq!(
         names("AccessReasonName"),
@@ -449,8 +482,34 @@ async fn real_answers_fit_their_documented_schemas() {
             }
         })
     });
+    // ---- refunds and disputes (issue 14) ----
+    let detail = refunded_and_disputed(tenant_id);
+    let payment_id = detail.payment.id;
+    let disputes = detail.disputes.clone();
+    api.expect_get_payment()
+        .returning(move |_, _| Ok(detail.clone()));
+    api.expect_list_disputes().returning(move |_, _, _| {
+        Ok(Page {
+            items: disputes.clone(),
+            next: None,
+        })
+    });
     let admin = || bearer(&admin_token());
     let cases = [
+        (
+            paths::PAYMENT,
+            "get",
+            TestRequest::get()
+                .uri(&format!("/api/v1/billing/payments/{payment_id}"))
+                .insert_header(admin()),
+        ),
+        (
+            paths::DISPUTES,
+            "get",
+            TestRequest::get()
+                .uri("/api/v1/billing/disputes?status=lost")
+                .insert_header(admin()),
+        ),
         (
             paths::PLANS,
             "get",
@@ -538,7 +597,7 @@ async fn real_answers_fit_their_documented_schemas() {
         .unzip();
 
     let replies = send_all(
-        billing_http::Authenticator::hs256(SECRET),
+        billing_http::Authenticator::hs256(SECRET).unwrap(),
         api,
         std::sync::Arc::new(billing_domain::metrics::NoMetrics),
         reqs,
@@ -547,5 +606,28 @@ async fn real_answers_fit_their_documented_schemas() {
 
     for ((path, method), reply) in specs.into_iter().zip(&replies) {
         conforms(&doc, path, method, reply);
+    }
+}
+
+#[actix_rt::test]
+async fn the_invoice_schema_documents_its_stripe_links_as_required_nullable_strings() {
+    let doc = document().await;
+    let invoice = &doc["components"]["schemas"]["InvoiceResponse"];
+
+    for field in ["hostedInvoiceUrl", "invoicePdfUrl"] {
+        let property = &invoice["properties"][field];
+        assert!(property.is_object(), "{field} is not documented: {invoice}");
+        assert!(
+            property.to_string().contains("null"),
+            "{field} should be nullable: {property}"
+        );
+        assert!(
+            invoice["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == field),
+            "{field} should be required"
+        );
     }
 }

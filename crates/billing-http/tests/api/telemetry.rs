@@ -152,7 +152,7 @@ async fn requests_and_webhook_deliveries_are_reported_with_route_patterns_not_ra
     let webhook = || TestRequest::post().uri("/api/v1/billing/stripe/webhook");
 
     let replies = send_all(
-        Authenticator::hs256(SECRET),
+        Authenticator::hs256(SECRET).unwrap(),
         api,
         recorder.clone(),
         vec![

@@ -14,6 +14,7 @@ mod migrations;
 mod outbox;
 mod payments;
 mod plans;
+mod refunds;
 mod subscriptions;
 mod tenants;
 mod webhook;

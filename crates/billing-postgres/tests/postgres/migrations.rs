@@ -7,7 +7,7 @@ use billing_postgres::{
     applied_migrations, ensure_database, revert_all, run_migrations, PgConfig, PgStore,
 };
 
-const MIGRATION_COUNT: usize = 11;
+const MIGRATION_COUNT: usize = 13;
 
 fn any_plan_key() -> PlanKey {
     PlanKey::Code(PlanCode::parse("plan-pro").unwrap())

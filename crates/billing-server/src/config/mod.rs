@@ -1,4 +1,4 @@
-//! Configuration from the environment (SPEC §2), validated at start-up.
+//! Configuration from the environment (docs/contract.md, Configuration), validated at start-up.
 //!
 //! Every setting is read through [`Env`], so tests pass a map instead of mutating the
 //! process environment. A missing or malformed setting is one [`ConfigError`] naming the
@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use billing_http::auth::{DEFAULT_ROLES_CLAIM, DEFAULT_TENANT_CLAIM};
 use secrecy::{ExposeSecret, SecretString};
 use thiserror::Error;
 use url::Url;
@@ -89,6 +90,21 @@ pub enum JwtKey {
     Hs256(SecretString),
     /// RS256 public key in PEM (`JWT_PUBLIC_KEY`).
     Rs256Pem(String),
+    /// The identity provider's key set (`JWT_JWKS_URL`): RS256 and ES256 keys by `kid`.
+    Jwks(Url),
+}
+
+/// What a token must say and where its tenant and roles are (docs/contract.md, Operating it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtClaims {
+    /// `JWT_ISSUER`: `iss` must equal it when set.
+    pub issuer: Option<String>,
+    /// `JWT_AUDIENCE`: `aud` must be or contain it when set.
+    pub audience: Option<String>,
+    /// `JWT_TENANT_CLAIM` (default `tenant_id`).
+    pub tenant_claim: String,
+    /// `JWT_ROLES_CLAIM` (default `roles`; a dotted path reaches nested claims).
+    pub roles_claim: String,
 }
 
 /// Log output format.
@@ -140,6 +156,8 @@ pub struct Config {
     pub stripe: StripeSettings,
     /// JWT verification key.
     pub jwt: JwtKey,
+    /// JWT issuer, audience and claim names.
+    pub jwt_claims: JwtClaims,
     /// `PORTAL_RETURN_URL`.
     pub portal_return_url: Option<String>,
     /// `RETURN_URL_ALLOWED_HOSTS`, lower-case.
@@ -171,7 +189,8 @@ pub struct Config {
 /// What development mode made up, to be announced once at start.
 #[derive(Debug, Default)]
 pub struct DevDefaults {
-    /// The ephemeral HS256 secret, when `JWT_SECRET`/`JWT_PUBLIC_KEY` were unset.
+    /// The ephemeral HS256 secret, when `JWT_SECRET`, `JWT_PUBLIC_KEY` and `JWT_JWKS_URL`
+    /// were unset.
     pub jwt_secret: Option<SecretString>,
     /// Settings that were filled in.
     pub filled: Vec<&'static str>,
@@ -207,6 +226,21 @@ fn bool_var(env: &dyn Env, var: &'static str, default: bool) -> Result<bool, Con
         Some("0" | "false" | "no" | "off") => Ok(false),
         Some(_) => Err(invalid(var, "expected true or false")),
     }
+}
+
+/// A claim name or dotted path: no empty segment, no spaces.
+fn claim_name(env: &dyn Env, var: &'static str, default: &str) -> Result<String, ConfigError> {
+    let Some(name) = env.var(var) else {
+        return Ok(default.to_owned());
+    };
+    let name = name.trim();
+    if name.split('.').any(str::is_empty) || name.contains(char::is_whitespace) {
+        return Err(invalid(
+            var,
+            "expected a claim name or a dotted path such as realm_access.roles",
+        ));
+    }
+    Ok(name.to_owned())
 }
 
 fn secs(env: &dyn Env, var: &'static str, default: u64) -> Result<Duration, ConfigError> {
@@ -337,34 +371,51 @@ impl Config {
             }
         };
 
-        let jwt = match (env.var("JWT_SECRET"), env.var("JWT_PUBLIC_KEY")) {
-            (Some(_), Some(_)) => Err(invalid(
+        let jwt = match (
+            env.var("JWT_SECRET"),
+            env.var("JWT_PUBLIC_KEY"),
+            env.var("JWT_JWKS_URL"),
+        ) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => Err(invalid(
                 "JWT_SECRET",
-                "set either JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256), not both",
+                "set one of JWT_SECRET (HS256), JWT_PUBLIC_KEY (RS256) or JWT_JWKS_URL (the identity provider's keys)",
             )),
-            (Some(secret), None) => {
+            (Some(secret), None, None) => {
                 if secret.len() < 32 {
                     Err(invalid("JWT_SECRET", "must be at least 32 bytes long"))
                 } else {
                     Ok(JwtKey::Hs256(SecretString::from(secret)))
                 }
             }
-            (None, Some(pem)) => {
+            (None, Some(pem), None) => {
                 if pem.contains("-----BEGIN") {
                     Ok(JwtKey::Rs256Pem(pem))
                 } else {
                     Err(invalid("JWT_PUBLIC_KEY", "expected a PEM public key"))
                 }
             }
-            (None, None) if dev => {
+            (None, None, Some(url)) => absolute_url("JWT_JWKS_URL", &url).map(JwtKey::Jwks),
+            (None, None, None) if dev => {
                 let secret = SecretString::from(random_secret());
                 made_up.jwt_secret = Some(secret.clone());
                 made_up.filled.push("JWT_SECRET");
                 Ok(JwtKey::Hs256(secret))
             }
-            (None, None) => Err(ConfigError::Missing("JWT_SECRET")),
+            (None, None, None) => Err(ConfigError::Missing("JWT_SECRET")),
         };
         let jwt = errs.ok(jwt);
+        let jwt_claims = JwtClaims {
+            issuer: env.var("JWT_ISSUER").map(|v| v.trim().to_owned()),
+            audience: env.var("JWT_AUDIENCE").map(|v| v.trim().to_owned()),
+            tenant_claim: errs.or(
+                claim_name(env, "JWT_TENANT_CLAIM", DEFAULT_TENANT_CLAIM),
+                DEFAULT_TENANT_CLAIM.to_owned(),
+            ),
+            roles_claim: errs.or(
+                claim_name(env, "JWT_ROLES_CLAIM", DEFAULT_ROLES_CLAIM),
+                DEFAULT_ROLES_CLAIM.to_owned(),
+            ),
+        };
 
         let allowed_return_hosts = match env.var("RETURN_URL_ALLOWED_HOSTS") {
             Some(list) => list
@@ -491,6 +542,7 @@ impl Config {
                 deadline,
             },
             jwt,
+            jwt_claims,
             portal_return_url: Some(portal_return_url),
             allowed_return_hosts,
             access_grace_days,
@@ -505,6 +557,24 @@ impl Config {
         Ok((config, made_up))
     }
 
+    /// Settings that work but are probably not meant (`check-config` prints them, `serve`
+    /// logs them at warn).
+    #[must_use]
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if matches!(self.jwt, JwtKey::Jwks(_)) {
+            if self.jwt_claims.issuer.is_none() {
+                out.push(
+                    "JWT_JWKS_URL is set without JWT_ISSUER: the token's issuer is not checked",
+                );
+            }
+            if self.jwt_claims.audience.is_none() {
+                out.push("JWT_JWKS_URL is set without JWT_AUDIENCE: a token the identity provider issued for any other application is accepted");
+            }
+        }
+        out
+    }
+
     /// The database URL, for the one place that connects.
     #[must_use]
     pub fn database_url(&self) -> &str {
@@ -515,9 +585,9 @@ impl Config {
 /// 32 random bytes as hex: an ephemeral development secret.
 #[must_use]
 pub fn random_secret() -> String {
-    use rand::RngCore;
+    use rand::Rng;
     let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
+    rand::rng().fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

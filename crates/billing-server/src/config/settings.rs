@@ -95,13 +95,38 @@ pub const SETTINGS: &[Setting] = &[
     ),
     setting(
         "JWT_SECRET",
-        "required unless JWT_PUBLIC_KEY (dev: ephemeral)",
+        "required unless JWT_PUBLIC_KEY or JWT_JWKS_URL (dev: ephemeral)",
         "HS256 secret of bearer tokens, at least 32 bytes",
     ),
     setting(
         "JWT_PUBLIC_KEY",
-        "unset: JWT_SECRET is used",
+        "unset: JWT_SECRET or JWT_JWKS_URL is used",
         "RS256 public key (PEM) of bearer tokens, instead of JWT_SECRET",
+    ),
+    setting(
+        "JWT_JWKS_URL",
+        "unset: JWT_SECRET or JWT_PUBLIC_KEY is used",
+        "the identity provider's JWKS (RS256/ES256 keys by kid, cached; an unknown kid refetches at most every 30 s)",
+    ),
+    setting(
+        "JWT_ISSUER",
+        "unset: not checked",
+        "required iss of bearer tokens",
+    ),
+    setting(
+        "JWT_AUDIENCE",
+        "unset: not checked",
+        "required aud of bearer tokens (the token's aud must be or contain it)",
+    ),
+    setting(
+        "JWT_TENANT_CLAIM",
+        "tenant_id",
+        "claim holding the caller's tenant UUID (a dotted path reaches nested claims)",
+    ),
+    setting(
+        "JWT_ROLES_CLAIM",
+        "roles",
+        "claim holding the caller's roles, e.g. realm_access.roles (Keycloak)",
     ),
     setting(
         "CHECKOUT_SUCCESS_URL",

@@ -237,3 +237,93 @@ fn every_problem_is_named_at_once() {
     // from_env still stops at the first.
     assert_eq!(Config::from_env(&env, false).unwrap_err(), problems.0[0]);
 }
+
+#[test]
+fn an_identity_providers_key_set_replaces_the_secret() {
+    let mut env = production();
+    env.remove("JWT_SECRET");
+    env.insert(
+        "JWT_JWKS_URL",
+        "https://idp.example.com/realms/billing/certs",
+    );
+    env.insert("JWT_ISSUER", "https://idp.example.com/realms/billing");
+    env.insert("JWT_AUDIENCE", "billing-api");
+    env.insert("JWT_ROLES_CLAIM", "realm_access.roles");
+
+    let (config, made_up) = Config::from_env(&env, true).unwrap();
+
+    assert!(
+        matches!(&config.jwt, JwtKey::Jwks(url) if url.path() == "/realms/billing/certs"),
+        "{:?}",
+        config.jwt
+    );
+    assert!(
+        made_up.jwt_secret.is_none(),
+        "no ephemeral secret with a JWKS"
+    );
+    assert_eq!(
+        config.jwt_claims,
+        JwtClaims {
+            issuer: Some("https://idp.example.com/realms/billing".into()),
+            audience: Some("billing-api".into()),
+            tenant_claim: "tenant_id".into(),
+            roles_claim: "realm_access.roles".into(),
+        }
+    );
+    assert!(config.warnings().is_empty());
+}
+
+#[test]
+fn a_key_set_without_issuer_and_audience_works_but_is_warned_about() {
+    let mut env = production();
+    env.remove("JWT_SECRET");
+    env.insert("JWT_JWKS_URL", "https://idp.example.com/jwks");
+
+    let (config, _) = Config::from_env(&env, false).unwrap();
+    let (secret, _) = Config::from_env(&production(), false).unwrap();
+
+    let warnings = config.warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("JWT_ISSUER"));
+    assert!(warnings[1].contains("JWT_AUDIENCE"));
+    assert!(secret.warnings().is_empty());
+}
+
+#[test]
+fn the_jwt_settings_are_checked() {
+    for (var, value, extra) in [
+        ("JWT_JWKS_URL", "file:///etc/jwks.json", Some("JWT_SECRET")),
+        (
+            "JWT_SECRET",
+            "0123456789abcdef0123456789abcdef",
+            Some("JWT_JWKS_URL"),
+        ),
+        ("JWT_ROLES_CLAIM", "realm_access..roles", None),
+        ("JWT_TENANT_CLAIM", "tenant id", None),
+        ("JWT_TENANT_CLAIM", ".tenant", None),
+    ] {
+        let mut env = production();
+        if let Some(other) = extra {
+            // Either the JWKS alone (a bad URL) or both a secret and a JWKS.
+            if other == "JWT_SECRET" {
+                env.remove("JWT_SECRET");
+            } else {
+                env.insert("JWT_JWKS_URL", "https://idp.example.com/jwks");
+            }
+        }
+        env.insert(var, value);
+
+        let err = Config::from_env(&env, false).unwrap_err();
+
+        let named = match &err {
+            ConfigError::Invalid { var, .. } => *var,
+            ConfigError::Missing(var) => var,
+        };
+        let expected = if var == "JWT_SECRET" {
+            "JWT_SECRET"
+        } else {
+            var
+        };
+        assert_eq!(named, expected, "{var}={value}: {err}");
+    }
+}

@@ -145,3 +145,114 @@ async fn dev_mode_checkout_paid_on_the_emulator_makes_the_tenant_active() {
     handle.stop(true).await;
     emulator.stop().await;
 }
+
+/// Polls the tenant until `done` holds or 10 s pass; returns the last view.
+async fn tenant_until(
+    client: &reqwest::Client,
+    base: &str,
+    tenant: TenantId,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let view: Value = client
+            .get(format!("{base}/tenants/{tenant}"))
+            .bearer_auth(tenant_token(tenant))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if done(&view) || Instant::now() > deadline {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_subscription_paused_and_resumed_on_the_emulator_suspends_and_reactivates_the_tenant() {
+    let db = tokio::task::spawn_blocking(TestDatabase::create)
+        .await
+        .unwrap()
+        .expect("test database");
+    let mut env = crate::common::server_env(db.url(), "http://unused.invalid");
+    for var in ["STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE"] {
+        env.remove(var);
+    }
+    let view: HashMap<&str, &str> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (mut config, _) = Config::from_env(&view, true).expect("dev configuration");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let emulator = start_dev_emulator(
+        &mut config,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        format!("http://127.0.0.1:{port}/api/v1/billing/stripe/webhook"),
+    )
+    .await
+    .expect("emulator");
+    seed_dev_plans(&config).await.expect("seed");
+    let app = Application::build(&config, listener).expect("application");
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    let base = format!("http://127.0.0.1:{port}/api/v1/billing");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let tenant = TenantId::new();
+    let body: Value = client
+        .post(format!(
+            "{base}/stripe/checkout?tenantId={tenant}&planId=plan-pro"
+        ))
+        .bearer_auth(tenant_token(tenant))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    emulator
+        .complete_checkout(
+            body["sessionId"].as_str().unwrap(),
+            "4242424242424242",
+            Authentication::Pending,
+        )
+        .expect("the test card pays");
+    let active = tenant_until(&client, &base, tenant, |v| {
+        v["status"] == "active" && v["subscription"]["stripeSubscriptionId"].is_string()
+    })
+    .await;
+    let sub = active["subscription"]["stripeSubscriptionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no subscription: {active}"))
+        .to_owned();
+    let emulator_url = emulator.base_url().trim_end_matches('/').to_owned();
+
+    let paused = client
+        .post(format!(
+            "{emulator_url}/__emulator/subscriptions/{sub}/pause"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paused.status(), 200);
+    let suspended = tenant_until(&client, &base, tenant, |v| v["status"] == "suspended").await;
+    assert_eq!(suspended["status"], "suspended", "{suspended}");
+    assert_eq!(suspended["subscription"]["status"], "paused", "{suspended}");
+
+    let resumed = client
+        .post(format!("{emulator_url}/v1/subscriptions/{sub}/resume"))
+        .bearer_auth(billing_server::startup::DEV_EMULATOR_API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 200);
+    let back = tenant_until(&client, &base, tenant, |v| v["status"] == "active").await;
+    assert_eq!(back["status"], "active", "{back}");
+    assert_eq!(back["subscription"]["status"], "active", "{back}");
+
+    handle.stop(true).await;
+    emulator.stop().await;
+}

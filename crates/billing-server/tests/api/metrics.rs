@@ -67,7 +67,7 @@ async fn metrics_list_every_family_with_route_patterns_not_raw_paths() {
     let api: Arc<dyn BillingApi> = Arc::new(api);
     let app = test::init_service(billing_http::app(AppState {
         api,
-        auth: Authenticator::hs256(SECRET),
+        auth: Authenticator::hs256(SECRET).unwrap(),
         metrics,
     }))
     .await;
@@ -127,4 +127,37 @@ async fn metrics_list_every_family_with_route_patterns_not_raw_paths() {
     }
     assert!(!text.contains("plan-pro"), "raw path in a label:\n{text}");
     assert!(!text.contains("/nowhere"), "raw path in a label:\n{text}");
+}
+
+/// Process metrics (prometheus' `process` feature) are in `/metrics` next to the
+/// service's own families, with plausible values for this very process.
+#[cfg(target_os = "linux")]
+#[actix_web::test]
+async fn metrics_include_the_process_families() {
+    let api: Arc<dyn BillingApi> = Arc::new(MockBillingApi::new());
+    let app = test::init_service(billing_http::app(AppState {
+        api,
+        auth: Authenticator::hs256(SECRET).unwrap(),
+        metrics: Arc::new(Metrics::new()),
+    }))
+    .await;
+
+    let scrape = test::call_service(&app, TestRequest::get().uri("/metrics").to_request()).await;
+
+    let text = String::from_utf8(test::read_body(scrape).await.to_vec()).unwrap();
+    let value = |family: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{family} ")))
+            .unwrap_or_else(|| panic!("{family} missing from /metrics:\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(value("process_resident_memory_bytes") > 1_000_000.0);
+    assert!(value("process_virtual_memory_bytes") > 0.0);
+    assert!(value("process_cpu_seconds_total") >= 0.0);
+    assert!(value("process_open_fds") >= 3.0);
+    assert!(value("process_max_fds") > 0.0);
+    assert!(value("process_threads") >= 1.0);
+    assert!(value("process_start_time_seconds") > 1.7e9);
+    assert!(text.contains("billing_outbox_backlog "), "{text}");
 }

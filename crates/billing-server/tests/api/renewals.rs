@@ -2,154 +2,70 @@
 //! month later, the emulator emits the renewal's events in Stripe's order and delivers them
 //! signed, and the service applies them (new period, second paid invoice and payment).
 //! The checkout's own PaymentIntent event arrives before the session's and is applied once
-//! the session links its customer.
+//! the session links its customer. A renewal that fails twice on a card that fails when
+//! charged goes past_due, and back to active when Stripe's second retry pays.
 
-use std::collections::HashMap;
-use std::net::TcpListener;
-use std::time::{Duration, Instant};
-
-use actix_web::dev::ServerHandle;
 use billing_domain::TenantId;
-use billing_postgres::testing::TestDatabase;
-use billing_server::config::Config;
-use billing_server::startup::Application;
-use billing_stripe_emulator::{EmulatorConfig, PriceSeed, StripeEmulator};
+use billing_server::startup::DEV_EMULATOR_API_KEY;
 use serde_json::{json, Value};
 
-use crate::common::{admin_token, server_env, tenant_token};
+use crate::common::dev_service::DevService;
+use crate::common::{admin_token, tenant_token};
 
-const PRICE: &str = "price_renewal_monthly";
 const DAY: i64 = 86_400;
 
-/// The service wired to an emulator that delivers its events to the service's webhook.
-struct Emulated {
-    base: String,
-    client: reqwest::Client,
-    emulator: StripeEmulator,
-    handle: ServerHandle,
-    _db: TestDatabase,
-}
-
-async fn emulated() -> Emulated {
-    let db = tokio::task::spawn_blocking(TestDatabase::create)
+/// A Stripe API call to the service's emulator.
+async fn stripe(app: &DevService, path: &str, form: &[(&str, String)]) -> Value {
+    app.http
+        .post(format!(
+            "{}{path}",
+            app.emulator.base_url().trim_end_matches('/')
+        ))
+        .bearer_auth(DEV_EMULATOR_API_KEY)
+        .form(form)
+        .send()
         .await
         .unwrap()
-        .expect("test database");
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let emulator = StripeEmulator::start(EmulatorConfig {
-        forward_to: Some(format!(
-            "http://127.0.0.1:{port}/api/v1/billing/stripe/webhook"
-        )),
-        webhook_secret: "whsec_test_renewals".to_owned(),
-        hosted_pages: false,
-        prices: vec![PriceSeed {
-            id: PRICE.to_owned(),
-            product_name: "Pro".to_owned(),
-            unit_amount: 4900,
-            currency: "usd".to_owned(),
-            interval: Some("month".to_owned()),
-        }],
-        ..EmulatorConfig::default()
-    })
-    .await
-    .expect("emulator");
-    let mut env = server_env(db.url(), &emulator.base_url());
-    env.insert(
-        "STRIPE_WEBHOOK_SECRET",
-        emulator.webhook_secret().to_owned(),
-    );
-    env.insert("MIGRATE_ON_START", "true".to_owned());
-    let view: HashMap<&str, &str> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (config, _) = Config::from_env(&view, false).expect("test configuration");
-    let app = Application::build(&config, listener).expect("application");
-    let handle = app.handle();
-    tokio::spawn(app.run_until_stopped());
-    Emulated {
-        base: format!("http://127.0.0.1:{port}/api/v1/billing"),
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-        emulator,
-        handle,
-        _db: db,
-    }
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
-impl Emulated {
-    async fn get(&self, path: &str, token: &str) -> Value {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
+/// Waits until the emulator has nothing left to deliver, none given up.
+async fn delivered(app: &DevService) {
+    let url = format!(
+        "{}/__emulator/deliveries",
+        app.emulator.base_url().trim_end_matches('/')
+    );
+    crate::common::dev_service::eventually("every event delivered", || async {
+        let body: Value = app
+            .http
+            .get(&url)
             .send()
             .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "GET {path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap()
-    }
-
-    /// A Stripe API call to the emulator (any test key is accepted).
-    async fn stripe(&self, path: &str, form: &[(&str, String)]) -> Value {
-        self.client
-            .post(format!(
-                "{}{path}",
-                self.emulator.base_url().trim_end_matches('/')
-            ))
-            .bearer_auth("sk_test_fake_key_for_tests")
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
             .unwrap()
             .json()
             .await
+            .unwrap();
+        let states: Vec<&str> = body["events"]
+            .as_array()
             .unwrap()
-    }
-
-    /// Waits until the emulator has nothing left to deliver.
-    async fn delivered(&self) {
-        let url = format!(
-            "{}/__emulator/deliveries",
-            self.emulator.base_url().trim_end_matches('/')
+            .iter()
+            .filter_map(|e| e["state"].as_str())
+            .collect();
+        assert!(
+            !states.contains(&"failed"),
+            "a delivery was given up: {body}"
         );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let body: Value = self
-                .client
-                .get(&url)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let states: Vec<&str> = body["events"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|e| e["state"].as_str())
-                .collect();
-            assert!(
-                !states.contains(&"failed"),
-                "a delivery was given up: {body}"
-            );
-            if !states.contains(&"pending") {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "deliveries still pending: {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if states.contains(&"pending") {
+            Err(body.to_string())
+        } else {
+            Ok(())
         }
-    }
+    })
+    .await;
 }
 
 fn period_end(tenant: &Value) -> i64 {
@@ -169,68 +85,15 @@ fn in_order(types: &[String], wanted: &[&str]) -> bool {
 
 #[tokio::test]
 async fn a_month_on_the_test_clock_renews_the_subscription_and_the_service_applies_it() {
-    let app = emulated().await;
+    let app = DevService::start().await;
     let admin = admin_token();
-    let created = app
-        .client
-        .post(format!("{}/plans", app.base))
-        .bearer_auth(&admin)
-        .json(
-            &json!({"code": "plan-pro", "name": "Pro", "stripePriceId": PRICE,
-                      "amount": 4900, "currency": "usd", "interval": "month"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
     let now = chrono::Utc::now().timestamp();
-    let clock = app
-        .stripe(
-            "/v1/test_helpers/test_clocks",
-            &[("frozen_time", now.to_string())],
-        )
-        .await;
-    let clock = clock["id"].as_str().unwrap().to_owned();
-
-    let tenant = TenantId::new();
-    let token = tenant_token(tenant);
-    let opened: Value = app
-        .client
-        .post(format!(
-            "{}/stripe/checkout?tenantId={tenant}&planId=plan-pro",
-            app.base
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session = opened["sessionId"].as_str().unwrap();
-    app.client
-        .post(format!(
-            "{}/__emulator/checkout/sessions/{session}/complete",
-            app.emulator.base_url().trim_end_matches('/')
-        ))
-        .json(&json!({"card": "4242424242424242", "test_clock": clock}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
-    app.delivered().await;
-    let subscribed = app.get(&format!("/tenants/{tenant}"), &token).await;
-    assert_eq!(subscribed["status"], "active", "{subscribed}");
+    let (tenant, token, clock, _) = subscribed_on_a_clock(&app, now).await;
+    let subscribed = app.tenant(tenant, &token).await;
     let first_end = period_end(&subscribed);
     let events_before = app.emulator.event_types().len();
 
-    app.stripe(
-        &format!("/v1/test_helpers/test_clocks/{clock}/advance"),
-        &[("frozen_time", (now + 32 * DAY).to_string())],
-    )
-    .await;
-    app.delivered().await;
+    advance(&app, &clock, now + 32 * DAY).await;
 
     let renewal: Vec<String> = app.emulator.event_types()[events_before..].to_vec();
     assert!(
@@ -247,7 +110,7 @@ async fn a_month_on_the_test_clock_renews_the_subscription_and_the_service_appli
         ),
         "renewal events in Stripe's order: {renewal:?}"
     );
-    let renewed = app.get(&format!("/tenants/{tenant}"), &token).await;
+    let renewed = app.tenant(tenant, &token).await;
     assert_eq!(renewed["status"], "active", "{renewed}");
     assert_eq!(renewed["subscription"]["status"], "active", "{renewed}");
     let second_end = period_end(&renewed);
@@ -255,24 +118,153 @@ async fn a_month_on_the_test_clock_renews_the_subscription_and_the_service_appli
         (second_end - first_end - 30 * DAY).abs() <= 2 * DAY,
         "the period moved on a month: {first_end} -> {second_end}"
     );
-    let invoices = app
+    let (_, invoices) = app
         .get(&format!("/invoices?tenantId={tenant}&status=paid"), &token)
         .await;
     assert_eq!(invoices["data"].as_array().unwrap().len(), 2, "{invoices}");
     // The checkout's own PaymentIntent event came before `checkout.session.completed`,
     // when its customer was nobody's yet: recorded unmatched, then applied again once the
     // checkout linked the customer. The renewal's found the tenant by its customer.
-    let payments = app
+    let (_, payments) = app
         .get(&format!("/payments?tenantId={tenant}"), &token)
         .await;
     assert_eq!(payments["data"].as_array().unwrap().len(), 2, "{payments}");
-    let unmatched = app.get("/stripe/events?status=unmatched", &admin).await;
+    let (_, unmatched) = app.get("/stripe/events?status=unmatched", &admin).await;
     assert_eq!(
         unmatched["data"].as_array().unwrap().len(),
         0,
         "{unmatched}"
     );
 
-    app.handle.stop(true).await;
-    app.emulator.stop().await;
+    app.stop().await;
+}
+
+/// A tenant subscribed to plan-pro through Checkout, its customer on a new test clock
+/// frozen at `now`: the tenant, its token, the clock and the Stripe customer.
+async fn subscribed_on_a_clock(app: &DevService, now: i64) -> (TenantId, String, String, String) {
+    let clock = stripe(
+        app,
+        "/v1/test_helpers/test_clocks",
+        &[("frozen_time", now.to_string())],
+    )
+    .await;
+    let clock = clock["id"].as_str().unwrap().to_owned();
+    let tenant = TenantId::new();
+    let token = tenant_token(tenant);
+    let opened = app
+        .post(
+            &format!("/stripe/checkout?tenantId={tenant}&planId=plan-pro"),
+            &token,
+        )
+        .await;
+    let session = opened["sessionId"].as_str().unwrap();
+    control(
+        app,
+        &format!("checkout/sessions/{session}/complete"),
+        &json!({"card": "4242424242424242", "test_clock": clock}),
+    )
+    .await;
+    delivered(app).await;
+    let view = app.tenant(tenant, &token).await;
+    assert_eq!(view["status"], "active", "{view}");
+    let customer = view["stripeCustomerId"].as_str().unwrap().to_owned();
+    (tenant, token, clock, customer)
+}
+
+/// A POST to the emulator's controls (`/__emulator/{path}`).
+async fn control(app: &DevService, path: &str, body: &Value) {
+    app.http
+        .post(format!(
+            "{}/__emulator/{path}",
+            app.emulator.base_url().trim_end_matches('/')
+        ))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+}
+
+/// Moves `clock` to `at` and waits until its events are delivered.
+async fn advance(app: &DevService, clock: &str, at: i64) {
+    stripe(
+        app,
+        &format!("/v1/test_helpers/test_clocks/{clock}/advance"),
+        &[("frozen_time", at.to_string())],
+    )
+    .await;
+    delivered(app).await;
+}
+
+fn count(types: &[String], wanted: &str) -> usize {
+    types.iter().filter(|t| *t == wanted).count()
+}
+
+#[tokio::test]
+async fn a_renewal_that_fails_twice_then_pays_goes_past_due_and_back_to_active() {
+    let app = DevService::start().await;
+    let now = chrono::Utc::now().timestamp();
+    let (tenant, token, clock, customer) = subscribed_on_a_clock(&app, now).await;
+    control(
+        &app,
+        &format!("customers/{customer}/payment_method"),
+        &json!({"card": "4000000000000341"}),
+    )
+    .await;
+    let before = app.emulator.event_types().len();
+
+    // The renewal is charged an hour after the period's end and fails.
+    advance(&app, &clock, now + 32 * DAY).await;
+    let failed_once = app.tenant(tenant, &token).await;
+    assert_eq!(
+        failed_once["subscription"]["status"], "past_due",
+        "{failed_once}"
+    );
+    let (_, overdue) = app
+        .get(
+            &format!("/invoices?tenantId={tenant}&status=overdue"),
+            &token,
+        )
+        .await;
+    assert_eq!(overdue["data"].as_array().unwrap().len(), 1, "{overdue}");
+
+    // Stripe's first retry, three days later, fails too.
+    advance(&app, &clock, now + 35 * DAY).await;
+    let types = app.emulator.event_types()[before..].to_vec();
+    assert_eq!(count(&types, "invoice.payment_failed"), 2, "{types:?}");
+    let failed_twice = app.tenant(tenant, &token).await;
+    assert_eq!(
+        failed_twice["subscription"]["status"], "past_due",
+        "{failed_twice}"
+    );
+
+    // A card that pays, then the second retry five days later.
+    control(
+        &app,
+        &format!("customers/{customer}/payment_method"),
+        &json!({"card": "4242424242424242"}),
+    )
+    .await;
+    advance(&app, &clock, now + 40 * DAY).await;
+
+    let types = app.emulator.event_types()[before..].to_vec();
+    assert_eq!(count(&types, "invoice.payment_failed"), 2, "{types:?}");
+    assert_eq!(count(&types, "invoice.payment_succeeded"), 1, "{types:?}");
+    let paid = app.tenant(tenant, &token).await;
+    assert_eq!(paid["status"], "active", "{paid}");
+    assert_eq!(paid["subscription"]["status"], "active", "{paid}");
+    let (_, overdue) = app
+        .get(
+            &format!("/invoices?tenantId={tenant}&status=overdue"),
+            &token,
+        )
+        .await;
+    assert_eq!(overdue["data"].as_array().unwrap().len(), 0, "{overdue}");
+    let (_, invoices) = app
+        .get(&format!("/invoices?tenantId={tenant}&status=paid"), &token)
+        .await;
+    assert_eq!(invoices["data"].as_array().unwrap().len(), 2, "{invoices}");
+
+    app.stop().await;
 }

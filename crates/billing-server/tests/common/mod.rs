@@ -5,6 +5,8 @@
     reason = "each test binary uses only part of the shared helpers"
 )]
 
+pub mod dev_service;
+
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use billing_domain::TenantId;
 use billing_postgres::testing::TestDatabase;
-use rand::Rng;
+use rand::RngExt;
 use serde_json::{json, Value};
 
 pub use crate::common::{admin_token, count, server_env, sql, tenant_token, WEBHOOK_SECRET};
@@ -365,7 +365,7 @@ pub async fn deliver(
         }
         // Stripe backs off for hours; a test backs off for milliseconds, with jitter.
         let base = 40u64.saturating_mul(1 << attempts.min(4));
-        let jitter = rand::thread_rng().gen_range(0..base);
+        let jitter = rand::rng().random_range(0..base);
         tokio::time::sleep(Duration::from_millis(base + jitter)).await;
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 use crate::support::{
     checkout_completed, client, create_plans, database, deliver, invoice_event, payment_failed,
@@ -128,7 +128,7 @@ fn lane(l: usize) -> Vec<Event> {
     for (i, event) in script.iter().enumerate() {
         with_redeliveries.push(event.clone());
         if i % 4 == 3 {
-            with_redeliveries.push(script[rng.gen_range(0..=i)].clone());
+            with_redeliveries.push(script[rng.random_range(0..=i)].clone());
         }
     }
     with_redeliveries
@@ -197,9 +197,9 @@ async fn race(
                 let mut by_a_b = (0, 0);
                 for event in &script {
                     // Either process may get it first, by up to 3 ms.
-                    let a_first = rng.gen_bool(0.5);
+                    let a_first = rng.random_bool(0.5);
                     let (first, second) = if a_first { (&a, &b) } else { (&b, &a) };
-                    let lag = Duration::from_micros(rng.gen_range(0..3000));
+                    let lag = Duration::from_micros(rng.random_range(0..3000));
                     let (x, y) = tokio::join!(deliver(&http, first, event, give_up), async {
                         tokio::time::sleep(lag).await;
                         deliver(&http, second, event, give_up).await

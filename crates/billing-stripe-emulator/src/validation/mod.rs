@@ -25,7 +25,7 @@ mod tests;
 use schema::{Kind, Schema};
 use tree::{join, Node};
 
-/// Metadata limits (FACTS §1): keys, key length, value length.
+/// Metadata limits (docs/stripe.md, Wire): keys, key length, value length.
 const METADATA_MAX_KEYS: usize = 50;
 const METADATA_KEY_MAX: usize = 40;
 const METADATA_VALUE_MAX: usize = 500;

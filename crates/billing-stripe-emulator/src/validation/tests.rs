@@ -100,7 +100,7 @@ fn the_services_checkout_passes() {
 
 #[test]
 fn the_sdk_worked_example_passes() {
-    // FACTS §6.2, python style.
+    // docs/stripe.md, Form encoding, python style.
     ok(
         "POST",
         "/v1/checkout/sessions",
@@ -692,7 +692,7 @@ fn the_helpers_format_like_stripe() {
 
 #[test]
 fn the_raw_form_bodies_of_both_sdks_pass_once_decoded() {
-    // FACTS §6.2's worked example, python style (`+`) and node style (`%20`, `%27`).
+    // docs/stripe.md's form-encoding example, python style (`+`) and node style (`%20`, `%27`).
     let python = "mode=subscription&line_items[0][price]=price_1Rq3oaHx4KpL29aTqhCv4Gt4&line_items[0][quantity]=1&customer=cus_t9FXeM4pJmfNhL&client_reference_id=user_8842&metadata[app_user_id]=user_8842&metadata[note]=Jane%27s+plan+%28beta%29&subscription_data[metadata][app_user_id]=user_8842&subscription_data[trial_period_days]=14&success_url=https%3A%2F%2Fapp.example.com%2Fbilling%2Fsuccess%3Fsession_id%3D%7BCHECKOUT_SESSION_ID%7D&cancel_url=https%3A%2F%2Fapp.example.com%2Fbilling%2Fcancel&allow_promotion_codes=true&automatic_tax[enabled]=true&expand[0]=subscription&expand[1]=customer";
     let node = python.replace("Jane%27s+plan+%28beta%29", "Jane%27s%20plan%20%28beta%29");
     let encoded_brackets = python.replace('[', "%5B").replace(']', "%5D");

@@ -279,9 +279,9 @@ impl Api {
     }
 }
 
-/// Verifies a `Stripe-Signature` header as FACTS §5.3 describes.
+/// Verifies a `Stripe-Signature` header as docs/stripe.md, Signatures describes.
 pub fn verify(secret: &str, header: &str, body: &[u8]) -> bool {
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
     let mut t = None;
     let mut signatures = Vec::new();
     for part in header.split(',') {

@@ -13,7 +13,7 @@ pub const DEFAULT_API_VERSION: &str = "2026-07-29.dahlia";
 
 /// How often and how long to try one logical call.
 ///
-/// Defaults follow the official SDKs (FACTS §6.3: 2 retries, 0.5 s doubling to 5 s with
+/// Defaults follow the official SDKs (docs/stripe.md, Retries the SDKs make: 2 retries, 0.5 s doubling to 5 s with
 /// jitter), with a shorter per-try timeout than their 80 s because a browser is waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -59,6 +59,48 @@ impl RetryPolicy {
     }
 }
 
+/// Who is calling, sent in Stripe's app-info form (docs/stripe.md, Request headers): appended to the
+/// `User-Agent` as `Name/Version (url)` and put under `application` in
+/// `X-Stripe-Client-User-Agent`, so Stripe (and its support) can tell this service's
+/// requests apart from other integrations on the same account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppInfo {
+    /// The application's name (no spaces or `/`; e.g. `BillingService`).
+    pub name: String,
+    /// Its version.
+    pub version: Option<String>,
+    /// Where to learn about it.
+    pub url: Option<String>,
+}
+
+impl Default for AppInfo {
+    fn default() -> Self {
+        Self {
+            name: "BillingService".to_owned(),
+            version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+            url: None,
+        }
+    }
+}
+
+impl AppInfo {
+    /// `Name/Version (url)`, as the SDKs format app info for the `User-Agent`.
+    #[must_use]
+    pub fn user_agent_part(&self) -> String {
+        let mut out = self.name.clone();
+        if let Some(version) = &self.version {
+            out.push('/');
+            out.push_str(version);
+        }
+        if let Some(url) = &self.url {
+            out.push_str(" (");
+            out.push_str(url);
+            out.push(')');
+        }
+        out
+    }
+}
+
 /// Configuration of [`StripeClient`](super::StripeClient).
 ///
 /// `Debug` is safe to log: the API key prints as `[REDACTED]`.
@@ -78,6 +120,8 @@ pub struct StripeConfig {
     pub checkout_cancel_url: String,
     /// Retries and timeouts.
     pub retry: RetryPolicy,
+    /// The application named in the `User-Agent` headers.
+    pub app_info: AppInfo,
 }
 
 impl StripeConfig {
@@ -96,6 +140,7 @@ impl StripeConfig {
             checkout_success_url: checkout_success_url.into(),
             checkout_cancel_url: checkout_cancel_url.into(),
             retry: RetryPolicy::default(),
+            app_info: AppInfo::default(),
         }
     }
 }

@@ -34,7 +34,7 @@ mod portal;
 mod transport;
 
 pub use checkout::CHECKOUT_SESSION_ID_TEMPLATE;
-pub use config::{RetryPolicy, StripeConfig, DEFAULT_API_BASE, DEFAULT_API_VERSION};
+pub use config::{AppInfo, RetryPolicy, StripeConfig, DEFAULT_API_BASE, DEFAULT_API_VERSION};
 pub use transport::{CallOutcome, CallRecord, StripeMetrics};
 
 /// The client could not be built from its configuration.

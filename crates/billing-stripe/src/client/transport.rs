@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use billing_domain::ports::ProviderError;
-use rand::Rng;
+use rand::RngExt;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, USER_AGENT};
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -83,13 +83,43 @@ pub trait StripeMetrics: Send + Sync {
     fn record(&self, call: &CallRecord);
 }
 
+/// This client, as the `User-Agent`'s bindings part names it (`NodeBindings/22.5.0` for
+/// Stripe's Node SDK).
+const BINDINGS: &str = concat!("BillingStripeRust/", env!("CARGO_PKG_VERSION"));
+
+/// The two identifying headers in Stripe's app-info form (docs/stripe.md, Request headers):
+/// `User-Agent: Stripe/v1 BillingStripeRust/<v> <Name>/<Version> (<url>)` and
+/// `X-Stripe-Client-User-Agent`, a JSON object with `bindings_version`, `lang`,
+/// `publisher`, `httplib` and `application` (`name`, `version`, `url`).
+pub(super) fn identity_headers(config: &StripeConfig) -> (String, String) {
+    let app = &config.app_info;
+    let user_agent = format!("Stripe/v1 {BINDINGS} {}", app.user_agent_part());
+    let client = serde_json::json!({
+        "bindings_version": env!("CARGO_PKG_VERSION"),
+        "lang": "rust",
+        "publisher": "billing-service",
+        "httplib": "reqwest",
+        "application": {
+            "name": app.name,
+            "version": app.version,
+            "url": app.url,
+        },
+    });
+    (user_agent, client.to_string())
+}
+
 /// The HTTP client every call goes through: our user agent, JSON answers, no redirects.
 pub(super) fn http_client(config: &StripeConfig) -> Result<reqwest::Client, ClientBuildError> {
     HeaderValue::from_str(&config.api_version).map_err(|e| ClientBuildError(Box::new(e)))?;
+    let (user_agent, client_user_agent) = identity_headers(config);
     let mut headers = HeaderMap::new();
     headers.insert(
         USER_AGENT,
-        HeaderValue::from_static(concat!("billing-service/", env!("CARGO_PKG_VERSION"))),
+        HeaderValue::from_str(&user_agent).map_err(|e| ClientBuildError(Box::new(e)))?,
+    );
+    headers.insert(
+        "x-stripe-client-user-agent",
+        HeaderValue::from_str(&client_user_agent).map_err(|e| ClientBuildError(Box::new(e)))?,
     );
     headers.insert(
         reqwest::header::ACCEPT,
@@ -169,7 +199,7 @@ impl StripeClient {
         result
     }
 
-    /// Sends a request, retrying per FACTS §6.3 plus 429 (SPEC §5), within the deadline.
+    /// Sends a request, retrying per docs/stripe.md, Retries the SDKs make plus 429 (docs/contract.md, Calls to Stripe), within the deadline.
     async fn send(
         &self,
         request: &ApiRequest,
@@ -184,7 +214,7 @@ impl StripeClient {
         let url = self.url(request)?;
         let body = request.form.as_ref().map(Form::encode);
         // One key per logical call, identical on every retry, so that a retried POST is
-        // replayed by Stripe instead of executed twice (FACTS §6.4).
+        // replayed by Stripe instead of executed twice (docs/stripe.md, Idempotency).
         let idempotency_key = match request.method {
             Method::Post => Some(
                 request
@@ -237,7 +267,7 @@ impl StripeClient {
             if !retry || stats.attempts >= max_attempts {
                 return Err(error);
             }
-            let delay = policy.backoff(stats.attempts, rand::thread_rng().gen_range(0.5..1.0));
+            let delay = policy.backoff(stats.attempts, rand::rng().random_range(0.5..1.0));
             let wakes = Instant::now().checked_add(delay);
             // Never sleep past the deadline: give up now with the last error instead.
             if let Some(deadline) = deadline {

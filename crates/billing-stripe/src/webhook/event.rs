@@ -1,4 +1,4 @@
-//! A verified Stripe event mapped to the domain's [`ProviderEvent`] (FACTS §5.7): the
+//! A verified Stripe event mapped to the domain's [`ProviderEvent`] (docs/stripe.md, Events): the
 //! envelope first, then `data.object` typed by the event type.
 //!
 //! A new event type is one [`EventKind`] variant, its type string and its `match` arm in
@@ -12,9 +12,13 @@ use billing_domain::ids::{
 };
 use billing_domain::model::SubscriptionStatus;
 use billing_domain::webhook::{
-    CheckoutCompleted, InvalidPayload, InvoiceSnapshot, PaymentEvent, PaymentIntentSnapshot,
-    ProviderEvent, SubscriptionSnapshot, TenantHints,
+    CheckoutCompleted, CustomerDeleted, InvalidPayload, InvoiceSnapshot, PaymentEvent,
+    PaymentIntentSnapshot, ProviderEvent, SubscriptionSnapshot, TenantHints,
 };
+// ---- refunds and disputes (issue 14) ----
+use billing_domain::ids::{DisputeRef, RefundRef};
+use billing_domain::model::{DisputeStatus, RefundStatus};
+use billing_domain::webhook::{ChargeRefunded, DisputeSnapshot, RefundSnapshot};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
@@ -31,6 +35,28 @@ enum EventKind {
     SubscriptionDeleted,
     PaymentIntentSucceeded,
     PaymentIntentFailed,
+    // ---- the lifecycle beyond the seven (issue 14) ----
+    InvoicePaid,
+    InvoiceCreated,
+    InvoiceFinalized,
+    InvoiceUpdated,
+    InvoiceVoided,
+    InvoiceMarkedUncollectible,
+    InvoicePaymentActionRequired,
+    SubscriptionCreated,
+    SubscriptionPaused,
+    SubscriptionResumed,
+    SubscriptionTrialWillEnd,
+    CheckoutSessionExpired,
+    CheckoutAsyncPaymentSucceeded,
+    CheckoutAsyncPaymentFailed,
+    PaymentIntentCanceled,
+    CustomerDeleted,
+    // ---- end of the lifecycle block ----
+    // ---- refunds and disputes (issue 14) ----
+    ChargeRefunded,
+    RefundChanged,
+    DisputeChanged,
     Unknown,
 }
 
@@ -44,6 +70,35 @@ impl EventKind {
             "customer.subscription.deleted" => Self::SubscriptionDeleted,
             "payment_intent.succeeded" => Self::PaymentIntentSucceeded,
             "payment_intent.payment_failed" => Self::PaymentIntentFailed,
+            // ---- the lifecycle beyond the seven (issue 14) ----
+            "invoice.paid" => Self::InvoicePaid,
+            "invoice.created" => Self::InvoiceCreated,
+            "invoice.finalized" => Self::InvoiceFinalized,
+            "invoice.updated" => Self::InvoiceUpdated,
+            "invoice.voided" => Self::InvoiceVoided,
+            "invoice.marked_uncollectible" => Self::InvoiceMarkedUncollectible,
+            "invoice.payment_action_required" => Self::InvoicePaymentActionRequired,
+            "customer.subscription.created" => Self::SubscriptionCreated,
+            "customer.subscription.paused" => Self::SubscriptionPaused,
+            "customer.subscription.resumed" => Self::SubscriptionResumed,
+            "customer.subscription.trial_will_end" => Self::SubscriptionTrialWillEnd,
+            "checkout.session.expired" => Self::CheckoutSessionExpired,
+            "checkout.session.async_payment_succeeded" => Self::CheckoutAsyncPaymentSucceeded,
+            "checkout.session.async_payment_failed" => Self::CheckoutAsyncPaymentFailed,
+            "payment_intent.canceled" => Self::PaymentIntentCanceled,
+            "customer.deleted" => Self::CustomerDeleted,
+            // ---- end of the lifecycle block ----
+            // ---- refunds and disputes (issue 14) ----
+            "charge.refunded" => Self::ChargeRefunded,
+            // `charge.refund.updated` is the older name of `refund.updated`.
+            "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {
+                Self::RefundChanged
+            }
+            "charge.dispute.created"
+            | "charge.dispute.updated"
+            | "charge.dispute.funds_withdrawn"
+            | "charge.dispute.funds_reinstated"
+            | "charge.dispute.closed" => Self::DisputeChanged,
             _ => Self::Unknown,
         }
     }
@@ -103,6 +158,54 @@ pub(super) fn parse_event(payload: &[u8]) -> Result<ProviderEvent, InvalidPayloa
         EventKind::PaymentIntentFailed => {
             PaymentEvent::PaymentFailed(payment_intent(typed(object()?)?)?)
         }
+        // ---- the lifecycle beyond the seven (issue 14) ----
+        // `invoice.paid` and `invoice.payment_succeeded` report one payment; the rules
+        // make the second change nothing.
+        EventKind::InvoicePaid => PaymentEvent::InvoicePaid(invoice(typed(object()?)?)?),
+        EventKind::InvoiceCreated => PaymentEvent::InvoiceCreated(invoice(typed(object()?)?)?),
+        EventKind::InvoiceFinalized => PaymentEvent::InvoiceFinalized(invoice(typed(object()?)?)?),
+        EventKind::InvoiceUpdated => PaymentEvent::InvoiceUpdated(invoice(typed(object()?)?)?),
+        EventKind::InvoiceVoided => PaymentEvent::InvoiceVoided(invoice(typed(object()?)?)?),
+        EventKind::InvoiceMarkedUncollectible => {
+            PaymentEvent::InvoiceMarkedUncollectible(invoice(typed(object()?)?)?)
+        }
+        EventKind::InvoicePaymentActionRequired => {
+            PaymentEvent::InvoicePaymentActionRequired(invoice(typed(object()?)?)?)
+        }
+        EventKind::SubscriptionCreated => {
+            PaymentEvent::SubscriptionCreated(subscription(typed(object()?)?)?)
+        }
+        EventKind::SubscriptionPaused => {
+            PaymentEvent::SubscriptionPaused(subscription(typed(object()?)?)?)
+        }
+        EventKind::SubscriptionResumed => {
+            PaymentEvent::SubscriptionResumed(subscription(typed(object()?)?)?)
+        }
+        EventKind::SubscriptionTrialWillEnd => {
+            PaymentEvent::SubscriptionTrialWillEnd(subscription(typed(object()?)?)?)
+        }
+        EventKind::CheckoutSessionExpired => {
+            PaymentEvent::CheckoutExpired(checkout(typed(object()?)?)?)
+        }
+        EventKind::CheckoutAsyncPaymentSucceeded => {
+            PaymentEvent::CheckoutAsyncPaymentSucceeded(checkout(typed(object()?)?)?)
+        }
+        EventKind::CheckoutAsyncPaymentFailed => {
+            PaymentEvent::CheckoutAsyncPaymentFailed(checkout(typed(object()?)?)?)
+        }
+        EventKind::PaymentIntentCanceled => {
+            PaymentEvent::PaymentIntentCanceled(payment_intent(typed(object()?)?)?)
+        }
+        EventKind::CustomerDeleted => PaymentEvent::CustomerDeleted(customer(typed(object()?)?)?),
+        // ---- end of the lifecycle block ----
+        // ---- refunds and disputes (issue 14) ----
+        EventKind::ChargeRefunded => PaymentEvent::ChargeRefunded(charge(typed(object()?)?)?),
+        EventKind::RefundChanged => {
+            let r: wire::RefundObject = typed(object()?)?;
+            expect_object(r.object.as_deref(), "refund")?;
+            PaymentEvent::RefundChanged(refund(r, None)?)
+        }
+        EventKind::DisputeChanged => PaymentEvent::DisputeChanged(dispute(typed(object()?)?)?),
         EventKind::Unknown => PaymentEvent::Ignored,
     };
     Ok(ProviderEvent {
@@ -191,6 +294,61 @@ refs!(
     price_ref => PriceRef,
 );
 
+// ---- refunds and disputes (issue 14) ----
+
+/// A refund; `charge` fills in the charge a charge's `refunds` list leaves implicit.
+fn refund(
+    r: wire::RefundObject,
+    charge: Option<&ChargeRef>,
+) -> Result<RefundSnapshot, InvalidPayload> {
+    let own = charge_ref(id_of(r.charge.as_ref()), "charge")?;
+    Ok(RefundSnapshot {
+        refund: RefundRef::parse(r.id).map_err(|e| invalid(format_args!("refund id: {e}")))?,
+        charge: own.or_else(|| charge.cloned()),
+        payment_intent: payment_intent_ref(id_of(r.payment_intent.as_ref()), "payment_intent")?,
+        amount: r.amount,
+        currency: r.currency,
+        status: RefundStatus::parse(&r.status),
+        status_raw: r.status,
+        reason: r.reason.as_deref().map(text),
+    })
+}
+
+fn charge(c: wire::ChargeObject) -> Result<ChargeRefunded, InvalidPayload> {
+    expect_object(c.object.as_deref(), "charge")?;
+    let id = ChargeRef::parse(c.id).map_err(|e| invalid(format_args!("id: {e}")))?;
+    let refunds = c
+        .refunds
+        .map(|l| l.data)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| {
+            expect_object(r.object.as_deref(), "refund")?;
+            refund(r, Some(&id))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ChargeRefunded {
+        payment_intent: payment_intent_ref(id_of(c.payment_intent.as_ref()), "payment_intent")?,
+        amount_refunded: c.amount_refunded,
+        refunds,
+        charge: id,
+    })
+}
+
+fn dispute(d: wire::DisputeObject) -> Result<DisputeSnapshot, InvalidPayload> {
+    expect_object(d.object.as_deref(), "dispute")?;
+    Ok(DisputeSnapshot {
+        dispute: DisputeRef::parse(d.id).map_err(|e| invalid(format_args!("id: {e}")))?,
+        charge: charge_ref(id_of(d.charge.as_ref()), "charge")?,
+        payment_intent: payment_intent_ref(id_of(d.payment_intent.as_ref()), "payment_intent")?,
+        amount: d.amount,
+        currency: d.currency,
+        reason: text(&d.reason),
+        status: DisputeStatus::parse(&d.status),
+        status_raw: d.status,
+    })
+}
+
 fn id_of(e: Option<&Expandable>) -> Option<&str> {
     e.map(Expandable::id)
 }
@@ -267,6 +425,10 @@ fn invoice(i: wire::InvoiceObject) -> Result<InvoiceSnapshot, InvalidPayload> {
         payment_intent: payment_intent_ref(payment_intent, "payment_intent")?,
         due_date: opt_timestamp(i.due_date, "due_date")?,
         created: opt_timestamp(i.created, "created")?,
+        status: i.status.map(|s| text(&s)),
+        hosted_invoice_url: i.hosted_invoice_url.map(|u| text(&u)),
+        invoice_pdf_url: i.invoice_pdf.map(|u| text(&u)),
+        paid_out_of_band: i.paid_out_of_band.unwrap_or(false),
     })
 }
 
@@ -305,6 +467,21 @@ pub(crate) fn subscription(
         cancel_at_period_end: s.cancel_at_period_end.unwrap_or(false),
         canceled_at: opt_timestamp(s.canceled_at, "canceled_at")?,
         ended_at: opt_timestamp(s.ended_at, "ended_at")?,
+        trial_end: opt_timestamp(s.trial_end, "trial_end")?,
+    })
+}
+
+fn customer(c: wire::CustomerObject) -> Result<CustomerDeleted, InvalidPayload> {
+    expect_object(c.object.as_deref(), "customer")?;
+    let customer = CustomerRef::parse(c.id).map_err(|e| invalid(format_args!("id: {e}")))?;
+    Ok(CustomerDeleted {
+        tenant: TenantHints {
+            metadata: meta(c.metadata.as_ref()).tenant_id,
+            client_reference: None,
+            subscription_metadata: None,
+            customer: Some(customer.clone()),
+        },
+        customer,
     })
 }
 
@@ -349,7 +526,20 @@ mod tests {
             EventKind::from_type("invoice.payment_failed"),
             EventKind::InvoicePaymentFailed
         );
-        assert_eq!(EventKind::from_type("invoice.paid"), EventKind::Unknown);
+        assert_eq!(EventKind::from_type("invoice.paid"), EventKind::InvoicePaid);
+        assert_eq!(
+            EventKind::from_type("customer.subscription.paused"),
+            EventKind::SubscriptionPaused
+        );
+        assert_eq!(EventKind::from_type("invoice.upcoming"), EventKind::Unknown);
+        assert_eq!(
+            EventKind::from_type("charge.refund.updated"),
+            EventKind::RefundChanged
+        );
+        assert_eq!(
+            EventKind::from_type("charge.dispute.funds_reinstated"),
+            EventKind::DisputeChanged
+        );
         assert_eq!(EventKind::from_type(""), EventKind::Unknown);
     }
 }

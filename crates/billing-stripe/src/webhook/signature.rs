@@ -1,11 +1,11 @@
-//! `Stripe-Signature` verification (FACTS §5.3) and the `sign()` that tests use.
+//! `Stripe-Signature` verification (docs/stripe.md, Signatures) and the `sign()` that tests use.
 //!
 //! Verification runs on the raw body exactly as received; nothing here logs the body, the
 //! header or a secret. No input, however malformed, makes these functions panic.
 
 use billing_domain::webhook::SignatureError;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
 
@@ -90,7 +90,7 @@ fn signed_prefix(timestamp: i64) -> String {
 
 fn mac_for(secret: &str) -> Option<HmacSha256> {
     // HMAC accepts keys of any length, so this never fails in practice.
-    <HmacSha256 as Mac>::new_from_slice(secret.as_bytes()).ok()
+    <HmacSha256 as KeyInit>::new_from_slice(secret.as_bytes()).ok()
 }
 
 /// Computes a `Stripe-Signature` header (`t=<timestamp>,v1=<hex>`) for `payload`, exactly as

@@ -65,6 +65,13 @@ pub(crate) struct InvoiceObject {
     pub(crate) attempt_count: i64,
     pub(crate) due_date: Option<i64>,
     pub(crate) created: Option<i64>,
+    /// `draft`, `open`, `paid`, `uncollectible` or `void`.
+    pub(crate) status: Option<String>,
+    pub(crate) hosted_invoice_url: Option<String>,
+    pub(crate) invoice_pdf: Option<String>,
+    /// Before basil (and from the emulator); later versions record such payments as
+    /// payment records, which the event does not carry.
+    pub(crate) paid_out_of_band: Option<bool>,
 }
 
 /// `invoice.parent`.
@@ -103,6 +110,7 @@ pub(crate) struct SubscriptionObject {
     pub(crate) cancel_at_period_end: Option<bool>,
     pub(crate) canceled_at: Option<i64>,
     pub(crate) ended_at: Option<i64>,
+    pub(crate) trial_end: Option<i64>,
 }
 
 /// `subscription_item`.
@@ -138,4 +146,63 @@ pub(crate) struct LastPaymentError {
     pub(crate) decline_code: Option<String>,
     pub(crate) message: Option<String>,
     pub(crate) charge: Option<Expandable>,
+}
+
+/// `customer` inside `customer.deleted` (the deleted customer, with its metadata).
+#[derive(Debug, Deserialize)]
+pub(crate) struct CustomerObject {
+    pub(crate) id: String,
+    /// Stripe's object type (`customer`), checked against the event type.
+    pub(crate) object: Option<String>,
+    pub(crate) metadata: Option<Metadata>,
+}
+
+// ---- refunds and disputes (issue 14) ----
+
+/// `charge` inside `charge.refunded`. Its `refunds` list is included in the 2026
+/// fixtures; without it, the refunds' own events carry them.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ChargeObject {
+    pub(crate) id: String,
+    /// Stripe's object type, checked against the event type.
+    pub(crate) object: Option<String>,
+    pub(crate) payment_intent: Option<Expandable>,
+    #[serde(default)]
+    pub(crate) amount_refunded: i64,
+    pub(crate) refunds: Option<List<RefundObject>>,
+}
+
+/// `refund` inside `refund.*` (and a charge's `refunds` list).
+#[derive(Debug, Deserialize)]
+pub(crate) struct RefundObject {
+    pub(crate) id: String,
+    /// Stripe's object type, checked against the event type.
+    pub(crate) object: Option<String>,
+    pub(crate) charge: Option<Expandable>,
+    pub(crate) payment_intent: Option<Expandable>,
+    #[serde(default)]
+    pub(crate) amount: i64,
+    #[serde(default)]
+    pub(crate) currency: String,
+    #[serde(default)]
+    pub(crate) status: String,
+    pub(crate) reason: Option<String>,
+}
+
+/// `dispute` inside `charge.dispute.*`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DisputeObject {
+    pub(crate) id: String,
+    /// Stripe's object type, checked against the event type.
+    pub(crate) object: Option<String>,
+    pub(crate) charge: Option<Expandable>,
+    pub(crate) payment_intent: Option<Expandable>,
+    #[serde(default)]
+    pub(crate) amount: i64,
+    #[serde(default)]
+    pub(crate) currency: String,
+    #[serde(default)]
+    pub(crate) status: String,
+    #[serde(default)]
+    pub(crate) reason: String,
 }

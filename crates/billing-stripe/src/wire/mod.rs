@@ -1,7 +1,7 @@
 //! Stripe's JSON, as far as we read it: lenient serde types for API responses, error
 //! bodies and webhook objects.
 //!
-//! Leniency rules (FACTS §1, SPEC §5): unknown fields are ignored (serde's default), enums
+//! Leniency rules (docs/stripe.md, Wire; docs/contract.md, Calls to Stripe): unknown fields are ignored (serde's default), enums
 //! that Stripe may extend are kept as `String`, almost everything is an `Option` (serde
 //! reads a missing `Option` field as `None`, so those need no `#[serde(default)]`; the
 //! attribute stays on the few required-looking fields a payload may still omit), and

@@ -102,7 +102,13 @@ pub(crate) fn assert_common_headers(r: &Request) {
     assert_eq!(header(r, "stripe-version"), Some("2026-07-29.dahlia"));
     assert_eq!(
         header(r, "user-agent"),
-        Some(&*format!("billing-service/{}", env!("CARGO_PKG_VERSION")))
+        Some(&*format!(
+            "Stripe/v1 BillingStripeRust/{v} BillingService/{v}",
+            v = env!("CARGO_PKG_VERSION")
+        ))
+    );
+    assert!(
+        header(r, "x-stripe-client-user-agent").is_some_and(|v| v.contains("\"lang\":\"rust\""))
     );
 }
 

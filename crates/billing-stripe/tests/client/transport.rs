@@ -340,3 +340,60 @@ async fn an_unreachable_server_is_unavailable() {
 
     assert!(matches!(err, ProviderError::Unavailable(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn every_request_names_this_client_and_the_application_in_stripes_app_info_form() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(json(&fixture("event.json")))
+        .mount(&server)
+        .await;
+    let mut named = config(&server);
+    named.app_info = billing_stripe::AppInfo {
+        name: "AcmeBilling".into(),
+        version: Some("3.1.4".into()),
+        url: Some("https://billing.example.com".into()),
+    };
+    let event = EventId::parse("evt_1").unwrap();
+
+    client(&server).fetch_event(&event).await.unwrap();
+    StripeClient::new(named)
+        .unwrap()
+        .fetch_event(&event)
+        .await
+        .unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        header(&requests[0], "user-agent"),
+        Some(format!("Stripe/v1 BillingStripeRust/{version} BillingService/{version}").as_str())
+    );
+    assert_eq!(
+        header(&requests[1], "user-agent"),
+        Some(
+            format!("Stripe/v1 BillingStripeRust/{version} AcmeBilling/3.1.4 (https://billing.example.com)")
+                .as_str()
+        )
+    );
+    let client_ua: serde_json::Value =
+        serde_json::from_str(header(&requests[1], "x-stripe-client-user-agent").unwrap()).unwrap();
+    assert_eq!(client_ua["lang"], "rust");
+    assert_eq!(client_ua["bindings_version"], version);
+    assert_eq!(client_ua["httplib"], "reqwest");
+    assert_eq!(
+        client_ua["application"],
+        serde_json::json!({
+            "name": "AcmeBilling", "version": "3.1.4", "url": "https://billing.example.com"
+        })
+    );
+}
+
+#[test]
+fn an_application_name_that_cannot_be_a_header_is_refused_when_the_client_is_built() {
+    let mut config =
+        billing_stripe::StripeConfig::new(None, "https://a.example", "https://b.example");
+    config.app_info.name = "Bad\nName".into();
+
+    assert!(StripeClient::new(config).is_err());
+}

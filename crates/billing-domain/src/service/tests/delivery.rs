@@ -27,6 +27,7 @@ fn snapshot(status: SubscriptionStatus) -> crate::webhook::SubscriptionSnapshot 
         cancel_at_period_end: false,
         canceled_at: None,
         ended_at: None,
+        trial_end: None,
     }
 }
 
@@ -232,6 +233,10 @@ fn paid_invoice_without_intent() -> crate::webhook::PaymentEvent {
         payment_intent: None,
         due_date: None,
         created: None,
+        status: Some("paid".into()),
+        hosted_invoice_url: None,
+        invoice_pdf_url: None,
+        paid_out_of_band: false,
     })
 }
 
@@ -341,6 +346,14 @@ fn unmatched_entry(id: &str, payload: &str) -> crate::model::LedgerEntry {
     }
 }
 
+/// The next delivery is a signed `checkout.session.completed` with customer `cus_1`.
+fn receiving_checkout(m: &mut Mocks) {
+    m.verifier.expect_verify().returning(|_, _, _| Ok(()));
+    m.verifier
+        .expect_parse()
+        .returning(|_| Ok(parsed_event("evt_checkout", completed_checkout("cus_1"))));
+}
+
 #[tokio::test]
 async fn a_completed_checkout_applies_again_the_unmatched_events_of_its_customer() {
     let mut m = Mocks::default();
@@ -383,10 +396,7 @@ async fn a_completed_checkout_applies_again_the_unmatched_events_of_its_customer
 #[tokio::test]
 async fn a_checkout_redelivered_does_not_look_for_unmatched_events_again() {
     let mut m = Mocks::default();
-    m.verifier.expect_verify().returning(|_, _, _| Ok(()));
-    m.verifier
-        .expect_parse()
-        .returning(|_| Ok(parsed_event("evt_checkout", completed_checkout("cus_1"))));
+    receiving_checkout(&mut m);
     m.ledger.expect_unmatched_for_customer().never();
     m.webhooks
         .expect_apply()
@@ -405,10 +415,7 @@ async fn a_checkout_redelivered_does_not_look_for_unmatched_events_again() {
 #[tokio::test]
 async fn a_ledger_that_cannot_be_read_after_a_checkout_leaves_the_checkout_applied() {
     let mut m = Mocks::default();
-    m.verifier.expect_verify().returning(|_, _, _| Ok(()));
-    m.verifier
-        .expect_parse()
-        .returning(|_| Ok(parsed_event("evt_checkout", completed_checkout("cus_1"))));
+    receiving_checkout(&mut m);
     m.ledger
         .expect_unmatched_for_customer()
         .times(1)

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 
 use super::*;
-use crate::ids::{InvoiceId, InvoiceRef, PaymentIntentRef, PlanId, PriceRef, SubscriptionId};
+use crate::ids::{InvoiceRef, PaymentIntentRef, PlanId, PriceRef};
 use crate::model::{
     BillingInterval, InvoiceNumber, InvoiceStatus, PlanCode, SubscriptionStatus, Tenant,
-    TenantStatus,
 };
 use crate::money::{Currency, Money};
 use crate::ports::{
@@ -97,67 +96,33 @@ fn admin() -> Actor {
 
 fn tenant(id: TenantId, customer: Option<&str>) -> Tenant {
     Tenant {
-        id,
-        name: String::new(),
-        status: TenantStatus::Pending,
         customer: customer.map(|c| CustomerRef::parse(c).unwrap()),
-        created_at: at(0),
-        updated_at: at(0),
+        ..crate::testing::tenant(id)
     }
 }
 
 fn plan(active: bool, trial: Option<i64>) -> Plan {
     Plan {
-        id: PlanId::new(),
-        code: PlanCode::parse("plan-pro").unwrap(),
-        name: "Pro".into(),
-        price: PriceRef::parse("price_pro").unwrap(),
-        amount: usd(4900),
-        interval: BillingInterval::Month,
         trial_days: trial.map(|d| crate::model::TrialDays::new(d).unwrap()),
         features: crate::model::Features::default(),
         active,
-        created_at: at(0),
-        updated_at: at(0),
+        ..crate::testing::plan()
     }
 }
 
 fn subscription(tenant: TenantId, status: SubscriptionStatus) -> Subscription {
     Subscription {
-        id: SubscriptionId::new(),
-        tenant_id: tenant,
-        plan_id: PlanId::new(),
         status,
-        current_period_start: None,
-        current_period_end: None,
-        cancel_at_period_end: false,
-        canceled_at: None,
-        past_due_since: None,
-        subscription_ref: None,
-        customer: None,
-        last_event_at: None,
-        created_at: at(0),
-        updated_at: at(0),
+        ..crate::testing::subscription(tenant, PlanId::new())
     }
 }
 
 pub(crate) fn invoice(tenant: TenantId, status: InvoiceStatus, due: i64, paid: i64) -> Invoice {
     Invoice {
-        id: InvoiceId::new(),
-        tenant_id: tenant,
-        subscription_id: None,
-        number: InvoiceNumber::parse("inv-001").unwrap(),
         status,
         amount_due: usd(due),
         amount_paid: usd(paid),
-        due_date: None,
-        description: None,
-        paid_at: None,
-        invoice_ref: None,
-        payment_intent: None,
-        last_event_at: None,
-        created_at: at(0),
-        updated_at: at(0),
+        ..crate::testing::invoice(tenant)
     }
 }
 

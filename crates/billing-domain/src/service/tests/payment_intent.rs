@@ -232,3 +232,47 @@ async fn a_stripe_invoice_whose_stripe_intent_was_canceled_gets_no_intent_of_our
 
     assert!(matches!(err, BillingError::InvoicePaymentPending));
 }
+
+#[tokio::test]
+async fn an_intent_stripe_reported_canceled_is_replaced_without_asking_stripe_about_it() {
+    let me = TenantId::new();
+    let mut inv = invoice(me, InvoiceStatus::Open, 1000, 0);
+    inv.payment_intent = Some(PaymentIntentRef::parse("pi_old").unwrap());
+    inv.payment_intent_canceled = true;
+    let id = inv.id;
+    let stored = Invoice {
+        payment_intent: Some(PaymentIntentRef::parse("pi_new").unwrap()),
+        payment_intent_canceled: false,
+        ..inv.clone()
+    };
+    let mut m = with_invoice(inv);
+    // `payment_intent.canceled` said so: the canceled one is not read, nor handed out.
+    m.provider.expect_payment_intent().never();
+    m.tenants
+        .expect_get()
+        .returning(|id| Ok(Some(tenant(id, None))));
+    m.provider
+        .expect_create_payment_intent()
+        .withf(move |r| r.idempotency_key == format!("invoice-{id}-pi-1000usd-after-pi_old"))
+        .times(1)
+        .returning(|_| {
+            Ok(PaymentIntentInfo {
+                id: PaymentIntentRef::parse("pi_new").unwrap(),
+                client_secret: ClientSecret::new("pi_new_secret_x".into()),
+                state: IntentState::AwaitingPayment,
+                amount: usd(1000),
+            })
+        });
+    m.invoices
+        .expect_attach_payment_intent()
+        .withf(|_, pi, replace| {
+            pi.as_str() == "pi_new"
+                && replace.as_ref().map(PaymentIntentRef::as_str) == Some("pi_old")
+        })
+        .times(1)
+        .return_once(move |_, _, _| Ok(Some(stored)));
+
+    let secret = pay(m, me).await.unwrap();
+
+    assert_eq!(secret.expose(), "pi_new_secret_x");
+}

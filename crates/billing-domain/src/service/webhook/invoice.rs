@@ -1,5 +1,12 @@
-//! `invoice.paid` and `invoice.payment_failed`: the local invoice (found, or mirrored from
-//! Stripe's) follows the invoice state machine; a failure is notified once per attempt.
+//! `invoice.*`: the local invoice (found, or mirrored from Stripe's) follows the invoice
+//! state machine. `created` / `finalized` / `updated` mirror it before payment, `paid` and
+//! `payment_succeeded` pay it (the second changes nothing more), `voided` and
+//! `marked_uncollectible` close it; a failure and a payment needing authentication are
+//! notified once per attempt.
+//!
+//! On a same-second tie the state machine decides: statuses only move forward, and a
+//! mirror never clears what an earlier event of that second set (number, URLs), so the
+//! order of two events of one second cannot undo anything.
 
 use chrono::{DateTime, Utc};
 
@@ -74,12 +81,19 @@ fn invoice_for(
         Some(r) => tx.lock_subscription(r)?.map(|s| s.id),
         None => None,
     };
+    // A draft stays a draft until `invoice.finalized`; anything else starts open and moves
+    // on through the state machine.
+    let status = if i.status.as_deref() == Some("draft") {
+        InvoiceStatus::Draft
+    } else {
+        InvoiceStatus::Open
+    };
     Ok(Ok(Invoice {
         id: InvoiceId::new(),
         tenant_id: tenant.id,
         subscription_id,
         number,
-        status: InvoiceStatus::Open,
+        status,
         amount_due,
         amount_paid: zero,
         due_date: i.due_date.map(|d| d.date_naive()),
@@ -88,6 +102,9 @@ fn invoice_for(
         invoice_ref: Some(i.invoice.clone()),
         payment_intent: None,
         last_event_at: None,
+        hosted_invoice_url: None,
+        invoice_pdf_url: None,
+        payment_intent_canceled: false,
         created_at: now,
         updated_at: now,
     }))
@@ -100,6 +117,15 @@ pub(super) enum InvoiceChange {
     Paid,
     /// `invoice.payment_failed`.
     PaymentFailed,
+    // ---- the lifecycle beyond the seven (issue 14) ----
+    /// `invoice.created`, `invoice.finalized`, `invoice.updated`: mirrored before payment.
+    Mirrored,
+    /// `invoice.voided`.
+    Voided,
+    /// `invoice.marked_uncollectible`.
+    MarkedUncollectible,
+    /// `invoice.payment_action_required`.
+    ActionRequired,
 }
 
 /// Applies an invoice event to the invoice it is about ([`invoice_for`]), unless the
@@ -123,6 +149,12 @@ pub(super) fn invoice_changed(
     match change {
         InvoiceChange::Paid => paid(tx, event, i, invoice, now),
         InvoiceChange::PaymentFailed => payment_failed(tx, event, i, invoice, now),
+        InvoiceChange::Mirrored => mirrored(tx, event, i, invoice, now),
+        InvoiceChange::Voided => closed(tx, event, i, invoice, InvoiceStatus::Void, now),
+        InvoiceChange::MarkedUncollectible => {
+            closed(tx, event, i, invoice, InvoiceStatus::Uncollectible, now)
+        }
+        InvoiceChange::ActionRequired => action_required(tx, event, i, invoice, now),
     }
 }
 
@@ -170,19 +202,37 @@ fn paid(
             invoice.status.as_str()
         )));
     }
+    let before = invoice.clone();
     if invoice.status != InvoiceStatus::Paid {
         invoice.status = InvoiceStatus::Paid;
         invoice.paid_at = Some(i.paid_at.unwrap_or(event.created));
+        invoice.amount_paid = Money::new(i.amount_paid, currency).unwrap_or(invoice.amount_paid);
     }
-    invoice.amount_paid = Money::new(i.amount_paid, currency).unwrap_or(invoice.amount_paid);
-    if invoice.payment_intent.is_none() {
+    if invoice.payment_intent.is_none() && !i.paid_out_of_band {
         invoice.payment_intent.clone_from(&i.payment_intent);
     }
     invoice.invoice_ref = Some(i.invoice.clone());
-    invoice.last_event_at = Some(event.created);
+    merge_links(&mut invoice, i);
+    if invoice == before {
+        // `invoice.paid` and `invoice.payment_succeeded` both come for one payment (and
+        // `payment_intent.succeeded` may have paid it first): the second changes nothing.
+        return Ok(applied(
+            EventOutcome::Processed,
+            Some("invoice is already paid".into()),
+        ));
+    }
+    invoice.last_event_at = Some(
+        event
+            .created
+            .max(before.last_event_at.unwrap_or(event.created)),
+    );
     invoice.updated_at = now;
     let saved = save_invoice_or_flag(tx, &invoice)?;
-    if saved.outcome == EventOutcome::Processed && invoice.payment_intent.is_none() {
+    // Paid outside Stripe: there is no PaymentIntent to look up, and no payment row.
+    if saved.outcome == EventOutcome::Processed
+        && invoice.payment_intent.is_none()
+        && !i.paid_out_of_band
+    {
         // The event does not say which PaymentIntent paid it (API 2025-03-31.basil and
         // later): looked up at Stripe once this is committed (`crate::jobs::linker`).
         tx.request_payment_intent_lookup(invoice.id, now)?;
@@ -223,6 +273,160 @@ fn payment_failed(
             invoice: invoice.id,
             number: invoice.number.to_string(),
             invoice_ref: invoice.invoice_ref.clone(),
+            amount_due: invoice.amount_due,
+            attempt: i.attempt_count,
+        },
+    })?;
+    Ok(processed())
+}
+
+/// Copies the hosted page and PDF links when the event has them; never clears them (a
+/// draft's event of the same second as the finalisation has none).
+fn merge_links(invoice: &mut Invoice, i: &InvoiceSnapshot) {
+    if i.hosted_invoice_url.is_some() {
+        invoice.hosted_invoice_url.clone_from(&i.hosted_invoice_url);
+    }
+    if i.invoice_pdf_url.is_some() {
+        invoice.invoice_pdf_url.clone_from(&i.invoice_pdf_url);
+    }
+}
+
+/// `invoice.created` / `finalized` / `updated`: number, amount due, due date and links
+/// mirrored, `draft` → `open` once Stripe finalised it. Statuses past `open` come with
+/// their own events (`paid`, `voided`, …) and are not taken from here.
+fn mirrored(
+    tx: &mut dyn WebhookTx,
+    event: &ProviderEvent,
+    i: &InvoiceSnapshot,
+    mut invoice: Invoice,
+    now: DateTime<Utc>,
+) -> Result<Applied, RepoError> {
+    let before = invoice.clone();
+    let stripe_status = i.status.as_deref().and_then(InvoiceStatus::parse);
+    if invoice.status == InvoiceStatus::Draft
+        && stripe_status.is_some_and(|s| s != InvoiceStatus::Draft)
+    {
+        invoice.status = InvoiceStatus::Open;
+    }
+    if let Some(number) = i.number.as_deref() {
+        match InvoiceNumber::parse(number) {
+            Ok(n) => invoice.number = n,
+            Err(_) => {
+                return Ok(flagged(format!(
+                    "invoice {} has an unusable number '{}'",
+                    i.invoice,
+                    quote(number)
+                )))
+            }
+        }
+    }
+    // What is owed may change until something is paid; never after.
+    if matches!(invoice.status, InvoiceStatus::Draft | InvoiceStatus::Open)
+        && invoice.amount_paid.is_zero()
+    {
+        let currency = invoice.amount_due.currency();
+        if !i.currency.eq_ignore_ascii_case(currency.as_str()) {
+            return Ok(flagged(format!(
+                "currency mismatch on invoice {}: it is in {currency}, Stripe says {}",
+                invoice.number,
+                quote(&i.currency)
+            )));
+        }
+        match Money::new(i.amount_due, currency) {
+            Ok(due) => invoice.amount_due = due,
+            Err(_) => return Ok(flagged(format!("negative amount {}", i.amount_due))),
+        }
+    }
+    if i.due_date.is_some() {
+        invoice.due_date = i.due_date.map(|d| d.date_naive());
+    }
+    invoice.invoice_ref = Some(i.invoice.clone());
+    merge_links(&mut invoice, i);
+    invoice.last_event_at = Some(event.created);
+    if invoice == before {
+        return Ok(processed());
+    }
+    invoice.updated_at = now;
+    save_invoice_or_flag(tx, &invoice)
+}
+
+/// `invoice.voided` / `invoice.marked_uncollectible`: nothing more is collected (an
+/// uncollectible invoice may still be paid later, as at Stripe).
+fn closed(
+    tx: &mut dyn WebhookTx,
+    event: &ProviderEvent,
+    i: &InvoiceSnapshot,
+    mut invoice: Invoice,
+    to: InvoiceStatus,
+    now: DateTime<Utc>,
+) -> Result<Applied, RepoError> {
+    if invoice.status == to {
+        return Ok(applied(
+            EventOutcome::Processed,
+            Some(format!("invoice is already {}", to.as_str())),
+        ));
+    }
+    if !invoice.status.can_become(to) {
+        if invoice.status == InvoiceStatus::Void {
+            return Ok(applied(
+                EventOutcome::Processed,
+                Some("invoice is already void".into()),
+            ));
+        }
+        return Ok(flagged(format!(
+            "invoice {} is {} but Stripe reports it {}",
+            invoice.number,
+            invoice.status.as_str(),
+            to.as_str()
+        )));
+    }
+    invoice.status = to;
+    invoice.invoice_ref = Some(i.invoice.clone());
+    merge_links(&mut invoice, i);
+    invoice.last_event_at = Some(event.created);
+    invoice.updated_at = now;
+    save_invoice_or_flag(tx, &invoice)
+}
+
+/// `invoice.payment_action_required`: the customer must authenticate on the hosted
+/// invoice page; notified once per invoice and attempt.
+fn action_required(
+    tx: &mut dyn WebhookTx,
+    event: &ProviderEvent,
+    i: &InvoiceSnapshot,
+    mut invoice: Invoice,
+    now: DateTime<Utc>,
+) -> Result<Applied, RepoError> {
+    if !invoice.status.is_payable() {
+        return Ok(applied(
+            EventOutcome::Processed,
+            Some(format!("invoice is already {}", invoice.status.as_str())),
+        ));
+    }
+    let before = invoice.clone();
+    invoice.invoice_ref = Some(i.invoice.clone());
+    merge_links(&mut invoice, i);
+    if invoice != before || invoice.last_event_at.is_none_or(|at| at < event.created) {
+        invoice.last_event_at = Some(event.created);
+        invoice.updated_at = now;
+        let saved = save_invoice_or_flag(tx, &invoice)?;
+        if saved.outcome != EventOutcome::Processed {
+            return Ok(saved);
+        }
+    }
+    tx.enqueue_notification(&NewNotification {
+        id: NotificationId::new(),
+        dedupe_key: format!(
+            "invoice.payment_action_required:{}:{}",
+            i.invoice, i.attempt_count
+        ),
+        occurred_at: event.created,
+        body: NotificationBody::InvoicePaymentActionRequired {
+            tenant: invoice.tenant_id,
+            invoice: invoice.id,
+            number: invoice.number.to_string(),
+            invoice_ref: invoice.invoice_ref.clone(),
+            hosted_invoice_url: invoice.hosted_invoice_url.clone(),
             amount_due: invoice.amount_due,
             attempt: i.attempt_count,
         },

@@ -3,8 +3,10 @@
 //!
 //! This file dispatches each event to the rules of the Stripe object it is about, one file
 //! per object: [`checkout`] (`checkout.session.*`), [`subscription`]
-//! (`customer.subscription.*`), [`invoice`] (`invoice.*`) and [`payment_intent`]
-//! (`payment_intent.*`); a new event type goes into the file of its object, and a new
+//! (`customer.subscription.*`), [`invoice`] (`invoice.*`), [`payment_intent`]
+//! (`payment_intent.*`), [`customer`] (`customer.deleted`), [`refund`] (`charge.refunded`,
+//! `refund.*`) and [`dispute`] (`charge.dispute.*`); a new event type goes into the file of
+//! its object, and a new
 //! object into a file of its own. What every object's rules share stays here (the ledger
 //! row, the outcomes and their details) or in [`tenant`] (the tenant an event is about,
 //! and its status). [`receive`] is the service's side: the delivery, the replay, the
@@ -22,7 +24,10 @@
 //!     by definition the newest. If Stripe cannot be reached the delivery fails (5xx) and
 //!     Stripe redelivers later.
 //!   - *Invoices* on a tie are settled by the invoice state machine: `paid` and `void` are
-//!     final, so a failure event tied with a success can never undo the payment.
+//!     final, so a failure event tied with a success can never undo the payment; statuses
+//!     only move forward (`draft` → `open` → …), and a mirror (`invoice.created`,
+//!     `.finalized`, `.updated`) never clears a number or a link an event of the same
+//!     second set.
 //! * **Atomicity.** Effects run in one transaction through [`WebhookTx`]; any error rolls
 //!   everything back, the ledger row included, and the delivery answers 5xx so that Stripe
 //!   retries. What a redelivery cannot fix (no tenant, an unknown price, an amount that
@@ -41,11 +46,15 @@ use crate::webhook::{PaymentEvent, ProviderEvent, SignatureError};
 use invoice::InvoiceChange;
 
 mod checkout;
+mod customer;
 mod invoice;
 mod payment_intent;
 mod receive;
 mod subscription;
 mod tenant;
+// ---- refunds and disputes (issue 14) ----
+mod dispute;
+mod refund;
 
 /// What a delivery came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,7 +225,9 @@ fn effects(
 ) -> Result<WorkOutcome, RepoError> {
     let decided = match &event.event {
         PaymentEvent::Ignored => applied(EventOutcome::Ignored, None),
-        PaymentEvent::CheckoutCompleted(c) => checkout::checkout_completed(tx, event, c, now)?,
+        PaymentEvent::CheckoutCompleted(c) => {
+            checkout::checkout_completed(tx, event, c, false, now)?
+        }
         PaymentEvent::SubscriptionUpdated(s) => {
             return subscription::subscription_changed(tx, event, s, false, delivery, now)
         }
@@ -231,6 +242,43 @@ fn effects(
         }
         PaymentEvent::PaymentSucceeded(p) => payment_intent::payment_succeeded(tx, event, p, now)?,
         PaymentEvent::PaymentFailed(p) => payment_intent::payment_failed(tx, event, p, now)?,
+        // ---- the lifecycle beyond the seven (issue 14) ----
+        PaymentEvent::InvoiceCreated(i)
+        | PaymentEvent::InvoiceFinalized(i)
+        | PaymentEvent::InvoiceUpdated(i) => {
+            invoice::invoice_changed(tx, event, i, InvoiceChange::Mirrored, now)?
+        }
+        PaymentEvent::InvoiceVoided(i) => {
+            invoice::invoice_changed(tx, event, i, InvoiceChange::Voided, now)?
+        }
+        PaymentEvent::InvoiceMarkedUncollectible(i) => {
+            invoice::invoice_changed(tx, event, i, InvoiceChange::MarkedUncollectible, now)?
+        }
+        PaymentEvent::InvoicePaymentActionRequired(i) => {
+            invoice::invoice_changed(tx, event, i, InvoiceChange::ActionRequired, now)?
+        }
+        PaymentEvent::SubscriptionCreated(s)
+        | PaymentEvent::SubscriptionPaused(s)
+        | PaymentEvent::SubscriptionResumed(s) => {
+            return subscription::subscription_changed(tx, event, s, false, delivery, now)
+        }
+        PaymentEvent::SubscriptionTrialWillEnd(s) => subscription::trial_will_end(tx, event, s)?,
+        PaymentEvent::CheckoutExpired(c) => checkout::checkout_expired(tx, c, now)?,
+        PaymentEvent::CheckoutAsyncPaymentSucceeded(c) => {
+            checkout::checkout_completed(tx, event, c, true, now)?
+        }
+        PaymentEvent::CheckoutAsyncPaymentFailed(c) => {
+            checkout::checkout_async_payment_failed(tx, event, c)?
+        }
+        PaymentEvent::PaymentIntentCanceled(p) => {
+            payment_intent::payment_intent_canceled(tx, p, now)?
+        }
+        PaymentEvent::CustomerDeleted(c) => customer::customer_deleted(tx, c, now)?,
+        // ---- end of the lifecycle block ----
+        // ---- refunds and disputes (issue 14) ----
+        PaymentEvent::ChargeRefunded(c) => refund::charge_refunded(tx, event, c, now)?,
+        PaymentEvent::RefundChanged(r) => refund::refund_changed(tx, event, r, now)?,
+        PaymentEvent::DisputeChanged(d) => dispute::dispute_changed(tx, event, d, now)?,
     };
     Ok(decided.into())
 }

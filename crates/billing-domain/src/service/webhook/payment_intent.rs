@@ -1,5 +1,6 @@
 //! `payment_intent.succeeded` and `.payment_failed`: each attempt recorded once as a
-//! payment; a success pays the invoice it is for.
+//! payment; a success pays the invoice it is for. `.canceled`: the invoice it collected
+//! never hands it out again.
 
 use chrono::{DateTime, Utc};
 use tracing::warn;
@@ -58,6 +59,7 @@ pub(super) fn payment_succeeded(
         tenant_id: tenant.id,
         invoice_id: invoice.as_ref().map(|i| i.id),
         amount: received,
+        amount_refunded: Money::zero(currency),
         status: PaymentStatus::Succeeded,
         failure_code: None,
         failure_message: None,
@@ -133,6 +135,7 @@ pub(super) fn payment_failed(
         tenant_id: tenant.id,
         invoice_id: invoice.map(|i| i.id),
         amount,
+        amount_refunded: Money::zero(amount.currency()),
         status: PaymentStatus::Failed,
         failure_code: p.failure_code.clone(),
         failure_message: p.failure_message.clone(),
@@ -142,4 +145,36 @@ pub(super) fn payment_failed(
     };
     tx.insert_payment(&attempt, &event.id)?;
     Ok(processed())
+}
+
+/// `payment_intent.canceled`: Stripe never lets it be paid again. The invoice it collects
+/// keeps it (so that the next PaymentIntent's idempotency key names the one it replaces)
+/// but marked canceled, and the next payment-intent call makes a new one. A canceled
+/// PaymentIntent stays canceled, so the order of events does not matter here.
+pub(super) fn payment_intent_canceled(
+    tx: &mut dyn WebhookTx,
+    p: &PaymentIntentSnapshot,
+    now: DateTime<Utc>,
+) -> Result<Applied, RepoError> {
+    let (_tenant, invoice) = match payment_context(tx, p)? {
+        Ok(found) => found,
+        Err(reason) => return Ok(unmatched(reason)),
+    };
+    let Some(mut invoice) =
+        invoice.filter(|i| i.payment_intent.as_ref() == Some(&p.payment_intent))
+    else {
+        return Ok(applied(
+            EventOutcome::Processed,
+            Some(format!("no invoice is collected by {}", p.payment_intent)),
+        ));
+    };
+    if invoice.payment_intent_canceled {
+        return Ok(applied(
+            EventOutcome::Processed,
+            Some("already recorded as canceled".into()),
+        ));
+    }
+    invoice.payment_intent_canceled = true;
+    invoice.updated_at = now;
+    save_invoice_or_flag(tx, &invoice)
 }

@@ -104,7 +104,8 @@ impl BillingService {
         delivery: Delivery,
     ) -> Result<WebhookReceipt, WebhookError> {
         let linked = match &event.event {
-            PaymentEvent::CheckoutCompleted(checkout) => checkout.customer.clone(),
+            PaymentEvent::CheckoutCompleted(checkout)
+            | PaymentEvent::CheckoutAsyncPaymentSucceeded(checkout) => checkout.customer.clone(),
             _ => None,
         };
         let receipt = self.apply_one(event, payload, delivery).await?;
@@ -238,6 +239,9 @@ impl BillingService {
         let mut fresh = event.clone();
         fresh.event = match &event.event {
             PaymentEvent::SubscriptionDeleted(_) => PaymentEvent::SubscriptionDeleted(current),
+            PaymentEvent::SubscriptionCreated(_) => PaymentEvent::SubscriptionCreated(current),
+            PaymentEvent::SubscriptionPaused(_) => PaymentEvent::SubscriptionPaused(current),
+            PaymentEvent::SubscriptionResumed(_) => PaymentEvent::SubscriptionResumed(current),
             _ => PaymentEvent::SubscriptionUpdated(current),
         };
         Ok(Some(fresh))

@@ -1,12 +1,14 @@
-//! `customer.subscription.updated` and `.deleted`: the subscription mirrors Stripe's, in
-//! the order Stripe created the events (a same-second tie is settled by `receive`).
+//! `customer.subscription.created`, `.updated`, `.paused`, `.resumed` and `.deleted`: the
+//! subscription mirrors Stripe's, in the order Stripe created the events (a same-second
+//! tie is settled by `receive`); `.trial_will_end` is notified once per trial end.
 
 use chrono::{DateTime, Utc};
 
 use super::tenant::{resolve_tenant, second_live_subscription, settle_tenant};
 use super::{applied, processed_with, quote, stale, unmatched, Delivery};
-use crate::ids::SubscriptionId;
+use crate::ids::{NotificationId, SubscriptionId};
 use crate::model::{EventOutcome, PlanKey, Subscription, SubscriptionStatus};
+use crate::notification::{NewNotification, NotificationBody};
 use crate::ports::{Applied, RepoError, WebhookTx, WorkOutcome};
 use crate::webhook::{ProviderEvent, SubscriptionSnapshot};
 
@@ -70,6 +72,9 @@ fn mirror(
         None => None,
     };
     let was_live = existing.as_ref().is_some_and(|row| row.status.is_live());
+    let was_paused = existing
+        .as_ref()
+        .is_some_and(|row| row.status == SubscriptionStatus::Paused);
     let mut sub = match existing {
         Some(row) => row,
         None => {
@@ -132,7 +137,15 @@ fn mirror(
     sub.updated_at = now;
     tx.save_subscription(&sub)?;
 
-    let note = settle_tenant(tx, sub.tenant_id, &sub, s.customer.as_ref(), false, now)?;
+    let note = settle_tenant(
+        tx,
+        sub.tenant_id,
+        &sub,
+        s.customer.as_ref(),
+        false,
+        was_paused,
+        now,
+    )?;
     if status.is_live() && !was_live && tx.has_other_live_subscription(sub.tenant_id, sub.id)? {
         return Ok(second_live_subscription(
             sub.tenant_id,
@@ -141,4 +154,55 @@ fn mirror(
         ));
     }
     Ok(processed_with(note))
+}
+
+/// `customer.subscription.trial_will_end`: a reminder, notified once per subscription and
+/// trial end. It changes no state (the subscription's own events do), so it is never
+/// stale; a subscription already past its trial needs no reminder.
+pub(super) fn trial_will_end(
+    tx: &mut dyn WebhookTx,
+    event: &ProviderEvent,
+    s: &SubscriptionSnapshot,
+) -> Result<Applied, RepoError> {
+    let existing = tx.lock_subscription(&s.subscription)?;
+    let tenant = match &existing {
+        Some(row) => row.tenant_id,
+        None => match resolve_tenant(tx, &s.tenant)? {
+            Ok(t) => t.id,
+            Err(reason) => return Ok(unmatched(reason)),
+        },
+    };
+    if let Some(row) = &existing {
+        if row.status != SubscriptionStatus::Trialing {
+            return Ok(applied(
+                EventOutcome::Processed,
+                Some(format!(
+                    "subscription is {}: no trial to remind of",
+                    row.status.as_str()
+                )),
+            ));
+        }
+    }
+    let trial_end = s
+        .trial_end
+        .map_or_else(|| "none".to_owned(), |t| t.timestamp().to_string());
+    let fresh = tx.enqueue_notification(&NewNotification {
+        id: NotificationId::new(),
+        dedupe_key: format!("subscription.trial_will_end:{}:{trial_end}", s.subscription),
+        occurred_at: event.created,
+        body: NotificationBody::SubscriptionTrialWillEnd {
+            tenant,
+            subscription: existing.as_ref().map(|row| row.id),
+            subscription_ref: s.subscription.clone(),
+            trial_end: s.trial_end,
+        },
+    })?;
+    Ok(if fresh {
+        processed_with(None)
+    } else {
+        applied(
+            EventOutcome::Processed,
+            Some("this trial end was already notified".into()),
+        )
+    })
 }

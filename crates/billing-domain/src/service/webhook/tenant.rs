@@ -41,8 +41,11 @@ pub(super) fn resolve_tenant(
     Ok(Err(format!("tenant unresolved: {}", notes.join("; "))))
 }
 
-/// A tenant becomes `active` with a live subscription, and `cancelled` once nothing live
-/// is left; an operator's `suspended` is never overridden.
+/// A tenant becomes `active` with a live subscription, `suspended` while its subscription
+/// is paused and nothing else is live, and `cancelled` once nothing live is left. A
+/// suspension is lifted only by the resumption (or the end) of the paused subscription
+/// that caused it (`was_paused`: the subscription was `paused` before this event), so an
+/// operator's `suspended` is otherwise never overridden.
 ///
 /// Runs under the tenant's row lock, so that two events about one tenant decide its
 /// status one after the other: a deletion of an old subscription racing the checkout of
@@ -56,6 +59,7 @@ pub(super) fn settle_tenant(
     sub: &Subscription,
     customer: Option<&CustomerRef>,
     replace_customer: bool,
+    was_paused: bool,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, RepoError> {
     let Some(mut tenant) = tx.lock_tenant(tenant)? else {
@@ -76,13 +80,19 @@ pub(super) fn settle_tenant(
             }
         }
     }
-    if tenant.status != TenantStatus::Suspended {
+    if tenant.status != TenantStatus::Suspended || was_paused {
         if sub.status.is_live() {
             tenant.status = TenantStatus::Active;
-        } else if sub.status == SubscriptionStatus::Canceled
-            && !tx.has_other_live_subscription(tenant.id, sub.id)?
+        } else if matches!(
+            sub.status,
+            SubscriptionStatus::Canceled | SubscriptionStatus::Paused
+        ) && !tx.has_other_live_subscription(tenant.id, sub.id)?
         {
-            tenant.status = TenantStatus::Cancelled;
+            tenant.status = if sub.status == SubscriptionStatus::Paused {
+                TenantStatus::Suspended
+            } else {
+                TenantStatus::Cancelled
+            };
         }
     }
     if (tenant.status, tenant.customer.clone()) != before {

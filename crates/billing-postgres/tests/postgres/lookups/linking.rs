@@ -189,6 +189,7 @@ async fn a_payment_recorded_while_the_lookup_is_recorded_is_still_linked() {
                         tenant_id: tenant,
                         invoice_id: None,
                         amount: usd(2900),
+                        amount_refunded: usd(0),
                         status: billing_domain::PaymentStatus::Succeeded,
                         failure_code: None,
                         failure_message: None,

@@ -30,21 +30,17 @@ fn pi(s: &str) -> PaymentIntentRef {
 /// A paid Stripe invoice `in_<number>` of `tenant`, naming `payment_intent` if given.
 fn paid(tenant: TenantId, number: &str, payment_intent: Option<&str>) -> Invoice {
     Invoice {
-        id: InvoiceId::new(),
-        tenant_id: tenant,
-        subscription_id: None,
         number: InvoiceNumber::parse(number).unwrap(),
         status: InvoiceStatus::Paid,
         amount_due: usd(2900),
         amount_paid: usd(2900),
-        due_date: None,
-        description: None,
         paid_at: Some(at(0)),
         invoice_ref: Some(InvoiceRef::parse(format!("in_{number}")).unwrap()),
         payment_intent: payment_intent.map(pi),
         last_event_at: Some(at(0)),
         created_at: at(0),
         updated_at: at(0),
+        ..billing_domain::testing::invoice(tenant)
     }
 }
 

@@ -20,8 +20,8 @@ use billing_domain::ports::{
 use billing_domain::{
     ChargeRef, ConflictField, CustomerRef, EventId, EventOutcome, Invoice, InvoiceId, InvoiceKey,
     InvoiceNumber, InvoiceRef, InvoiceStatus, NotificationId, Payment, PaymentId, PaymentIntentRef,
-    PaymentStatus, PlanId, PlanKey, PriceRef, Subscription, SubscriptionId, SubscriptionRef,
-    SubscriptionStatus, TenantId, TenantStatus,
+    PaymentStatus, PlanId, PlanKey, PriceRef, Subscription, SubscriptionRef, SubscriptionStatus,
+    TenantId, TenantStatus,
 };
 use billing_postgres::{PgConfig, PgStore};
 use chrono::{DateTime, TimeZone, Utc};
@@ -72,40 +72,26 @@ fn insert_only(entry: NewLedgerEntry) -> WebhookWork {
 
 fn subscription(tenant: TenantId, plan: PlanId, stripe_id: &str) -> Subscription {
     Subscription {
-        id: SubscriptionId::new(),
-        tenant_id: tenant,
-        plan_id: plan,
-        status: SubscriptionStatus::Active,
         current_period_start: Some(at(0)),
         current_period_end: Some(at(30 * 86_400)),
-        cancel_at_period_end: false,
-        canceled_at: None,
-        past_due_since: None,
         subscription_ref: Some(SubscriptionRef::parse(stripe_id).unwrap()),
         customer: Some(CustomerRef::parse("cus_test_1").unwrap()),
         last_event_at: Some(at(0)),
         created_at: at(1),
         updated_at: at(1),
+        ..billing_domain::testing::subscription(tenant, plan)
     }
 }
 
 fn invoice(tenant: TenantId, number: &str, stripe_id: &str) -> Invoice {
     Invoice {
-        id: InvoiceId::new(),
-        tenant_id: tenant,
-        subscription_id: None,
         number: InvoiceNumber::parse(number).unwrap(),
-        status: InvoiceStatus::Open,
         amount_due: usd(2900),
-        amount_paid: usd(0),
-        due_date: None,
-        description: None,
-        paid_at: None,
         invoice_ref: Some(InvoiceRef::parse(stripe_id).unwrap()),
-        payment_intent: None,
         last_event_at: Some(at(0)),
         created_at: at(1),
         updated_at: at(1),
+        ..billing_domain::testing::invoice(tenant)
     }
 }
 
@@ -115,6 +101,7 @@ fn payment(tenant: TenantId, status: PaymentStatus, pi: &str) -> Payment {
         tenant_id: tenant,
         invoice_id: None,
         amount: usd(2900),
+        amount_refunded: usd(0),
         status,
         failure_code: (status == PaymentStatus::Failed).then(|| "card_declined".to_owned()),
         failure_message: None,

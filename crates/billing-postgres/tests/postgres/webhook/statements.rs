@@ -316,3 +316,106 @@ async fn a_store_without_a_notification_format_refuses_to_enqueue_and_commits_no
         .unwrap()
         .is_none());
 }
+
+// ---- the lifecycle beyond the seven (issue 14) ----
+
+#[tokio::test]
+async fn an_invoices_stripe_links_and_canceled_intent_are_stored_and_a_new_intent_clears_the_mark()
+{
+    let (_db, store) = setup();
+    let tenant = TenantRepository::ensure(&store, TenantId::new())
+        .await
+        .unwrap()
+        .id;
+    let mut inv = invoice(tenant, "INV-200", "in_test_200");
+    inv.hosted_invoice_url = Some("https://invoice.stripe.com/i/acct_1/test_200".into());
+    inv.invoice_pdf_url = Some("https://pay.stripe.com/invoice/acct_1/test_200/pdf".into());
+    inv.payment_intent = Some(PaymentIntentRef::parse("pi_test_old").unwrap());
+    inv.payment_intent_canceled = true;
+    let id = inv.id;
+    let saved = inv.clone();
+
+    store
+        .apply(work(move |tx| {
+            tx.save_invoice(&saved)?;
+            assert_eq!(tx.lock_invoice(saved.id)?.as_ref(), Some(&saved));
+            Ok(processed())
+        }))
+        .await
+        .unwrap()
+        .committed();
+    let stored = InvoiceRepository::get(&store, &InvoiceKey::Id(id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.hosted_invoice_url, inv.hosted_invoice_url);
+    assert_eq!(stored.invoice_pdf_url, inv.invoice_pdf_url);
+    assert!(stored.payment_intent_canceled);
+
+    let replaced = InvoiceRepository::attach_payment_intent(
+        &store,
+        id,
+        &PaymentIntentRef::parse("pi_test_new").unwrap(),
+        Some(PaymentIntentRef::parse("pi_test_old").unwrap()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    assert_eq!(replaced.payment_intent.unwrap().as_str(), "pi_test_new");
+    assert!(!replaced.payment_intent_canceled);
+}
+
+#[tokio::test]
+async fn only_a_recorded_open_checkout_session_is_expired_by_the_webhook() {
+    use billing_domain::ports::{CheckoutSessionRepository, SessionEnd};
+    use billing_domain::CheckoutSessionRef;
+
+    let (_db, store) = setup();
+    let tenant = TenantRepository::ensure(&store, TenantId::new())
+        .await
+        .unwrap()
+        .id;
+    let open = CheckoutSessionRef::parse("cs_test_open").unwrap();
+    let done = CheckoutSessionRef::parse("cs_test_done").unwrap();
+    store.record_open(tenant, &open, at(0)).await.unwrap();
+    store.record_open(tenant, &done, at(0)).await.unwrap();
+    store
+        .close(&done, SessionEnd::Completed, at(1))
+        .await
+        .unwrap();
+
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&results);
+    store
+        .apply(work(move |tx| {
+            let mut seen = seen.lock().unwrap();
+            seen.clear();
+            for id in [
+                "cs_test_open",
+                "cs_test_done",
+                "cs_test_unknown",
+                "cs_test_open",
+            ] {
+                seen.push(
+                    tx.expire_checkout_session(&CheckoutSessionRef::parse(id).unwrap(), at(2))?,
+                );
+            }
+            Ok(processed())
+        }))
+        .await
+        .unwrap()
+        .committed();
+
+    assert_eq!(*results.lock().unwrap(), [true, false, false, false]);
+    // The completed one stays complete; the expired one no longer blocks a new checkout.
+    let others = store
+        .record_open(
+            tenant,
+            &CheckoutSessionRef::parse("cs_test_next").unwrap(),
+            at(3),
+        )
+        .await
+        .unwrap();
+    assert!(others.is_empty(), "{others:?}");
+}

@@ -13,11 +13,11 @@ use super::*;
 use crate::error::ConflictField;
 use crate::ids::{
     ChargeRef, CheckoutSessionRef, CustomerRef, EventId, InvoiceId, InvoiceRef, PaymentIntentRef,
-    PlanId, PriceRef, SubscriptionId, SubscriptionRef, TenantId,
+    PriceRef, SubscriptionId, SubscriptionRef, TenantId,
 };
 use crate::model::{
-    BillingInterval, Invoice, InvoiceNumber, InvoiceStatus, Payment, PaymentStatus, Plan, PlanCode,
-    PlanKey, Subscription, SubscriptionStatus, Tenant, TenantStatus,
+    Invoice, InvoiceNumber, InvoiceStatus, Payment, PaymentStatus, Plan, PlanKey, Subscription,
+    SubscriptionStatus, Tenant, TenantStatus,
 };
 use crate::money::{Currency, Money};
 use crate::notification::NewNotification;
@@ -26,12 +26,19 @@ use crate::webhook::{
     CheckoutCompleted, InvoiceSnapshot, PaymentIntentSnapshot, SubscriptionSnapshot, TenantHints,
 };
 
+// ---- refunds and disputes (issue 14) ----
+use crate::ids::{DisputeRef, PaymentId, RefundRef};
+use crate::model::{Dispute, DisputeStatus, Refund, RefundStatus};
+use crate::webhook::{ChargeRefunded, DisputeSnapshot, RefundSnapshot};
+
 mod support;
 use support::*;
 
 mod checkout;
 mod invoice;
 mod ledger;
+mod lifecycle;
 mod payment_intent;
+mod refund_dispute;
 mod subscription;
 mod tenant;

@@ -15,10 +15,15 @@ pub(super) struct State {
     pub(super) payments: Vec<(Payment, EventId)>,
     pub(super) notifications: Vec<NewNotification>,
     pub(super) completed_sessions: Vec<crate::ids::CheckoutSessionRef>,
+    /// Recorded Checkout Sessions still open (`expire_checkout_session` closes them).
+    pub(super) open_sessions: std::collections::HashSet<crate::ids::CheckoutSessionRef>,
     /// Invoices whose PaymentIntent is to be looked up, with the time asked.
     pub(super) lookups: Vec<(InvoiceId, DateTime<Utc>)>,
     /// Makes `save_invoice` fail as a lost connection would.
     pub(super) fail_invoice_writes: bool,
+    // ---- refunds and disputes (issue 14) ----
+    pub(super) refunds: Vec<Refund>,
+    pub(super) disputes: Vec<Dispute>,
 }
 
 impl WebhookTx for State {
@@ -108,6 +113,14 @@ impl WebhookTx for State {
         Ok(())
     }
 
+    fn expire_checkout_session(
+        &mut self,
+        session: &crate::ids::CheckoutSessionRef,
+        _at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        Ok(self.open_sessions.remove(session))
+    }
+
     fn has_other_live_subscription(
         &mut self,
         tenant: TenantId,
@@ -155,8 +168,8 @@ impl WebhookTx for State {
     fn insert_payment(&mut self, payment: &Payment, source: &EventId) -> Result<bool, RepoError> {
         let duplicate = self.payments.iter().any(|(p, s)| {
             s == source
-                || (payment.status == PaymentStatus::Succeeded
-                    && p.status == PaymentStatus::Succeeded
+                || (payment.status != PaymentStatus::Failed
+                    && p.status != PaymentStatus::Failed
                     && p.payment_intent == payment.payment_intent)
         });
         if !duplicate {
@@ -188,6 +201,63 @@ impl WebhookTx for State {
         if !has_intent && !self.lookups.iter().any(|(i, _)| *i == invoice) {
             self.lookups.push((invoice, at));
         }
+        Ok(())
+    }
+
+    // ---- refunds and disputes (issue 14) ----
+    fn lock_payment_by_charge(&mut self, charge: &ChargeRef) -> Result<Option<Payment>, RepoError> {
+        Ok(self
+            .payments
+            .iter()
+            .find(|(p, _)| p.status != PaymentStatus::Failed && p.charge.as_ref() == Some(charge))
+            .map(|(p, _)| p.clone()))
+    }
+    fn lock_payment_by_payment_intent(
+        &mut self,
+        payment_intent: &PaymentIntentRef,
+    ) -> Result<Option<Payment>, RepoError> {
+        Ok(self
+            .payments
+            .iter()
+            .find(|(p, _)| {
+                p.status != PaymentStatus::Failed
+                    && p.payment_intent.as_ref() == Some(payment_intent)
+            })
+            .map(|(p, _)| p.clone()))
+    }
+    fn save_payment_state(&mut self, payment: &Payment) -> Result<(), RepoError> {
+        for (p, _) in &mut self.payments {
+            if p.id == payment.id {
+                p.status = payment.status;
+                p.amount_refunded = payment.amount_refunded;
+            }
+        }
+        Ok(())
+    }
+    fn refunds_of(&mut self, payment: PaymentId) -> Result<Vec<Refund>, RepoError> {
+        Ok(self
+            .refunds
+            .iter()
+            .filter(|r| r.payment_id == payment)
+            .cloned()
+            .collect())
+    }
+    fn save_refund(&mut self, refund: &Refund) -> Result<(), RepoError> {
+        self.refunds.retain(|r| r.id != refund.id);
+        self.refunds.push(refund.clone());
+        Ok(())
+    }
+    fn disputes_of(&mut self, payment: PaymentId) -> Result<Vec<Dispute>, RepoError> {
+        Ok(self
+            .disputes
+            .iter()
+            .filter(|d| d.payment_id == payment)
+            .cloned()
+            .collect())
+    }
+    fn save_dispute(&mut self, dispute: &Dispute) -> Result<(), RepoError> {
+        self.disputes.retain(|d| d.id != dispute.id);
+        self.disputes.push(dispute.clone());
         Ok(())
     }
 }
@@ -230,19 +300,7 @@ pub(super) fn usd(minor: i64) -> Money {
 }
 
 pub(super) fn pro_plan() -> Plan {
-    Plan {
-        id: PlanId::new(),
-        code: PlanCode::parse("plan-pro").unwrap(),
-        name: "Pro".into(),
-        price: PriceRef::parse("price_pro").unwrap(),
-        amount: usd(4900),
-        interval: BillingInterval::Month,
-        trial_days: None,
-        features: crate::model::Features::default(),
-        active: true,
-        created_at: at(0),
-        updated_at: at(0),
-    }
+    crate::testing::plan()
 }
 
 pub(super) fn event(id: &str, created: i64, payload: PaymentEvent) -> ProviderEvent {
@@ -305,6 +363,7 @@ pub(super) fn sub_snapshot(
         cancel_at_period_end: false,
         canceled_at: None,
         ended_at: None,
+        trial_end: None,
     }
 }
 
@@ -328,6 +387,10 @@ pub(super) fn stripe_invoice(
         payment_intent: Some(PaymentIntentRef::parse("pi_1").unwrap()),
         due_date: None,
         created: Some(at(1_000)),
+        status: Some("paid".into()),
+        hosted_invoice_url: Some("https://invoice.example/i/in_1".into()),
+        invoice_pdf_url: Some("https://invoice.example/i/in_1/pdf".into()),
+        paid_out_of_band: false,
     }
 }
 
