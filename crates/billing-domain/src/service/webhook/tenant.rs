@@ -43,9 +43,10 @@ pub(super) fn resolve_tenant(
 
 /// A tenant becomes `active` with a live subscription, `suspended` while its subscription
 /// is paused and nothing else is live, and `cancelled` once nothing live is left. A
-/// suspension is lifted only by the resumption (or the end) of the paused subscription
-/// that caused it (`was_paused`: the subscription was `paused` before this event), so an
-/// operator's `suspended` is otherwise never overridden.
+/// suspension is lifted by the resumption (or the end) of the paused subscription that
+/// caused it (`was_paused`: the subscription was `paused` before this event), or by a
+/// checkout (`replace_customer`) whose new subscription is live: the tenant bought access
+/// anew. Other events never override a `suspended`.
 ///
 /// Runs under the tenant's row lock, so that two events about one tenant decide its
 /// status one after the other: a deletion of an old subscription racing the checkout of
@@ -80,7 +81,8 @@ pub(super) fn settle_tenant(
             }
         }
     }
-    if tenant.status != TenantStatus::Suspended || was_paused {
+    let checkout_paid = replace_customer && sub.status.is_live();
+    if tenant.status != TenantStatus::Suspended || was_paused || checkout_paid {
         if sub.status.is_live() {
             tenant.status = TenantStatus::Active;
         } else if matches!(

@@ -910,3 +910,51 @@ async fn a_deleted_customer_of_no_tenant_is_unmatched() {
     assert_eq!(applied.outcome, EventOutcome::Unmatched);
     assert!(applied.detail.unwrap().contains("cus_9"));
 }
+
+#[tokio::test]
+async fn a_tenant_suspended_by_a_pause_is_active_again_after_paying_a_new_checkout() {
+    let store = store_with_plan();
+    let tenant = TenantId::new();
+    for (id, created, event_kind) in [
+        (
+            "evt_1",
+            100,
+            PaymentEvent::SubscriptionCreated(sub_snapshot(
+                SubscriptionStatus::Active,
+                Some(tenant),
+            )),
+        ),
+        (
+            "evt_2",
+            200,
+            PaymentEvent::SubscriptionPaused(sub_snapshot(
+                SubscriptionStatus::Paused,
+                Some(tenant),
+            )),
+        ),
+    ] {
+        deliver(&store, event(id, created, event_kind))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.state().tenants[&tenant].status,
+        TenantStatus::Suspended
+    );
+
+    // The tenant buys a new subscription while the paused one stays paused.
+    let PaymentEvent::CheckoutCompleted(mut new_checkout) = checkout(tenant) else {
+        unreachable!("checkout() builds a completed checkout")
+    };
+    new_checkout.session = CheckoutSessionRef::parse("cs_test_2").unwrap();
+    new_checkout.subscription = Some(SubscriptionRef::parse("sub_2").unwrap());
+    let done = deliver(
+        &store,
+        event("evt_3", 300, PaymentEvent::CheckoutCompleted(new_checkout)),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(done.outcome, EventOutcome::Processed);
+    assert_eq!(store.state().tenants[&tenant].status, TenantStatus::Active);
+}
