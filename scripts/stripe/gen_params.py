@@ -38,6 +38,9 @@ OPERATIONS = [
     "POST /v1/customers",
     "GET /v1/customers/{customer}",
     "GET /v1/invoices/{invoice}",
+    "POST /v1/invoices/{invoice}/void",
+    "POST /v1/invoices/{invoice}/mark_uncollectible",
+    "POST /v1/invoices/{invoice}/pay",
     "POST /v1/invoices/create_preview",
     "GET /v1/subscriptions",
     "GET /v1/subscriptions/{subscription_exposed_id}",
@@ -60,8 +63,8 @@ OPERATIONS = [
 SCRIPT_DIR = pathlib.Path(__file__).resolve().parent
 REPO = SCRIPT_DIR.parent.parent
 DEFAULT_OVERRIDES = SCRIPT_DIR / "gen_params.overrides.json"
-# The emulator crate may carry either name; the table lives in its src/validation/.
-CRATE_DIRS = ["crates/billing-stripe-emulator", "crates/billing-stripe-emulator"]
+# The table lives in the emulator crate's src/validation/.
+CRATE_DIRS = ["crates/billing-stripe-emulator"]
 
 
 class GenError(Exception):

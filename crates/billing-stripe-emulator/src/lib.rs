@@ -2,6 +2,7 @@
 
 mod api;
 mod api_billing;
+mod api_invoices;
 mod api_subscriptions;
 mod checkout;
 mod clock;

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::api::{self, Call};
 use crate::api_billing as billing;
+use crate::api_invoices as invoices;
 use crate::api_subscriptions as subscriptions;
 use crate::error::{ApiError, Reply};
 use crate::failure::Failure;
@@ -49,6 +50,9 @@ pub(crate) const ROUTES: &[Route] = routes! {
     "GET" "/v1/customers/{customer}" => Json(api::retrieve_customer),
     "POST" "/v1/invoices/create_preview" => Json(subscriptions::preview_invoice),
     "GET" "/v1/invoices/{invoice}" => Json(api::retrieve_invoice),
+    "POST" "/v1/invoices/{invoice}/void" => Json(invoices::void_invoice),
+    "POST" "/v1/invoices/{invoice}/mark_uncollectible" => Json(invoices::mark_uncollectible),
+    "POST" "/v1/invoices/{invoice}/pay" => Json(invoices::pay_invoice),
     "GET" "/v1/subscriptions" => Json(subscriptions::list_subscriptions),
     "GET" "/v1/subscriptions/{subscription_exposed_id}" => Json(api::retrieve_subscription),
     "POST" "/v1/subscriptions/{subscription_exposed_id}" => Json(subscriptions::update_subscription),

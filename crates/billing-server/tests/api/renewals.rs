@@ -3,7 +3,9 @@
 //! signed, and the service applies them (new period, second paid invoice and payment).
 //! The checkout's own PaymentIntent event arrives before the session's and is applied once
 //! the session links its customer. A renewal that fails twice on a card that fails when
-//! charged goes past_due, and back to active when Stripe's second retry pays.
+//! charged goes past_due, and back to active when Stripe's second retry pays; a failed
+//! renewal's invoice voided at Stripe is void here, one paid out of band is paid here with
+//! no payment.
 
 use billing_domain::TenantId;
 use billing_server::startup::DEV_EMULATOR_API_KEY;
@@ -265,6 +267,114 @@ async fn a_renewal_that_fails_twice_then_pays_goes_past_due_and_back_to_active()
         .get(&format!("/invoices?tenantId={tenant}&status=paid"), &token)
         .await;
     assert_eq!(invoices["data"].as_array().unwrap().len(), 2, "{invoices}");
+
+    app.stop().await;
+}
+
+/// The tenant's one overdue invoice after a failed renewal: its id and Stripe's id.
+async fn overdue_invoice(app: &DevService, tenant: TenantId, token: &str) -> (String, String) {
+    let (_, overdue) = app
+        .get(
+            &format!("/invoices?tenantId={tenant}&status=overdue"),
+            token,
+        )
+        .await;
+    let [invoice] = overdue["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+        .try_into()
+        .unwrap();
+    (
+        invoice["id"].as_str().unwrap().to_owned(),
+        invoice["stripeInvoiceId"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A tenant whose renewal failed (a card that fails when charged): its invoice is open at
+/// Stripe and overdue here.
+async fn with_a_failed_renewal(app: &DevService) -> (TenantId, String, String, String) {
+    let now = chrono::Utc::now().timestamp();
+    let (tenant, token, clock, customer) = subscribed_on_a_clock(app, now).await;
+    control(
+        app,
+        &format!("customers/{customer}/payment_method"),
+        &json!({"card": "4000000000000341"}),
+    )
+    .await;
+    advance(app, &clock, now + 32 * DAY).await;
+    let (id, stripe_id) = overdue_invoice(app, tenant, &token).await;
+    (tenant, token, id, stripe_id)
+}
+
+#[tokio::test]
+async fn an_invoice_voided_at_stripe_is_void_here_and_refuses_a_payment_intent() {
+    let app = DevService::start().await;
+    let (tenant, token, id, stripe_id) = with_a_failed_renewal(&app).await;
+
+    stripe(&app, &format!("/v1/invoices/{stripe_id}/void"), &[]).await;
+    delivered(&app).await;
+
+    let (_, invoice) = app.get(&format!("/invoices/{id}"), &token).await;
+    assert_eq!(invoice["status"], "void", "{invoice}");
+    let refused = app
+        .http
+        .post(format!(
+            "{}/api/v1/billing/invoices/{id}/payment-intent",
+            app.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    let (_, tenant_view) = app.get(&format!("/tenants/{tenant}"), &token).await;
+    assert_eq!(
+        tenant_view["subscription"]["status"], "past_due",
+        "{tenant_view}"
+    );
+
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_invoice_paid_out_of_band_is_paid_here_without_a_payment() {
+    let app = DevService::start().await;
+    let (tenant, token, id, stripe_id) = with_a_failed_renewal(&app).await;
+    let (_, before) = app
+        .get(&format!("/payments?tenantId={tenant}"), &token)
+        .await;
+    let payments_before = before["data"].as_array().unwrap().len();
+
+    let paid = stripe(
+        &app,
+        &format!("/v1/invoices/{stripe_id}/pay"),
+        &[("paid_out_of_band", "true".to_owned())],
+    )
+    .await;
+    delivered(&app).await;
+
+    assert_eq!(paid["paid_out_of_band"], true, "{paid}");
+    let (_, invoice) = app.get(&format!("/invoices/{id}"), &token).await;
+    assert_eq!(invoice["status"], "paid", "{invoice}");
+    let (_, after) = app
+        .get(&format!("/payments?tenantId={tenant}"), &token)
+        .await;
+    let succeeded = after["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == "succeeded")
+        .count();
+    assert_eq!(
+        succeeded, 1,
+        "only the checkout's payment succeeded: {after}"
+    );
+    assert_eq!(
+        after["data"].as_array().unwrap().len(),
+        payments_before,
+        "no payment row for money received outside Stripe: {after}"
+    );
 
     app.stop().await;
 }

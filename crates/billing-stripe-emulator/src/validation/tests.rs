@@ -50,7 +50,7 @@ fn the_table_is_complete_and_parses() {
     let ops = schema::operations().map(<[_]>::len);
     assert_eq!(
         ops,
-        Some(28),
+        Some(31),
         "params.json parses with every served operation"
     );
     for (method, path) in [
@@ -65,6 +65,9 @@ fn the_table_is_complete_and_parses() {
         ("POST", "/v1/customers"),
         ("GET", "/v1/customers/{customer}"),
         ("GET", "/v1/invoices/{invoice}"),
+        ("POST", "/v1/invoices/{invoice}/void"),
+        ("POST", "/v1/invoices/{invoice}/mark_uncollectible"),
+        ("POST", "/v1/invoices/{invoice}/pay"),
         ("POST", "/v1/invoices/create_preview"),
         ("GET", "/v1/subscriptions"),
         ("GET", "/v1/subscriptions/{subscription_exposed_id}"),
@@ -351,7 +354,18 @@ fn placeholders_and_concrete_paths_find_the_operation() {
 fn unknown_operations_pass() {
     ok("GET", "/v1/balance", &[("anything", "goes")]);
     ok("PUT", "/v1/customers", &[("anything", "goes")]);
-    ok("POST", "/v1/invoices/in_1/pay", &[("anything", "goes")]);
+    ok("POST", "/v1/invoices/in_1/send", &[("anything", "goes")]);
+}
+
+#[test]
+fn paying_an_invoice_takes_stripes_parameters_and_refuses_others() {
+    ok(
+        "POST",
+        "/v1/invoices/in_1/pay",
+        &[("paid_out_of_band", "true")],
+    );
+    let e = refused("POST", "/v1/invoices/in_1/pay", &[("anything", "goes")]);
+    assert_eq!(e.param, "anything");
 }
 
 // ---- each refusal with its param -----------------------------------------------------
