@@ -142,6 +142,7 @@ impl Application {
                     .as_ref()
                     .and_then(|key| billing_stripe::key_livemode(key.expose_secret())),
                 access_grace: chrono::Duration::days(i64::from(config.access_grace_days)),
+                access_cache_ttl: chrono::Duration::milliseconds(i64::from(config.access_cache_ms)),
             },
         );
         let api: Arc<dyn BillingApi> = Arc::new(service);

@@ -170,11 +170,17 @@ pub struct BillingSettings {
     /// How long a `past_due` subscription stays entitled after its first failed payment
     /// (`ACCESS_GRACE_DAYS`, default [`BillingSettings::DEFAULT_ACCESS_GRACE_DAYS`]).
     pub access_grace: chrono::Duration,
+    /// How long an entitled access answer is kept in memory (`ACCESS_CACHE_MS`, default
+    /// [`BillingSettings::DEFAULT_ACCESS_CACHE_MS`]; zero keeps none). See
+    /// `service/access.rs`.
+    pub access_cache_ttl: chrono::Duration,
 }
 
 impl BillingSettings {
     /// The default grace of a `past_due` subscription, in days (SPEC §9).
     pub const DEFAULT_ACCESS_GRACE_DAYS: u32 = 7;
+    /// How long an entitled access answer is kept by default, in milliseconds.
+    pub const DEFAULT_ACCESS_CACHE_MS: u32 = 1000;
 }
 
 impl Default for BillingSettings {
@@ -184,6 +190,9 @@ impl Default for BillingSettings {
             allowed_return_hosts: Vec::new(),
             livemode: None,
             access_grace: chrono::Duration::days(i64::from(Self::DEFAULT_ACCESS_GRACE_DAYS)),
+            access_cache_ttl: chrono::Duration::milliseconds(i64::from(
+                Self::DEFAULT_ACCESS_CACHE_MS,
+            )),
         }
     }
 }
@@ -221,13 +230,23 @@ pub struct Ports {
 pub struct BillingService {
     ports: Ports,
     settings: BillingSettings,
+    access_cache: Arc<access::AccessCache>,
 }
 
 impl BillingService {
     /// Builds the service.
     #[must_use]
-    pub fn new(ports: Ports, settings: BillingSettings) -> Self {
-        Self { ports, settings }
+    pub fn new(mut ports: Ports, settings: BillingSettings) -> Self {
+        let access_cache = access::AccessCache::new(&settings);
+        ports.webhooks = Arc::new(access::ClearingStore {
+            inner: ports.webhooks,
+            cache: Arc::clone(&access_cache),
+        });
+        Self {
+            ports,
+            settings,
+            access_cache,
+        }
     }
 
     fn require_admin(actor: &Actor) -> Result<(), BillingError> {

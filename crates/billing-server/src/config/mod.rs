@@ -165,6 +165,9 @@ pub struct Config {
     /// `ACCESS_GRACE_DAYS`: how long a `past_due` subscription keeps access after its
     /// first failed payment (default 7, at most 365).
     pub access_grace_days: u32,
+    /// `ACCESS_CACHE_MS`: how long an entitled access answer is kept in memory (default
+    /// 1000, at most 60000; 0 keeps none).
+    pub access_cache_ms: u32,
     /// `NOTIFICATIONS_URL`.
     pub notifications_url: Option<Url>,
     /// `LOG_FORMAT`.
@@ -450,6 +453,17 @@ impl Config {
             }),
             default_grace,
         );
+        let default_cache = billing_domain::BillingSettings::DEFAULT_ACCESS_CACHE_MS;
+        let access_cache_ms = errs.or(
+            parsed(env, "ACCESS_CACHE_MS", default_cache).and_then(|ms| {
+                if ms > 60_000 {
+                    Err(invalid("ACCESS_CACHE_MS", "must be at most 60000"))
+                } else {
+                    Ok(ms)
+                }
+            }),
+            default_cache,
+        );
         let notifications_url = errs.or(
             env.var("NOTIFICATIONS_URL")
                 .map(|raw| absolute_url("NOTIFICATIONS_URL", &raw))
@@ -546,6 +560,7 @@ impl Config {
             portal_return_url: Some(portal_return_url),
             allowed_return_hosts,
             access_grace_days,
+            access_cache_ms,
             notifications_url,
             log_format,
             shutdown_timeout,

@@ -154,6 +154,11 @@ pub const SETTINGS: &[Setting] = &[
         "days a past_due subscription keeps access after its first failed payment (0-365)",
     ),
     setting(
+        "ACCESS_CACHE_MS",
+        "1000",
+        "milliseconds an entitled access answer is kept in memory (0-60000; 0 keeps none)",
+    ),
+    setting(
         "NOTIFICATIONS_URL",
         "unset: notifications are logged only",
         "where outbox notifications are POSTed",

@@ -47,6 +47,20 @@ fn the_access_grace_is_read_in_days_and_bounded() {
 }
 
 #[test]
+fn the_access_cache_is_read_in_milliseconds_and_bounded() {
+    let mut env = production();
+    let (default, _) = Config::from_env(&env, false).unwrap();
+    env.insert("ACCESS_CACHE_MS", "0");
+    let (off, _) = Config::from_env(&env, false).unwrap();
+    env.insert("ACCESS_CACHE_MS", "60001");
+    let too_long = Config::from_env(&env, false).unwrap_err().to_string();
+
+    assert_eq!(default.access_cache_ms, 1000);
+    assert_eq!(off.access_cache_ms, 0);
+    assert!(too_long.contains("ACCESS_CACHE_MS"), "{too_long}");
+}
+
+#[test]
 fn keep_alive_outlasts_load_balancers_unless_set() {
     let (default, _) = Config::from_env(&production(), false).unwrap();
     let mut env = production();

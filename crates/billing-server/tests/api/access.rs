@@ -166,3 +166,29 @@ async fn access_is_the_tenants_own_or_an_admins() {
     assert_eq!(problem(other).await.0, 403);
     assert_eq!(anonymous.status(), 401);
 }
+
+#[tokio::test]
+async fn a_change_applied_here_is_answered_at_once_despite_the_kept_answer() {
+    // The default keeps an entitled answer for a second; an event this replica applies
+    // empties what it kept, so the next check sees the change.
+    let app = spawn_app().await;
+    features_plan(&app).await;
+    let tenant = TenantId::new();
+    let now = Utc::now();
+    let active = update(tenant, 10, now - Duration::minutes(2), |o| {
+        o["status"] = json!("active")
+    });
+    assert_eq!(app.webhook(&active).await.status(), 200);
+    assert_eq!(access(&app, tenant).await["entitled"], true);
+    assert_eq!(access(&app, tenant).await["entitled"], true);
+
+    let unpaid = update(tenant, 10, now - Duration::minutes(1), |o| {
+        o["status"] = json!("unpaid")
+    })
+    .replace("evt_access_10", "evt_access_10b");
+    assert_eq!(app.webhook(&unpaid).await.status(), 200);
+
+    let after = access(&app, tenant).await;
+    assert_eq!(after["entitled"], false);
+    assert_eq!(after["reason"], "unpaid");
+}
