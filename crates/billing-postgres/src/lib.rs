@@ -4,6 +4,7 @@
 //! names a diesel type: callers see [`PgStore`], [`PgConfig`] and the domain's ports.
 
 mod checkout_sessions;
+mod deleted_customers;
 mod error;
 mod health;
 mod invoices;

@@ -167,6 +167,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    deleted_customers (stripe_customer_id) {
+        stripe_customer_id -> Text,
+        deleted_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(subscriptions -> tenants (tenant_id));
 diesel::joinable!(checkout_sessions -> tenants (tenant_id));
 diesel::joinable!(subscriptions -> plans (plan_id));
@@ -188,4 +195,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     checkout_sessions,
     refunds,
     disputes,
+    deleted_customers,
 );

@@ -42,7 +42,7 @@ use crate::{
     checkout_sessions, invoices, ledger, lookups, outbox, payments, plans, subscriptions, tenants,
 };
 // ---- refunds and disputes (issue 14) ----
-use crate::refunds;
+use crate::{deleted_customers, refunds};
 use billing_domain::{ChargeRef, Dispute, PaymentId, Refund};
 
 /// How many times [`WebhookStore::apply`] runs a transaction that keeps failing with a
@@ -169,6 +169,20 @@ impl WebhookTx for PgWebhookTx<'_> {
     fn save_tenant(&mut self, tenant: &Tenant) -> Result<(), RepoError> {
         let saved = tenants::save_tenant(self.conn, tenant);
         self.check(saved)
+    }
+
+    fn record_customer_deleted(
+        &mut self,
+        customer: &CustomerRef,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let recorded = deleted_customers::record(self.conn, customer, at);
+        self.check(recorded)
+    }
+
+    fn customer_was_deleted(&mut self, customer: &CustomerRef) -> Result<bool, RepoError> {
+        let deleted = deleted_customers::was_deleted(self.conn, customer);
+        self.check(deleted)
     }
 
     fn plan(&mut self, key: &PlanKey) -> Result<Option<Plan>, RepoError> {

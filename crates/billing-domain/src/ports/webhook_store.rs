@@ -106,6 +106,14 @@ pub trait WebhookTx {
     fn tenant_by_customer(&mut self, customer: &CustomerRef) -> Result<Option<Tenant>, RepoError>;
     /// Stores a tenant's status and customer.
     fn save_tenant(&mut self, tenant: &Tenant) -> Result<(), RepoError>;
+    /// Remembers that a Stripe customer was deleted (nothing when already remembered).
+    fn record_customer_deleted(
+        &mut self,
+        customer: &CustomerRef,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+    /// Whether a Stripe customer was deleted: it is never recorded on a tenant again.
+    fn customer_was_deleted(&mut self, customer: &CustomerRef) -> Result<bool, RepoError>;
     /// A plan by id or code.
     fn plan(&mut self, key: &PlanKey) -> Result<Option<Plan>, RepoError>;
     /// The plan billed by a Stripe price.

@@ -1,5 +1,8 @@
 //! `customer.deleted`: the tenant that paid through the customer no longer has one; its
-//! subscriptions, invoices and payments are kept as history.
+//! subscriptions, invoices and payments are kept as history. The deletion is remembered
+//! whoever the customer was, so that an event still naming the customer (sent before the
+//! deletion, delivered after it) never records it on a tenant again
+//! ([`super::tenant::settle_tenant`]).
 
 use chrono::{DateTime, Utc};
 
@@ -14,6 +17,7 @@ pub(super) fn customer_deleted(
     c: &CustomerDeleted,
     now: DateTime<Utc>,
 ) -> Result<Applied, RepoError> {
+    tx.record_customer_deleted(&c.customer, now)?;
     let tenant = match resolve_tenant(tx, &c.tenant)? {
         Ok(t) => t,
         Err(reason) => return Ok(unmatched(reason)),

@@ -70,14 +70,21 @@ pub(super) fn settle_tenant(
     let mut note = None;
     if let Some(c) = customer {
         if tenant.customer.as_ref() != Some(c) && (replace_customer || tenant.customer.is_none()) {
-            match tx.tenant_by_customer(c)? {
-                Some(other) if other.id != tenant.id => {
-                    note = Some(format!(
-                        "customer {c} belongs to tenant {}; not recorded on tenant {}",
-                        other.id, tenant.id
-                    ));
+            if tx.customer_was_deleted(c)? {
+                note = Some(format!(
+                    "customer {c} was deleted; not recorded on tenant {}",
+                    tenant.id
+                ));
+            } else {
+                match tx.tenant_by_customer(c)? {
+                    Some(other) if other.id != tenant.id => {
+                        note = Some(format!(
+                            "customer {c} belongs to tenant {}; not recorded on tenant {}",
+                            other.id, tenant.id
+                        ));
+                    }
+                    _ => tenant.customer = Some(c.clone()),
                 }
-                _ => tenant.customer = Some(c.clone()),
             }
         }
     }

@@ -419,3 +419,44 @@ async fn only_a_recorded_open_checkout_session_is_expired_by_the_webhook() {
         .unwrap();
     assert!(others.is_empty(), "{others:?}");
 }
+
+#[tokio::test]
+async fn a_deleted_customer_is_remembered_once_and_others_are_not() {
+    let (_db, store) = setup();
+    let deleted = CustomerRef::parse("cus_gone").unwrap();
+
+    let recorded_twice = store
+        .apply(work({
+            let deleted = deleted.clone();
+            move |tx| {
+                let before = tx.customer_was_deleted(&deleted)?;
+                tx.record_customer_deleted(&deleted, at(1))?;
+                // A redelivery's second record changes nothing and does not fail.
+                tx.record_customer_deleted(&deleted, at(2))?;
+                Ok(with_detail(&format!("before={before}")))
+            }
+        }))
+        .await
+        .unwrap()
+        .committed();
+    let (after, other) = store
+        .apply(work({
+            let deleted = deleted.clone();
+            move |tx| {
+                let after = tx.customer_was_deleted(&deleted)?;
+                let other = tx.customer_was_deleted(&CustomerRef::parse("cus_kept").unwrap())?;
+                Ok(with_detail(&format!("{after},{other}")))
+            }
+        }))
+        .await
+        .unwrap()
+        .committed()
+        .detail
+        .unwrap()
+        .split_once(',')
+        .map(|(a, o)| (a.to_owned(), o.to_owned()))
+        .unwrap();
+
+    assert_eq!(recorded_twice.detail.as_deref(), Some("before=false"));
+    assert_eq!((after.as_str(), other.as_str()), ("true", "false"));
+}

@@ -24,6 +24,8 @@ pub(super) struct State {
     // ---- refunds and disputes (issue 14) ----
     pub(super) refunds: Vec<Refund>,
     pub(super) disputes: Vec<Dispute>,
+    /// Customers a `customer.deleted` removed.
+    pub(super) deleted_customers: std::collections::HashSet<CustomerRef>,
 }
 
 impl WebhookTx for State {
@@ -75,6 +77,17 @@ impl WebhookTx for State {
     fn save_tenant(&mut self, tenant: &Tenant) -> Result<(), RepoError> {
         self.tenants.insert(tenant.id, tenant.clone());
         Ok(())
+    }
+    fn record_customer_deleted(
+        &mut self,
+        customer: &CustomerRef,
+        _at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        self.deleted_customers.insert(customer.clone());
+        Ok(())
+    }
+    fn customer_was_deleted(&mut self, customer: &CustomerRef) -> Result<bool, RepoError> {
+        Ok(self.deleted_customers.contains(customer))
     }
     fn plan(&mut self, key: &PlanKey) -> Result<Option<Plan>, RepoError> {
         Ok(self

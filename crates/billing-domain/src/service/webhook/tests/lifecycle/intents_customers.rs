@@ -96,3 +96,56 @@ async fn a_deleted_customer_of_no_tenant_is_unmatched() {
     assert_eq!(applied.outcome, EventOutcome::Unmatched);
     assert!(applied.detail.unwrap().contains("cus_9"));
 }
+
+#[tokio::test]
+async fn a_subscription_event_delivered_after_its_customers_deletion_does_not_record_it_again() {
+    let store = store_with_plan();
+    let tenant = TenantId::new();
+    deliver(&store, event("evt_1", 100, checkout(tenant)))
+        .await
+        .unwrap();
+    deliver(&store, event("evt_2", 300, deleted("cus_1")))
+        .await
+        .unwrap();
+
+    // Sent before the deletion, delivered after it: the subscription names the tenant by
+    // its metadata and the deleted customer.
+    let late = deliver(
+        &store,
+        event(
+            "evt_3",
+            200,
+            PaymentEvent::SubscriptionUpdated(sub_snapshot(
+                SubscriptionStatus::Active,
+                Some(tenant),
+            )),
+        ),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(store.state().tenants[&tenant].customer, None);
+    assert!(
+        late.detail
+            .unwrap_or_default()
+            .contains("cus_1 was deleted"),
+        "the ledger says why the customer was left out"
+    );
+}
+
+#[tokio::test]
+async fn a_customer_deleted_before_its_checkout_is_delivered_is_never_recorded() {
+    let store = store_with_plan();
+    let tenant = TenantId::new();
+    // The deletion arrives first: no tenant knows the customer yet.
+    let first = deliver(&store, event("evt_2", 300, deleted("cus_1")))
+        .await
+        .unwrap();
+    assert_eq!(first.outcome, EventOutcome::Unmatched);
+
+    deliver(&store, event("evt_1", 100, checkout(tenant)))
+        .await
+        .unwrap();
+
+    assert_eq!(store.state().tenants[&tenant].customer, None);
+}
