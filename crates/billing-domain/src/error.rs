@@ -154,6 +154,10 @@ pub enum BillingError {
     /// Input that is well-formed but breaks a business rule.
     #[error("{0}")]
     Invalid(String),
+    /// A self-service change or a refund the subscription's or payment's state does not
+    /// allow (issue 16).
+    #[error("{0}")]
+    Refused(Refusal),
     /// No Stripe API key is configured (development mode).
     #[error("Stripe is not configured")]
     ProviderNotConfigured,
@@ -198,4 +202,33 @@ impl From<ProviderError> for BillingError {
             | ProviderError::Unexpected(_)) => Self::ProviderUnavailable(Box::new(e)),
         }
     }
+}
+
+/// Why a self-service change or a refund was refused (issue 16): each a 409 with its own
+/// stable code.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Refusal {
+    /// The tenant has no live subscription to change.
+    #[error("tenant {0} has no live subscription")]
+    NoLiveSubscription(TenantId),
+    /// The tenant's subscription is already canceled.
+    #[error("the subscription is already canceled")]
+    SubscriptionCanceled,
+    /// The subscription already bills the plan asked for.
+    #[error("the subscription already bills plan {0}")]
+    PlanUnchanged(String),
+    /// Neither a cancel at period end to undo nor a pause to end.
+    #[error("the subscription is neither paused nor set to cancel at period end")]
+    NothingToResume,
+    /// More than what is left to refund was asked for.
+    #[error("asked to refund {asked} but only {left} is left to refund")]
+    RefundExceedsPayment {
+        /// The amount asked (minor units).
+        asked: i64,
+        /// What is left (minor units).
+        left: i64,
+    },
+    /// The payment is not one that can be refunded (a failed attempt, or disputed).
+    #[error("a payment in status {} cannot be refunded", .0.as_str())]
+    PaymentNotRefundable(crate::model::PaymentStatus),
 }

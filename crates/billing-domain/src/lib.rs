@@ -19,7 +19,7 @@ pub mod testing;
 pub mod webhook;
 
 pub use auth::Actor;
-pub use error::{BillingError, ConflictField, ReferenceField};
+pub use error::{BillingError, ConflictField, ReferenceField, Refusal};
 pub use ids::*;
 pub use model::*;
 pub use money::{Currency, Money, MoneyError};

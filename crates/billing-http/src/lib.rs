@@ -62,6 +62,20 @@ pub mod paths {
     pub const STRIPE_WEBHOOK: &str = "/api/v1/billing/stripe/webhook";
     /// Replays one ledger event (admin).
     pub const STRIPE_EVENT_REPLAY: &str = "/api/v1/billing/stripe/events/{eventId}/replay";
+    /// Cancels a tenant's subscription (issue 16).
+    pub const TENANT_SUBSCRIPTION_CANCEL: &str =
+        "/api/v1/billing/tenants/{tenantId}/subscription/cancel";
+    /// Resumes a tenant's subscription (issue 16).
+    pub const TENANT_SUBSCRIPTION_RESUME: &str =
+        "/api/v1/billing/tenants/{tenantId}/subscription/resume";
+    /// Moves a tenant's subscription to another plan (issue 16).
+    pub const TENANT_SUBSCRIPTION_CHANGE_PLAN: &str =
+        "/api/v1/billing/tenants/{tenantId}/subscription/change-plan";
+    /// Previews a plan change (issue 16).
+    pub const TENANT_SUBSCRIPTION_CHANGE_PLAN_PREVIEW: &str =
+        "/api/v1/billing/tenants/{tenantId}/subscription/change-plan/preview";
+    /// Refunds a payment, admin (issue 16).
+    pub const PAYMENT_REFUNDS: &str = "/api/v1/billing/payments/{paymentId}/refunds";
     /// Liveness probe.
     pub const HEALTH_LIVE: &str = "/health/live";
     /// Readiness probe.
@@ -78,7 +92,7 @@ pub mod paths {
 
     /// Every route pattern [`super::configure`] registers, with its methods. Keep in step
     /// with `configure`; the tests compare it with the router and the OpenAPI document.
-    pub const ALL: [(&str, &[&str]); 20] = [
+    pub const ALL: [(&str, &[&str]); 25] = [
         (PLANS, &["get", "post"]),
         (PLAN, &["get", "patch"]),
         (TENANT, &["get"]),
@@ -99,6 +113,11 @@ pub mod paths {
         (HEALTH_READY, &["get"]),
         (METRICS, &["get"]),
         (OPENAPI, &["get"]),
+        (TENANT_SUBSCRIPTION_CANCEL, &["post"]),
+        (TENANT_SUBSCRIPTION_RESUME, &["post"]),
+        (TENANT_SUBSCRIPTION_CHANGE_PLAN, &["post"]),
+        (TENANT_SUBSCRIPTION_CHANGE_PLAN_PREVIEW, &["get"]),
+        (PAYMENT_REFUNDS, &["post"]),
     ];
 }
 
@@ -191,6 +210,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(tenants::tenant_subscription)),
     )
     .service(resource(paths::TENANT_ACCESS, "GET").route(web::get().to(tenants::tenant_access)))
+    .configure(resources::self_service::configure)
     .service(
         resource(paths::INVOICES, "GET, POST")
             .route(web::get().to(invoices::list_invoices))

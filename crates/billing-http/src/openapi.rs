@@ -17,7 +17,8 @@ pub mod viewer;
 
 use crate::error::Problem;
 use crate::resources::{
-    checkout, common, events, invoices, ops, payments, plans, portal, tenants, webhook,
+    checkout, common, events, invoices, ops, payments, plans, portal, self_service, tenants,
+    webhook,
 };
 use crate::responses::{
     BadGateway, BadRequest, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized,
@@ -67,6 +68,11 @@ impl Modify for BearerScheme {
         tenants::get_tenant,
         tenants::tenant_subscription,
         tenants::tenant_access,
+        self_service::cancel_subscription,
+        self_service::resume_subscription,
+        self_service::change_plan,
+        self_service::preview_plan_change,
+        self_service::create_refund,
         invoices::list_invoices,
         invoices::create_invoice,
         invoices::get_invoice,

@@ -219,4 +219,197 @@ pub trait PaymentProvider: Send + Sync {
         &self,
         id: &SubscriptionRef,
     ) -> Result<SubscriptionSnapshot, ProviderError>;
+
+    // ---- self-service changes and refunds (issue 16) ----
+    /// Reads a subscription with its first item (`GET /v1/subscriptions/{id}`).
+    async fn subscription_state(
+        &self,
+        id: &SubscriptionRef,
+    ) -> Result<SubscriptionState, ProviderError>;
+    /// Changes a subscription; answers it as Stripe does after the change.
+    async fn update_subscription(
+        &self,
+        update: &SubscriptionUpdate,
+    ) -> Result<SubscriptionSnapshot, ProviderError>;
+    /// Cancels a subscription now (`DELETE /v1/subscriptions/{id}`).
+    async fn cancel_subscription_now(
+        &self,
+        id: &SubscriptionRef,
+    ) -> Result<SubscriptionSnapshot, ProviderError>;
+    /// Resumes a paused subscription (`POST /v1/subscriptions/{id}/resume`).
+    async fn resume_subscription(
+        &self,
+        id: &SubscriptionRef,
+        idempotency_key: &str,
+    ) -> Result<SubscriptionSnapshot, ProviderError>;
+    /// Previews the invoice after a plan change.
+    async fn preview_plan_change(
+        &self,
+        preview: &PlanChangePreview,
+    ) -> Result<InvoicePreview, ProviderError>;
+    /// Creates a refund (or, with the same key, gets the same one back).
+    async fn create_refund(&self, request: &RefundRequest) -> Result<CreatedRefund, ProviderError>;
+}
+
+// ---- self-service changes and refunds (issue 16) ----
+
+/// How Stripe bills a plan change within the current period (`proration_behavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ProrationBehavior {
+    /// Proration items wait for the next invoice (Stripe's default).
+    #[default]
+    CreateProrations,
+    /// No proration.
+    None,
+    /// The proration is invoiced (and charged) at once.
+    AlwaysInvoice,
+}
+
+impl ProrationBehavior {
+    /// Stripe's spelling.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::CreateProrations => "create_prorations",
+            Self::None => "none",
+            Self::AlwaysInvoice => "always_invoice",
+        }
+    }
+
+    /// Parses Stripe's spelling.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "create_prorations" => Some(Self::CreateProrations),
+            "none" => Some(Self::None),
+            "always_invoice" => Some(Self::AlwaysInvoice),
+            _ => None,
+        }
+    }
+}
+
+/// A subscription as Stripe holds it now, with the id of its (first) item: a plan change
+/// replaces that item's price rather than adding a second item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionState {
+    /// The subscription, read as the webhook path reads one.
+    pub snapshot: SubscriptionSnapshot,
+    /// Its first item's id (`si_...`).
+    pub item: Option<String>,
+}
+
+/// A change of a subscription at Stripe (`POST /v1/subscriptions/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionUpdate {
+    /// The subscription.
+    pub subscription: SubscriptionRef,
+    /// `cancel_at_period_end`, when it changes.
+    pub cancel_at_period_end: Option<bool>,
+    /// The item whose price changes, and the new price.
+    pub price: Option<(String, PriceRef)>,
+    /// How a price change is prorated.
+    pub proration: Option<ProrationBehavior>,
+    /// Deterministic key: the same change sent twice is made once.
+    pub idempotency_key: String,
+}
+
+/// A plan change to preview (`POST /v1/invoices/create_preview`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanChangePreview {
+    /// The customer.
+    pub customer: Option<CustomerRef>,
+    /// The subscription.
+    pub subscription: SubscriptionRef,
+    /// The item whose price would change.
+    pub item: String,
+    /// The new price.
+    pub price: PriceRef,
+    /// How it would be prorated.
+    pub proration: ProrationBehavior,
+}
+
+/// One line of a previewed invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewLine {
+    /// Stripe's description of the line.
+    pub description: Option<String>,
+    /// Amount, minor units (negative for a credit).
+    pub amount: i64,
+    /// Whether it is a proration.
+    pub proration: bool,
+    /// The price billed.
+    pub price: Option<PriceRef>,
+    /// Period start.
+    pub period_start: Option<chrono::DateTime<chrono::Utc>>,
+    /// Period end.
+    pub period_end: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// An invoice preview: what the next invoice would be after the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoicePreview {
+    /// What would be due.
+    pub amount_due: Money,
+    /// Its lines.
+    pub lines: Vec<PreviewLine>,
+}
+
+/// Why a refund is made: Stripe's `reason` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefundReason {
+    /// Charged twice.
+    Duplicate,
+    /// A fraudulent charge.
+    Fraudulent,
+    /// The customer asked.
+    RequestedByCustomer,
+}
+
+impl RefundReason {
+    /// Stripe's spelling.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Duplicate => "duplicate",
+            Self::Fraudulent => "fraudulent",
+            Self::RequestedByCustomer => "requested_by_customer",
+        }
+    }
+
+    /// Parses Stripe's spelling.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "duplicate" => Some(Self::Duplicate),
+            "fraudulent" => Some(Self::Fraudulent),
+            "requested_by_customer" => Some(Self::RequestedByCustomer),
+            _ => None,
+        }
+    }
+}
+
+/// A refund to create (`POST /v1/refunds`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    /// The payment refunded (sent as `metadata[paymentId]`).
+    pub payment: crate::ids::PaymentId,
+    /// The PaymentIntent refunded (preferred), or …
+    pub payment_intent: Option<PaymentIntentRef>,
+    /// … the charge.
+    pub charge: Option<crate::ids::ChargeRef>,
+    /// How much.
+    pub amount: Money,
+    /// Stripe's reason.
+    pub reason: Option<RefundReason>,
+    /// Deterministic (or the caller's) key: identical concurrent requests make one refund.
+    pub idempotency_key: String,
+}
+
+/// A refund Stripe created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedRefund {
+    /// The refund as Stripe answered it.
+    pub snapshot: crate::webhook::RefundSnapshot,
+    /// Stripe's `created`.
+    pub created: chrono::DateTime<chrono::Utc>,
 }

@@ -30,11 +30,13 @@ mod invoices;
 mod payment_intent;
 mod plans;
 mod portal;
+mod self_service;
 mod tenants;
 mod webhook;
 
 pub use access::TenantAccess;
 pub use checkout::CheckoutInput;
+pub use self_service::{change_key, refund_key, PlanChange, RefundInput};
 pub use tenants::TenantOverview;
 pub use webhook::{WebhookError, WebhookReceipt};
 
@@ -152,6 +154,41 @@ pub trait BillingApi: Send + Sync {
         query: DisputeQuery,
         page: PageRequest,
     ) -> Result<Page<Dispute>, BillingError>;
+    // ---- self-service changes and refunds (issue 16) ----
+    /// Cancels the tenant's subscription at period end (`at_period_end`) or now.
+    async fn cancel_subscription(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        at_period_end: bool,
+    ) -> Result<Subscription, BillingError>;
+    /// Undoes a cancel at period end, or resumes a paused subscription.
+    async fn resume_subscription(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<Subscription, BillingError>;
+    /// Moves the tenant's subscription to another plan.
+    async fn change_plan(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        change: PlanChange,
+    ) -> Result<Subscription, BillingError>;
+    /// Stripe's preview of the invoice after a plan change.
+    async fn preview_plan_change(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        change: PlanChange,
+    ) -> Result<crate::ports::InvoicePreview, BillingError>;
+    /// Refunds a payment, all that is left or `amount` of it (admin).
+    async fn create_refund(
+        &self,
+        actor: &Actor,
+        payment: PaymentId,
+        input: RefundInput,
+    ) -> Result<crate::model::Refund, BillingError>;
 }
 
 /// Settings the rules need.
@@ -426,6 +463,49 @@ impl BillingApi for BillingService {
         page: PageRequest,
     ) -> Result<Page<Dispute>, BillingError> {
         self.list_disputes(actor, query, page).await
+    }
+    async fn cancel_subscription(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        at_period_end: bool,
+    ) -> Result<Subscription, BillingError> {
+        self.cancel_subscription(actor, tenant, at_period_end).await
+    }
+
+    async fn resume_subscription(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<Subscription, BillingError> {
+        self.resume_subscription(actor, tenant).await
+    }
+
+    async fn change_plan(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        change: PlanChange,
+    ) -> Result<Subscription, BillingError> {
+        self.change_plan(actor, tenant, change).await
+    }
+
+    async fn preview_plan_change(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        change: PlanChange,
+    ) -> Result<crate::ports::InvoicePreview, BillingError> {
+        self.preview_plan_change(actor, tenant, change).await
+    }
+
+    async fn create_refund(
+        &self,
+        actor: &Actor,
+        payment: PaymentId,
+        input: RefundInput,
+    ) -> Result<crate::model::Refund, BillingError> {
+        self.create_refund(actor, payment, input).await
     }
 }
 

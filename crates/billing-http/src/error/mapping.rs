@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use billing_domain::service::WebhookError;
-use billing_domain::{BillingError, ConflictField, InvoiceStatus};
+use billing_domain::{BillingError, ConflictField, InvoiceStatus, Refusal};
 use serde_json::error::Category;
 
 use super::{ApiError, Chain};
@@ -136,6 +136,7 @@ impl From<BillingError> for ApiError {
                 "validation_failed",
                 message,
             ),
+            BillingError::Refused(refusal) => refused(&refusal),
             BillingError::ProviderNotConfigured => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "stripe_not_configured",
@@ -159,6 +160,19 @@ impl From<BillingError> for ApiError {
             BillingError::Unexpected(source) => ApiError::internal(source.as_ref()),
         }
     }
+}
+
+/// A self-service change or refund the state does not allow (issue 16): 409, one code each.
+fn refused(refusal: &Refusal) -> ApiError {
+    let code = match refusal {
+        Refusal::NoLiveSubscription(_) => "no_live_subscription",
+        Refusal::SubscriptionCanceled => "subscription_canceled",
+        Refusal::PlanUnchanged(_) => "plan_unchanged",
+        Refusal::NothingToResume => "nothing_to_resume",
+        Refusal::RefundExceedsPayment { .. } => "refund_exceeds_payment",
+        Refusal::PaymentNotRefundable(_) => "payment_not_refundable",
+    };
+    conflict(code, refusal.to_string())
 }
 
 impl From<AuthError> for ApiError {

@@ -31,6 +31,7 @@ mod config;
 mod lookups;
 mod payment_intent;
 mod portal;
+mod self_service;
 mod transport;
 
 pub use checkout::CHECKOUT_SESSION_ID_TEMPLATE;
@@ -177,5 +178,49 @@ impl PaymentProvider for StripeClient {
 
     async fn fetch_event(&self, id: &EventId) -> Result<Vec<u8>, ProviderError> {
         lookups::event(self, id).await
+    }
+
+    // ---- self-service changes and refunds (issue 16) ----
+    async fn subscription_state(
+        &self,
+        id: &SubscriptionRef,
+    ) -> Result<billing_domain::ports::SubscriptionState, ProviderError> {
+        self_service::state(self, id).await
+    }
+
+    async fn update_subscription(
+        &self,
+        update: &billing_domain::ports::SubscriptionUpdate,
+    ) -> Result<SubscriptionSnapshot, ProviderError> {
+        self_service::update(self, update).await
+    }
+
+    async fn cancel_subscription_now(
+        &self,
+        id: &SubscriptionRef,
+    ) -> Result<SubscriptionSnapshot, ProviderError> {
+        self_service::cancel_now(self, id).await
+    }
+
+    async fn resume_subscription(
+        &self,
+        id: &SubscriptionRef,
+        idempotency_key: &str,
+    ) -> Result<SubscriptionSnapshot, ProviderError> {
+        self_service::resume(self, id, idempotency_key).await
+    }
+
+    async fn preview_plan_change(
+        &self,
+        preview: &billing_domain::ports::PlanChangePreview,
+    ) -> Result<billing_domain::ports::InvoicePreview, ProviderError> {
+        self_service::preview(self, preview).await
+    }
+
+    async fn create_refund(
+        &self,
+        request: &billing_domain::ports::RefundRequest,
+    ) -> Result<billing_domain::ports::CreatedRefund, ProviderError> {
+        self_service::create_refund(self, request).await
     }
 }

@@ -222,7 +222,7 @@ impl StripeClient {
                     .clone()
                     .unwrap_or_else(|| Uuid::new_v4().to_string()),
             ),
-            Method::Get => None,
+            Method::Get | Method::Delete => None,
         };
         let max_attempts = policy.max_retries.saturating_add(1);
         loop {
@@ -297,6 +297,7 @@ impl StripeClient {
         let mut builder = match method {
             Method::Get => self.http.get(url),
             Method::Post => self.http.post(url),
+            Method::Delete => self.http.delete(url),
         }
         .bearer_auth(api_key)
         .header("Stripe-Version", &self.config.api_version);
@@ -331,6 +332,8 @@ impl StripeClient {
 enum Method {
     Get,
     Post,
+    /// `DELETE` (cancel a subscription now): idempotent by itself, sent without a key.
+    Delete,
 }
 
 /// One logical API call, before any attempt.
@@ -358,6 +361,13 @@ impl ApiRequest {
             form: None,
             idempotency_key: None,
             budget: None,
+        }
+    }
+
+    pub(super) fn delete(operation: &'static str, path: String) -> Self {
+        Self {
+            method: Method::Delete,
+            ..Self::get(operation, path)
         }
     }
 

@@ -297,7 +297,7 @@ refs!(
 // ---- refunds and disputes (issue 14) ----
 
 /// A refund; `charge` fills in the charge a charge's `refunds` list leaves implicit.
-fn refund(
+pub(crate) fn refund(
     r: wire::RefundObject,
     charge: Option<&ChargeRef>,
 ) -> Result<RefundSnapshot, InvalidPayload> {

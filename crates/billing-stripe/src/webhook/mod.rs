@@ -15,6 +15,7 @@ use secrecy::SecretString;
 mod event;
 mod signature;
 
+pub(crate) use event::refund;
 pub(crate) use event::subscription;
 pub use signature::sign;
 

@@ -116,6 +116,8 @@ pub(crate) struct SubscriptionObject {
 /// `subscription_item`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct SubscriptionItem {
+    /// `si_...` (issue 16: a plan change replaces this item's price).
+    pub(crate) id: Option<String>,
     pub(crate) price: Option<Expandable>,
     pub(crate) current_period_start: Option<i64>,
     pub(crate) current_period_end: Option<i64>,

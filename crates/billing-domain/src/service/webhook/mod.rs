@@ -55,6 +55,8 @@ mod tenant;
 // ---- refunds and disputes (issue 14) ----
 mod dispute;
 mod refund;
+// ---- self-service changes and refunds (issue 16) ----
+pub(in crate::service) mod answers;
 
 /// What a delivery came to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -48,7 +48,7 @@ pub(super) fn subscription_changed(
 
 /// Mirrors an event's snapshot, newer than anything applied, onto the subscription
 /// (`existing`, locked, or a new one) and its tenant.
-fn mirror(
+pub(super) fn mirror(
     tx: &mut dyn WebhookTx,
     event: &ProviderEvent,
     s: &SubscriptionSnapshot,
