@@ -197,6 +197,7 @@ impl From<&Refund> for RefundCreatedResponse {
         (status = 200, description = "The subscription as Stripe answered the change", body = SubscriptionResponse),
         Guarded,
         BodyErrors,
+        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 502, response = BadGateway)
     ),
@@ -230,6 +231,7 @@ pub async fn cancel_subscription(
     responses(
         (status = 200, description = "The subscription as Stripe answered the change", body = SubscriptionResponse),
         Guarded,
+        (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 502, response = BadGateway)
     ),

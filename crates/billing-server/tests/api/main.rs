@@ -19,5 +19,6 @@ mod metrics;
 mod outbox;
 mod refunds;
 mod renewals;
+mod self_service;
 mod stripe_calls;
 mod webhooks;
