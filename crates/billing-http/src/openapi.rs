@@ -17,7 +17,7 @@ pub mod viewer;
 
 use crate::error::Problem;
 use crate::resources::{
-    checkout, common, events, invoices, ops, payments, plans, portal, tenants, webhook,
+    catchup, checkout, common, events, invoices, ops, payments, plans, portal, tenants, webhook,
 };
 use crate::responses::{
     BadGateway, BadRequest, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized,
@@ -76,6 +76,7 @@ impl Modify for BearerScheme {
         payments::list_disputes,
         events::list_events,
         events::replay_event,
+        catchup::sync_events,
         checkout::start_checkout,
         portal::open_portal,
         webhook::stripe_webhook,
