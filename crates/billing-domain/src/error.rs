@@ -172,6 +172,9 @@ pub enum BillingError {
         /// Stripe's message.
         message: String,
     },
+    /// A catch-up pass is already running (here or on another replica).
+    #[error("a catch-up pass is already running")]
+    CatchupInProgress,
     /// The database could not be reached.
     #[error("database unavailable")]
     Unavailable(#[source] BoxError),

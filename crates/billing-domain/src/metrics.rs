@@ -79,6 +79,21 @@ pub trait BillingMetrics: Send + Sync {
     /// One pass over `queue`: `failed` attempts that did not succeed (retried or given
     /// up), of which `given_up` were the item's last.
     fn queue_pass(&self, queue: Queue, failed: u64, given_up: u64);
+
+    /// One catch-up pass over Stripe's Events API (`jobs::catchup`). A no-op by default.
+    fn catchup_pass(&self, _pass: &CatchupPass) {}
+}
+
+/// One finished catch-up pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchupPass {
+    /// Events the ledger lacked that the pass recorded (applied, unmatched or failed):
+    /// webhooks that never arrived.
+    pub recovered: u64,
+    /// How far the watermark is behind now, after the pass (`None`: none yet).
+    pub watermark_lag: Option<Duration>,
+    /// The pass's wall time.
+    pub duration: Duration,
 }
 
 /// A sink that drops everything: for tests and tools that observe nothing.

@@ -60,6 +60,8 @@ pub mod paths {
     pub const STRIPE_PORTAL: &str = "/api/v1/billing/stripe/portal";
     /// Stripe webhook (no bearer token; `Stripe-Signature`).
     pub const STRIPE_WEBHOOK: &str = "/api/v1/billing/stripe/webhook";
+    /// Runs a catch-up pass over Stripe's Events API now (admin, issue 15).
+    pub const STRIPE_EVENTS_SYNC: &str = "/api/v1/billing/stripe/events/sync";
     /// Replays one ledger event (admin).
     pub const STRIPE_EVENT_REPLAY: &str = "/api/v1/billing/stripe/events/{eventId}/replay";
     /// Cancels a tenant's subscription (issue 16).
@@ -175,7 +177,9 @@ pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 /// `web::Data<dyn MetricsEndpoint>` (from an `Arc` with `web::Data::from`); [`app`] does
 /// all of it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use resources::{checkout, events, invoices, ops, payments, plans, portal, tenants, webhook};
+    use resources::{
+        catchup, checkout, events, invoices, ops, payments, plans, portal, tenants, webhook,
+    };
 
     let configs = extractor_configs();
     cfg.app_data(configs.json)
@@ -226,6 +230,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(paths::PAYMENT, "GET").route(web::get().to(payments::get_payment)))
     .service(resource(paths::DISPUTES, "GET").route(web::get().to(payments::list_disputes)))
     .service(resource(paths::STRIPE_EVENTS, "GET").route(web::get().to(events::list_events)))
+    .service(
+        resource(paths::STRIPE_EVENTS_SYNC, "POST").route(web::post().to(catchup::sync_events)),
+    )
     .service(
         resource(paths::STRIPE_CHECKOUT, "POST").route(web::post().to(checkout::start_checkout)),
     )

@@ -17,7 +17,7 @@ pub mod viewer;
 
 use crate::error::Problem;
 use crate::resources::{
-    checkout, common, events, invoices, ops, payments, plans, portal, self_service, tenants,
+    catchup, checkout, common, events, invoices, ops, payments, plans, portal, self_service, tenants,
     webhook,
 };
 use crate::responses::{
@@ -82,6 +82,7 @@ impl Modify for BearerScheme {
         payments::list_disputes,
         events::list_events,
         events::replay_event,
+        catchup::sync_events,
         checkout::start_checkout,
         portal::open_portal,
         webhook::stripe_webhook,

@@ -46,7 +46,7 @@ pub struct NotFound(pub Problem);
 /// 409: the resource's state forbids it.
 #[derive(ToResponse)]
 #[response(
-    description = "The current state forbids it (`plan_exists`, `plan_inactive`, `subscription_exists`, `invoice_exists`, `invoice_already_paid`, `invoice_not_payable`, `nothing_to_pay`, `invoice_payment_pending`, `customer_belongs_to_other_tenant`)",
+    description = "The current state forbids it (`plan_exists`, `plan_inactive`, `subscription_exists`, `invoice_exists`, `invoice_already_paid`, `invoice_not_payable`, `nothing_to_pay`, `invoice_payment_pending`, `customer_belongs_to_other_tenant`, `catchup_in_progress`)",
     content_type = "application/problem+json"
 )]
 pub struct Conflict(pub Problem);

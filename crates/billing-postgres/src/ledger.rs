@@ -154,6 +154,7 @@ struct NewEventRow<'a> {
     processed_at: Option<DateTime<Utc>>,
     outcome: &'static str,
     payload: &'a str,
+    source: &'static str,
 }
 
 /// Records the event unless the ledger holds it: `true` when it was new (the webhook
@@ -169,6 +170,7 @@ pub(crate) fn insert_event(conn: &mut PgConnection, entry: &NewLedgerEntry) -> Q
         processed_at: Some(entry.received_at),
         outcome: entry.outcome.as_str(),
         payload: &entry.payload,
+        source: entry.source.as_str(),
     };
     let inserted = diesel::insert_into(webhook_events::table)
         .values(&row)

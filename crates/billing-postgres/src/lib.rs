@@ -3,6 +3,7 @@
 //! This crate depends on the domain only; no other adapter, no HTTP. Nothing outside it
 //! names a diesel type: callers see [`PgStore`], [`PgConfig`] and the domain's ports.
 
+mod catchup;
 mod checkout_sessions;
 mod deleted_customers;
 mod error;

@@ -108,6 +108,7 @@ diesel::table! {
         outcome -> Text,
         detail -> Nullable<Text>,
         payload -> Text,
+        source -> Text,
     }
 }
 

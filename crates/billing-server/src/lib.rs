@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 pub mod build_info;
+pub mod catchup_loop;
+mod catchup_metrics;
 pub mod config;
 pub mod metrics;
 pub mod queues;

@@ -59,6 +59,7 @@ struct Inner {
     lookups_abandoned: IntCounter,
     db_pool: IntGaugeVec,
     db_pool_waiting: IntGauge,
+    catchup: crate::catchup_metrics::CatchupMetrics,
     hooks: RwLock<Vec<ScrapeHook>>,
 }
 
@@ -297,6 +298,7 @@ impl Metrics {
                     "Callers waiting for a database connection.",
                 ),
             ),
+            catchup: crate::catchup_metrics::CatchupMetrics::register(r),
             hooks: RwLock::new(Vec::new()),
             registry,
         };
@@ -434,6 +436,10 @@ impl BillingMetrics for Metrics {
             // A lookup that failed is tried again; only the abandoned ones are counted.
             Queue::PaymentIntentLookups => self.inner.lookups_abandoned.inc_by(given_up),
         }
+    }
+
+    fn catchup_pass(&self, pass: &billing_domain::metrics::CatchupPass) {
+        self.inner.catchup.record(pass);
     }
 }
 

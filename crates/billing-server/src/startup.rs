@@ -69,6 +69,7 @@ pub struct Application {
     server: Server,
     dispatcher: JoinHandle<()>,
     linker: JoinHandle<()>,
+    catchup: Option<JoinHandle<()>>,
     stop_dispatcher: watch::Sender<bool>,
     store: PgStore,
 }
@@ -107,17 +108,33 @@ impl Application {
             deadline: config.stripe.deadline,
             ..RetryPolicy::default()
         };
-        let provider: Arc<dyn PaymentProvider> = Arc::new(
-            StripeClient::new(stripe)
-                .map_err(|e| StartupError::Stripe(e.to_string()))?
-                .reporting_to(reporter.clone()),
-        );
+        let client = StripeClient::new(stripe)
+            .map_err(|e| StartupError::Stripe(e.to_string()))?
+            .reporting_to(reporter.clone());
+        // The background callers (catch-up, linker) share one rate budget, on a client
+        // of their own: the request path's calls never wait behind them.
+        let budget = Arc::new(billing_stripe::RateBudget::new(
+            config.stripe.background_rate.unwrap_or_else(|| {
+                billing_stripe::RateBudget::default_rate(
+                    config.stripe.api_key.as_ref().map(|k| k.expose_secret()),
+                )
+            }),
+        ));
+        let background: Arc<dyn PaymentProvider> = Arc::new(client.clone().with_budget(budget));
+        let provider: Arc<dyn PaymentProvider> = Arc::new(client);
         let verifier = StripeWebhookVerifier::new(
             config.stripe.webhook_secrets.clone(),
             config.stripe.webhook_tolerance,
         );
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let shared = Arc::new(store.clone());
+        let catchup = billing_domain::jobs::catchup::CatchupJob::new(
+            shared.clone(),
+            background.clone(),
+            clock.clone(),
+            reporter.clone(),
+            billing_domain::jobs::catchup::CatchupSettings::new(crate::catchup_loop::lease_holder()),
+        );
         let service = BillingService::new(
             Ports {
                 tenants: shared.clone(),
@@ -144,8 +161,10 @@ impl Application {
                 access_grace: chrono::Duration::days(i64::from(config.access_grace_days)),
                 access_cache_ttl: chrono::Duration::milliseconds(i64::from(config.access_cache_ms)),
             },
-        );
-        let api: Arc<dyn BillingApi> = Arc::new(service);
+        )
+        .with_catchup(catchup);
+        let service = Arc::new(service);
+        let api: Arc<dyn BillingApi> = service.clone();
 
         let auth = match &config.jwt {
             JwtKey::Hs256(secret) => {
@@ -197,7 +216,7 @@ impl Application {
         );
         let linker = PaymentIntentLinker::new(
             Arc::new(store.clone()),
-            provider,
+            background,
             clock,
             billing_domain::jobs::linker::default_policy(),
         );
@@ -207,6 +226,13 @@ impl Application {
             reporter.clone(),
             stopped.clone(),
         ));
+        let catchup = (!config.stripe.catchup_interval.is_zero()).then(|| {
+            tokio::spawn(crate::catchup_loop::catch_up(
+                service,
+                config.stripe.catchup_interval,
+                stopped.clone(),
+            ))
+        });
         let linker = tokio::spawn(link_payment_intents(linker, reporter, stopped));
 
         let state = AppState { api, auth, metrics };
@@ -233,6 +259,7 @@ impl Application {
             server: server.run(),
             dispatcher,
             linker,
+            catchup,
             stop_dispatcher,
             store,
         })
@@ -263,6 +290,11 @@ impl Application {
         }
         if let Err(e) = self.linker.await {
             tracing::warn!(error = %e, "PaymentIntent linker ended abnormally");
+        }
+        if let Some(catchup) = self.catchup {
+            if let Err(e) = catchup.await {
+                tracing::warn!(error = %e, "catch-up ended abnormally");
+            }
         }
         drop(self.store);
         tracing::info!("stopped");

@@ -64,6 +64,8 @@ pub struct EmulatorConfig {
     pub payment_retry_days: Vec<i64>,
     /// The subscription's fate when the retries are used up.
     pub after_retries: AfterRetries,
+    /// Stripe's rate limit: API requests per second (`None`: unlimited).
+    pub rate_limit: Option<u32>,
 }
 
 impl Default for EmulatorConfig {
@@ -86,6 +88,7 @@ impl Default for EmulatorConfig {
             prices: Vec::new(),
             payment_retry_days: vec![3, 5, 7],
             after_retries: AfterRetries::Cancel,
+            rate_limit: None,
         }
     }
 }

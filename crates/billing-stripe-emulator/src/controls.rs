@@ -41,6 +41,17 @@ pub(crate) fn handle(store: &mut Store, method: &str, path: &str, body: &[u8]) -
             Ok(json!({ "held": false }))
         }
         ("POST", ["deliveries", "drop"]) => Ok(drop_pending(store)),
+        ("POST", ["rate_limit"]) => {
+            store.rate_limit.per_second = input["perSecond"]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok());
+            Ok(
+                json!({ "perSecond": store.rate_limit.per_second, "refused": store.rate_limit.refused }),
+            )
+        }
+        ("GET", ["rate_limit"]) => Ok(
+            json!({ "perSecond": store.rate_limit.per_second, "refused": store.rate_limit.refused }),
+        ),
         ("POST", ["checkout", "sessions", id, "complete"]) => complete(store, id, &input),
         ("POST", ["objects", kind, id]) => drift(store, kind, id, &input),
         ("POST", ["charges", id, "dispute"]) => open_dispute(store, id, &input),

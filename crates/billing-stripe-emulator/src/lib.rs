@@ -16,6 +16,7 @@ pub mod fixtures;
 mod invoices;
 mod objects;
 mod pages;
+mod rate_limit;
 mod request;
 mod routes;
 mod server;

@@ -126,6 +126,23 @@ async fn handle(
         Some(failure) => {
             routes::injected(&failure).unwrap_or_else(|| Reply::raw(500, Bytes::new()))
         }
+        None if lock(&shared.store).rate_limit.per_second.is_some() => {
+            let mut store = lock(&shared.store);
+            match store.rate_limit.check() {
+                Some(refused) => refused,
+                None => {
+                    let reply = routes::dispatch(
+                        &mut store,
+                        &recorded,
+                        &request_id,
+                        shared.api_key.as_deref(),
+                    );
+                    drop(store);
+                    shared.wake.notify_one();
+                    reply
+                }
+            }
+        }
         None => {
             let reply = routes::dispatch(
                 &mut lock(&shared.store),

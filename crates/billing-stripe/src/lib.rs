@@ -3,6 +3,7 @@
 //! This crate depends on the domain crate only; it is the one place that names `reqwest`
 //! or Stripe's JSON. `billing-server` wires it in.
 
+pub mod budget;
 mod client;
 mod error;
 mod form;
@@ -10,6 +11,7 @@ mod metrics;
 mod webhook;
 mod wire;
 
+pub use budget::RateBudget;
 pub use client::{
     AppInfo, CallOutcome, CallRecord, ClientBuildError, RetryPolicy, StripeClient, StripeConfig,
     StripeMetrics, CHECKOUT_SESSION_ID_TEMPLATE, DEFAULT_API_BASE, DEFAULT_API_VERSION,

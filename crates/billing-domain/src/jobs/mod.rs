@@ -3,6 +3,7 @@
 //!
 //! * [`outbox`]: delivers the notifications.
 //! * [`linker`]: looks up the PaymentIntent of paid Stripe invoices.
+//! * [`catchup`]: applies the events Stripe sent whose webhook never arrived.
 //!
 //! Each job owns one pass (`run_once`); the binary loops it on a timer and stops it on
 //! shutdown, so this crate needs no async runtime. Both share the pacing rules of a
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+pub mod catchup;
 pub mod linker;
 pub mod outbox;
 

@@ -84,3 +84,37 @@ pub struct LedgerQuery {
     /// Only this event type.
     pub kind: Option<String>,
 }
+
+/// How an event reached the ledger (its `source` column): Stripe's webhook, the catch-up
+/// from Stripe's Events API (`jobs::catchup`), or an operator's replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EventSource {
+    /// Delivered by Stripe's webhook.
+    #[default]
+    Webhook,
+    /// Found missing by the catch-up and applied from `GET /v1/events`.
+    Catchup,
+    /// Fetched again by an operator's replay.
+    Replay,
+}
+
+impl EventSource {
+    /// Every source.
+    pub const ALL: [Self; 3] = [Self::Webhook, Self::Catchup, Self::Replay];
+
+    /// The stored name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Catchup => "catchup",
+            Self::Replay => "replay",
+        }
+    }
+
+    /// Parses [`Self::as_str`]'s output.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}

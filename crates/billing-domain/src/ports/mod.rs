@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use crate::error::{ConflictField, ReferenceField};
 
+mod catchup;
 mod clock;
 mod notifier;
 mod provider;
@@ -15,6 +16,7 @@ mod queues;
 mod repositories;
 mod webhook_store;
 
+pub use catchup::*;
 pub use clock::*;
 pub use notifier::*;
 pub use provider::*;

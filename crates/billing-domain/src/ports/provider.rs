@@ -129,6 +129,26 @@ pub struct PaymentIntentInfo {
     pub amount: Money,
 }
 
+/// One event as `GET /v1/events` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedEvent {
+    /// Its id.
+    pub id: EventId,
+    /// Stripe's `created`.
+    pub created: chrono::DateTime<chrono::Utc>,
+    /// The event object's JSON, as a webhook would carry it.
+    pub raw: Vec<u8>,
+}
+
+/// One page of `GET /v1/events`: newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventPage {
+    /// The events, newest first.
+    pub events: Vec<ListedEvent>,
+    /// Whether older events follow (ask again `starting_after` the last one).
+    pub has_more: bool,
+}
+
 /// How a call to the payment provider failed.
 #[derive(Debug, Error)]
 pub enum ProviderError {
@@ -219,6 +239,15 @@ pub trait PaymentProvider: Send + Sync {
         &self,
         id: &SubscriptionRef,
     ) -> Result<SubscriptionSnapshot, ProviderError>;
+
+    /// One page (up to 100, newest first) of the events created at or after
+    /// `created_gte` (`GET /v1/events?created[gte]=…&limit=100`), older than
+    /// `starting_after` when given: the catch-up's reading of what Stripe sent.
+    async fn list_events(
+        &self,
+        created_gte: chrono::DateTime<chrono::Utc>,
+        starting_after: Option<EventId>,
+    ) -> Result<EventPage, ProviderError>;
 
     // ---- self-service changes and refunds (issue 16) ----
     /// Reads a subscription with its first item (`GET /v1/subscriptions/{id}`).

@@ -62,6 +62,8 @@ pub struct NewLedgerEntry {
     pub outcome: EventOutcome,
     /// The raw body.
     pub payload: std::sync::Arc<str>,
+    /// How it arrived (kept from the first arrival: a later one finds the row).
+    pub source: crate::model::EventSource,
 }
 
 /// What one webhook transaction decided.

@@ -154,6 +154,14 @@ pub trait BillingApi: Send + Sync {
         query: DisputeQuery,
         page: PageRequest,
     ) -> Result<Page<Dispute>, BillingError>;
+    // ---- catch-up (issue 15) ----
+    /// Runs a catch-up pass over Stripe's Events API now (admin), from `since` when
+    /// given, else from the watermark.
+    async fn sync_events(
+        &self,
+        actor: &Actor,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<crate::jobs::catchup::CatchupReport, BillingError>;
     // ---- self-service changes and refunds (issue 16) ----
     /// Cancels the tenant's subscription at period end (`at_period_end`) or now.
     async fn cancel_subscription(
@@ -268,6 +276,7 @@ pub struct BillingService {
     ports: Ports,
     settings: BillingSettings,
     access_cache: Arc<access::AccessCache>,
+    catchup: Option<Arc<crate::jobs::catchup::CatchupJob>>,
 }
 
 impl BillingService {
@@ -283,6 +292,32 @@ impl BillingService {
             ports,
             settings,
             access_cache,
+            catchup: None,
+        }
+    }
+
+    /// Adds the catch-up ([`crate::jobs::catchup`]) that [`BillingApi::sync_events`] and
+    /// [`BillingService::catch_up`] run.
+    #[must_use]
+    pub fn with_catchup(mut self, job: crate::jobs::catchup::CatchupJob) -> Self {
+        self.catchup = Some(Arc::new(job));
+        self
+    }
+
+    /// Runs one catch-up pass through this service's webhook path.
+    ///
+    /// # Errors
+    /// [`crate::jobs::catchup::CatchupError`]; `Provider(NotConfigured)` when no
+    /// catch-up was added.
+    pub async fn catch_up(
+        &self,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<crate::jobs::catchup::CatchupReport, crate::jobs::catchup::CatchupError> {
+        match &self.catchup {
+            Some(job) => job.run_once(self, since).await,
+            None => Err(crate::jobs::catchup::CatchupError::Provider(
+                crate::ports::ProviderError::NotConfigured,
+            )),
         }
     }
 
@@ -506,6 +541,27 @@ impl BillingApi for BillingService {
         input: RefundInput,
     ) -> Result<crate::model::Refund, BillingError> {
         self.create_refund(actor, payment, input).await
+    }
+
+    async fn sync_events(
+        &self,
+        actor: &Actor,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<crate::jobs::catchup::CatchupReport, BillingError> {
+        use crate::jobs::catchup::CatchupError;
+        Self::require_admin(actor)?;
+        self.catch_up(since).await.map_err(|e| match e {
+            CatchupError::InProgress => BillingError::CatchupInProgress,
+            CatchupError::Provider(e) => e.into(),
+            CatchupError::Repo(e) => e.into(),
+        })
+    }
+}
+
+#[async_trait]
+impl crate::jobs::catchup::EventApplier for BillingService {
+    async fn apply_caught_up(&self, payload: Vec<u8>) -> Result<WebhookReceipt, WebhookError> {
+        BillingService::apply_caught_up(self, &payload).await
     }
 }
 

@@ -153,6 +153,10 @@ impl From<BillingError> for ApiError {
             BillingError::ProviderRefused { message, .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "stripe_request_refused", message)
             }
+            BillingError::CatchupInProgress => conflict(
+                "catchup_in_progress",
+                "a catch-up pass is already running (on this or another replica); retry once it ends",
+            ),
             BillingError::Unavailable(source) => {
                 tracing::error!(error = %Chain(source.as_ref()), "database unavailable");
                 ApiError::database_unavailable()

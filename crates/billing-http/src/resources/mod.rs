@@ -15,6 +15,7 @@
 //! * The `*Name` enumerations exist for the OpenAPI document only (responses carry them as
 //!   strings from the domain's `as_str`; the tests check the two agree).
 
+pub mod catchup;
 pub mod checkout;
 pub mod common;
 pub mod events;

@@ -6,6 +6,7 @@
     reason = "test helpers fail the test loudly, like the tests themselves"
 )]
 
+mod catchup;
 mod checkout_sessions;
 mod invoices;
 mod ledger;

@@ -139,6 +139,12 @@ pub struct StripeSettings {
     pub request_timeout: Duration,
     /// `STRIPE_DEADLINE_SECS`: a whole call with its retries (default 45).
     pub deadline: Duration,
+    /// `STRIPE_CATCHUP_INTERVAL_SECS`: how often the catch-up lists Stripe's events
+    /// (default 300; zero turns the periodic pass off, the admin's sync still works).
+    pub catchup_interval: Duration,
+    /// `STRIPE_BACKGROUND_RATE`: requests per second the background callers share
+    /// (default: 40% of the key's mode's limit, 10 in test mode, 40 live).
+    pub background_rate: Option<f64>,
 }
 
 /// The whole configuration.
@@ -512,6 +518,22 @@ impl Config {
         let max_retries = errs.or(parsed(env, "STRIPE_MAX_RETRIES", 2u32), 0);
         let request_timeout = errs.or(secs(env, "STRIPE_TIMEOUT_SECS", 30), Duration::ZERO);
         let deadline = errs.or(secs(env, "STRIPE_DEADLINE_SECS", 45), Duration::ZERO);
+        let catchup_interval = errs.or(
+            secs(env, "STRIPE_CATCHUP_INTERVAL_SECS", 300),
+            Duration::ZERO,
+        );
+        let background_rate = errs.or(
+            env.var("STRIPE_BACKGROUND_RATE")
+                .map(|v| match v.trim().parse::<f64>() {
+                    Ok(rate) if rate.is_finite() && (0.1..=10_000.0).contains(&rate) => Ok(rate),
+                    _ => Err(invalid(
+                        "STRIPE_BACKGROUND_RATE",
+                        "must be a number of requests per second between 0.1 and 10000",
+                    )),
+                })
+                .transpose(),
+            None,
+        );
         let shutdown_timeout = errs.or(secs(env, "SHUTDOWN_TIMEOUT_SECS", 20), Duration::ZERO);
         let keep_alive = errs.or(secs(env, "HTTP_KEEP_ALIVE_SECS", 75), Duration::ZERO);
 
@@ -554,6 +576,8 @@ impl Config {
                 max_retries,
                 request_timeout,
                 deadline,
+                catchup_interval,
+                background_rate,
             },
             jwt,
             jwt_claims,

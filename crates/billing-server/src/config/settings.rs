@@ -94,6 +94,16 @@ pub const SETTINGS: &[Setting] = &[
         "deadline of a whole Stripe call, retries included",
     ),
     setting(
+        "STRIPE_CATCHUP_INTERVAL_SECS",
+        "300",
+        "seconds between catch-up passes over Stripe's Events API (0 turns them off)",
+    ),
+    setting(
+        "STRIPE_BACKGROUND_RATE",
+        "40% of the mode's limit (10 test, 40 live)",
+        "requests per second shared by the background callers of Stripe",
+    ),
+    setting(
         "JWT_SECRET",
         "required unless JWT_PUBLIC_KEY or JWT_JWKS_URL (dev: ephemeral)",
         "HS256 secret of bearer tokens, at least 32 bytes",

@@ -8,6 +8,7 @@
 )]
 
 mod access;
+mod catchup;
 #[path = "../common/mod.rs"]
 mod common;
 mod dev_loop;

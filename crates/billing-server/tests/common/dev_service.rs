@@ -99,6 +99,11 @@ impl DevService {
         }
     }
 
+    /// The service's database URL (tests/api/catchup.rs reads the ledger's sources).
+    pub fn database_url(&self) -> &str {
+        self._db.url()
+    }
+
     /// `GET /api/v1/billing{path}` with `token`: status and JSON body.
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         let response = self

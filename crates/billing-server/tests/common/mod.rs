@@ -28,6 +28,9 @@ pub fn server_env(database_url: &str, stripe_base: &str) -> BTreeMap<&'static st
         ("STRIPE_MAX_RETRIES", "2".to_owned()),
         ("STRIPE_TIMEOUT_SECS", "2".to_owned()),
         ("STRIPE_DEADLINE_SECS", "5".to_owned()),
+        // No catch-up pass at start: tests that count Stripe's requests see only their
+        // own; tests/api/catchup.rs runs passes through the sync endpoint.
+        ("STRIPE_CATCHUP_INTERVAL_SECS", "0".to_owned()),
         ("JWT_SECRET", JWT_SECRET.to_owned()),
         (
             "CHECKOUT_SUCCESS_URL",

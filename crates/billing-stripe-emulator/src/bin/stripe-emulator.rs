@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use billing_stripe_emulator::{EmulatorConfig, StripeEmulator};
 
-const USAGE: &str = "usage: stripe-emulator [--host 127.0.0.1] [--port 12111] [--forward-to URL] [--webhook-secret whsec_...] [--api-key sk_test_...] [--lenient]";
+const USAGE: &str = "usage: stripe-emulator [--host 127.0.0.1] [--port 12111] [--forward-to URL] [--webhook-secret whsec_...] [--api-key sk_test_...] [--lenient] [--rate-limit N]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -23,6 +23,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             "--forward-to" => config.forward_to = Some(value()?),
             "--webhook-secret" => config.webhook_secret = value()?,
             "--api-key" => config.api_key = Some(value()?),
+            "--rate-limit" => config.rate_limit = Some(value()?.parse()?),
             "--lenient" => {
                 let lenient = EmulatorConfig::lenient();
                 config.accept_any_customer = lenient.accept_any_customer;

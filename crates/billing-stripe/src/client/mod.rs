@@ -50,6 +50,8 @@ pub struct StripeClient {
     config: StripeConfig,
     success_url: String,
     metrics: Option<Arc<dyn StripeMetrics>>,
+    /// The background rate budget, for the background instance only ([`crate::budget`]).
+    budget: Option<Arc<crate::budget::RateBudget>>,
 }
 
 impl fmt::Debug for StripeClient {
@@ -86,6 +88,7 @@ impl StripeClient {
             config,
             success_url,
             metrics: None,
+            budget: None,
         })
     }
 
@@ -93,6 +96,14 @@ impl StripeClient {
     #[must_use]
     pub fn with_metrics(mut self, metrics: Arc<dyn StripeMetrics>) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// The same client paced by `budget` (every attempt takes a token; a 429 pauses it):
+    /// the background callers' instance. The request path's client has none.
+    #[must_use]
+    pub fn with_budget(mut self, budget: Arc<crate::budget::RateBudget>) -> Self {
+        self.budget = Some(budget);
         self
     }
 
@@ -222,5 +233,13 @@ impl PaymentProvider for StripeClient {
         request: &billing_domain::ports::RefundRequest,
     ) -> Result<billing_domain::ports::CreatedRefund, ProviderError> {
         self_service::create_refund(self, request).await
+    }
+
+    async fn list_events(
+        &self,
+        created_gte: chrono::DateTime<chrono::Utc>,
+        starting_after: Option<EventId>,
+    ) -> Result<billing_domain::ports::EventPage, ProviderError> {
+        lookups::list_events(self, created_gte, starting_after).await
     }
 }

@@ -233,6 +233,9 @@ impl StripeClient {
             let try_timeout =
                 remaining.map_or(policy.per_try_timeout, |r| r.min(policy.per_try_timeout));
             stats.attempts += 1;
+            if let Some(budget) = &self.budget {
+                budget.acquire().await;
+            }
             let builder = self.build(
                 request.method,
                 url.clone(),
@@ -249,6 +252,13 @@ impl StripeClient {
                 Ok(Ok(answer)) => {
                     stats.status = Some(answer.status);
                     stats.request_id.clone_from(&answer.request_id);
+                    if let Some(budget) = &self.budget {
+                        if answer.status == 429 {
+                            budget.throttled(answer.retry_after);
+                        } else {
+                            budget.succeeded();
+                        }
+                    }
                     if (200..300).contains(&answer.status) {
                         return Ok(answer);
                     }
@@ -402,6 +412,8 @@ struct Answer {
     body: Vec<u8>,
     request_id: Option<String>,
     should_retry: Option<bool>,
+    /// `Retry-After` in seconds, when given.
+    retry_after: Option<Duration>,
 }
 
 async fn attempt(builder: reqwest::RequestBuilder) -> Result<Answer, reqwest::Error> {
@@ -421,12 +433,16 @@ async fn attempt(builder: reqwest::RequestBuilder) -> Result<Answer, reqwest::Er
         "false" => Some(false),
         _ => None,
     });
+    let retry_after = header("retry-after")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
     let body = response.bytes().await?.to_vec();
     Ok(Answer {
         status,
         body,
         request_id,
         should_retry,
+        retry_after,
     })
 }
 

@@ -264,3 +264,115 @@ async fn an_event_is_fetched_byte_for_byte_and_a_subscription_in_its_current_sta
             .unwrap()
     );
 }
+
+// ---- catch-up (issue 15) ----
+
+async fn create_customers(emulator: &StripeEmulator, n: usize) {
+    let http = reqwest::Client::new();
+    for i in 0..n {
+        http.post(format!(
+            "{}/v1/customers",
+            emulator.base_url().trim_end_matches('/')
+        ))
+        .bearer_auth(KEY)
+        .form(&[("email", format!("c{i}@example.com"))])
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn events_are_listed_newest_first_as_stripe_renders_them_and_paged_after_a_cursor() {
+    let (emulator, client) = emulator().await;
+    create_customers(&emulator, 3).await;
+    let since = chrono::Utc::now() - chrono::Duration::minutes(5);
+
+    let page = client.list_events(since, None).await.unwrap();
+
+    assert!(page.events.len() >= 3, "{:?}", page.events.len());
+    assert!(!page.has_more);
+    assert!(page.events.windows(2).all(|w| w[0].created >= w[1].created));
+    for event in &page.events {
+        let body: serde_json::Value = serde_json::from_slice(&event.raw).unwrap();
+        assert_eq!(body["id"], event.id.as_str());
+        assert_eq!(body["object"], "event");
+    }
+    let sent = sent(&emulator, "GET", "/v1/events");
+    assert_eq!(sent.len(), 1);
+    let query = sent[0].query.clone().unwrap_or_default();
+    assert!(query.contains("limit=100"), "{query}");
+    assert!(
+        query.contains(&format!("created%5Bgte%5D={}", since.timestamp()))
+            || query.contains(&format!("created[gte]={}", since.timestamp())),
+        "{query}"
+    );
+
+    let first = page.events[0].id.clone();
+    let older = client.list_events(since, Some(first)).await.unwrap();
+    assert_eq!(
+        older.events.len(),
+        page.events.len() - 1,
+        "after the newest: the others"
+    );
+    // A future start lists nothing.
+    let none = client
+        .list_events(chrono::Utc::now() + chrono::Duration::hours(1), None)
+        .await
+        .unwrap();
+    assert!(none.events.is_empty());
+}
+
+#[tokio::test]
+async fn the_background_budget_keeps_calls_under_the_emulators_rate_limit_and_pauses_on_429() {
+    let (emulator, client) = emulator().await;
+    let control = format!(
+        "{}/__emulator/rate_limit",
+        emulator.base_url().trim_end_matches('/')
+    );
+    let http = reqwest::Client::new();
+    http.post(&control)
+        .json(&json!({"perSecond": 5}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let since = chrono::Utc::now();
+
+    // Unpaced, a burst is refused with Stripe's 429 `rate_limit`.
+    let burst = futures::future::join_all((0..12).map(|_| {
+        let http = http.clone();
+        let url = format!("{}/v1/events", emulator.base_url().trim_end_matches('/'));
+        async move { http.get(url).bearer_auth(KEY).send().await.unwrap() }
+    }))
+    .await;
+    let refused: Vec<_> = burst.into_iter().filter(|r| r.status() == 429).collect();
+    assert!(!refused.is_empty());
+    assert_eq!(refused[0].headers()["retry-after"], "1");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let before: serde_json::Value = http
+        .get(&control)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // Paced at 2/s, eight calls all get through without one 429.
+    let paced = client.with_budget(std::sync::Arc::new(billing_stripe::RateBudget::new(2.0)));
+    let calls = futures::future::join_all((0..8).map(|_| paced.list_events(since, None))).await;
+    assert!(calls.iter().all(Result::is_ok), "{calls:?}");
+    let after: serde_json::Value = http
+        .get(&control)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before["refused"], after["refused"], "{after}");
+}

@@ -9,7 +9,7 @@ use super::{expected_outcome, work, Delivery, WebhookError, WebhookReceipt};
 use crate::auth::Actor;
 use crate::error::BillingError;
 use crate::ids::{CustomerRef, EventId, SubscriptionRef};
-use crate::model::{EventOutcome, LedgerEntry, LedgerQuery};
+use crate::model::{EventOutcome, EventSource, LedgerEntry, LedgerQuery};
 use crate::page::{Page, PageRequest};
 use crate::ports::{NewLedgerEntry, ProviderError, RepoError, WorkOutcome};
 use crate::service::BillingService;
@@ -41,7 +41,40 @@ impl BillingService {
         // `parse` accepted it as JSON, so it is UTF-8.
         let text = std::str::from_utf8(payload)
             .map_err(|_| WebhookError::InvalidPayload("body is not UTF-8".into()))?;
-        self.apply(event, Arc::from(text), Delivery::Webhook).await
+        self.apply(
+            event,
+            Arc::from(text),
+            Delivery::Webhook,
+            EventSource::Webhook,
+        )
+        .await
+    }
+
+    /// Applies an event the catch-up read from Stripe's Events API
+    /// ([`crate::jobs::catchup`]): exactly as a delivery of it would be (no signature: it
+    /// came from Stripe's API under our key), recorded with source `catchup`.
+    #[instrument(skip_all, fields(stripe.event_id, stripe.event_type))]
+    pub(crate) async fn apply_caught_up(
+        &self,
+        payload: &[u8],
+    ) -> Result<WebhookReceipt, WebhookError> {
+        let event = self
+            .ports
+            .verifier
+            .parse(payload)
+            .map_err(|e| WebhookError::InvalidPayload(e.0))?;
+        let span = tracing::Span::current();
+        span.record("stripe.event_id", event.id.as_str());
+        span.record("stripe.event_type", event.kind.as_str());
+        let text = std::str::from_utf8(payload)
+            .map_err(|_| WebhookError::InvalidPayload("body is not UTF-8".into()))?;
+        self.apply(
+            event,
+            Arc::from(text),
+            Delivery::Webhook,
+            EventSource::Catchup,
+        )
+        .await
     }
 
     #[instrument(skip_all, fields(stripe.event_id = %id))]
@@ -68,12 +101,17 @@ impl BillingService {
             ));
         }
         let text = String::from_utf8(raw).map_err(|e| BillingError::Unexpected(Box::new(e)))?;
-        self.apply(event, Arc::from(text), Delivery::Replay)
-            .await
-            .map_err(|e| match e {
-                WebhookError::Unavailable(src) => BillingError::Unavailable(src),
-                other => BillingError::Unexpected(Box::new(other)),
-            })
+        self.apply(
+            event,
+            Arc::from(text),
+            Delivery::Replay,
+            EventSource::Replay,
+        )
+        .await
+        .map_err(|e| match e {
+            WebhookError::Unavailable(src) => BillingError::Unavailable(src),
+            other => BillingError::Unexpected(Box::new(other)),
+        })
     }
 
     #[instrument(skip_all)]
@@ -102,13 +140,14 @@ impl BillingService {
         event: ProviderEvent,
         payload: Arc<str>,
         delivery: Delivery,
+        source: EventSource,
     ) -> Result<WebhookReceipt, WebhookError> {
         let linked = match &event.event {
             PaymentEvent::CheckoutCompleted(checkout)
             | PaymentEvent::CheckoutAsyncPaymentSucceeded(checkout) => checkout.customer.clone(),
             _ => None,
         };
-        let receipt = self.apply_one(event, payload, delivery).await?;
+        let receipt = self.apply_one(event, payload, delivery, source).await?;
         if let Some(customer) = linked {
             if receipt.outcome == EventOutcome::Processed {
                 self.reapply_unmatched(&customer).await;
@@ -143,7 +182,12 @@ impl BillingService {
                 }
             };
             match self
-                .apply_one(event, Arc::from(entry.payload), Delivery::Replay)
+                .apply_one(
+                    event,
+                    Arc::from(entry.payload),
+                    Delivery::Replay,
+                    EventSource::Replay,
+                )
                 .await
             {
                 Ok(receipt) => tracing::info!(
@@ -167,6 +211,7 @@ impl BillingService {
         event: ProviderEvent,
         payload: Arc<str>,
         delivery: Delivery,
+        source: EventSource,
     ) -> Result<WebhookReceipt, WebhookError> {
         let delivery = if self.other_mode(&event) {
             Delivery::OtherMode
@@ -183,6 +228,7 @@ impl BillingService {
             received_at: now,
             outcome: expected_outcome(&event.event, delivery),
             payload,
+            source,
         };
         let event = Arc::new(event);
         let first = self

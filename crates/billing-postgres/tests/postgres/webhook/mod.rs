@@ -53,6 +53,7 @@ fn entry(id: &str) -> NewLedgerEntry {
         received_at: at(5),
         outcome: EventOutcome::Processed,
         payload: format!("{{\"id\":\"{id}\"}}").into(),
+        source: billing_domain::EventSource::Webhook,
     }
 }
 

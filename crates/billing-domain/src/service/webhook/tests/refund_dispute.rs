@@ -485,6 +485,7 @@ fn a_refund_of_an_unknown_payment_is_unmatched_and_writes_nothing() {
         received_at: at(1),
         outcome: EventOutcome::Processed,
         payload: Arc::from("{}"),
+        source: crate::model::EventSource::Webhook,
     };
 
     let outcome = apply_event(&mut tx, &ev, &entry, Delivery::Webhook, at(1)).unwrap();

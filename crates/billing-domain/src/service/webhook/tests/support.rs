@@ -462,6 +462,7 @@ pub(super) async fn run(
         received_at: at(10_000),
         outcome: expected_outcome(&ev.event, delivery),
         payload: Arc::from("{}"),
+        source: crate::model::EventSource::Webhook,
     };
     store
         .apply(work(Arc::new(ev), entry, delivery, at(10_000)))

@@ -1,0 +1,2 @@
+DROP TABLE catchup_state;
+ALTER TABLE webhook_events DROP COLUMN source;
