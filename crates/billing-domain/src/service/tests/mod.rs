@@ -150,3 +150,4 @@ mod payment_intent;
 mod plans_invoices;
 mod portal;
 mod scoping;
+mod self_service;
