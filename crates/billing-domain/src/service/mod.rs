@@ -26,6 +26,7 @@ use crate::ports::{
 
 mod access;
 mod checkout;
+mod events_out;
 mod invoices;
 mod payment_intent;
 mod plans;
@@ -125,6 +126,20 @@ pub trait BillingApi: Send + Sync {
     ) -> Result<ClientSecret, BillingError>;
     /// Whether the storage answers.
     async fn ready(&self) -> Result<(), BillingError>;
+    // ---- billing events out (issue 16) ----
+    /// A page of the billing events' deliveries (admin), newest first.
+    async fn list_outbox(
+        &self,
+        actor: &Actor,
+        status: Option<crate::events_out::DeliveryStatus>,
+        page: PageRequest,
+    ) -> Result<Page<crate::events_out::OutboxEntry>, BillingError>;
+    /// Makes a dead delivery pending again (admin).
+    async fn retry_outbox_entry(
+        &self,
+        actor: &Actor,
+        id: crate::ids::BillingDeliveryId,
+    ) -> Result<(), BillingError>;
     /// Verifies and applies one webhook delivery (raw body and `Stripe-Signature`).
     async fn receive_webhook(
         &self,
@@ -231,6 +246,8 @@ pub struct BillingService {
     ports: Ports,
     settings: BillingSettings,
     access_cache: Arc<access::AccessCache>,
+    /// The billing events' outbox, for its admin endpoints (issue 16).
+    events_outbox: Option<Arc<dyn crate::events_out::BillingEventOutbox>>,
 }
 
 impl BillingService {
@@ -238,6 +255,11 @@ impl BillingService {
     #[must_use]
     pub fn new(mut ports: Ports, settings: BillingSettings) -> Self {
         let access_cache = access::AccessCache::new(&settings);
+        // Every unit of work emits the billing events of what it changed (SPEC §9).
+        ports.webhooks = Arc::new(crate::events_out::emit::EmittingStore::new(
+            ports.webhooks,
+            Arc::clone(&ports.clock),
+        ));
         ports.webhooks = Arc::new(access::ClearingStore {
             inner: ports.webhooks,
             cache: Arc::clone(&access_cache),
@@ -246,7 +268,19 @@ impl BillingService {
             ports,
             settings,
             access_cache,
+            events_outbox: None,
         }
+    }
+
+    /// The service, answering the billing events' outbox admin endpoints from `outbox`
+    /// (without it they answer an internal error).
+    #[must_use]
+    pub fn with_events_outbox(
+        mut self,
+        outbox: Arc<dyn crate::events_out::BillingEventOutbox>,
+    ) -> Self {
+        self.events_outbox = Some(outbox);
+        self
     }
 
     fn require_admin(actor: &Actor) -> Result<(), BillingError> {
@@ -393,6 +427,23 @@ impl BillingApi for BillingService {
 
     async fn ready(&self) -> Result<(), BillingError> {
         Ok(self.ports.health.ping().await?)
+    }
+
+    async fn list_outbox(
+        &self,
+        actor: &Actor,
+        status: Option<crate::events_out::DeliveryStatus>,
+        page: PageRequest,
+    ) -> Result<Page<crate::events_out::OutboxEntry>, BillingError> {
+        self.list_outbox(actor, status, page).await
+    }
+
+    async fn retry_outbox_entry(
+        &self,
+        actor: &Actor,
+        id: crate::ids::BillingDeliveryId,
+    ) -> Result<(), BillingError> {
+        self.retry_outbox_entry(actor, id).await
     }
 
     async fn receive_webhook(
