@@ -60,6 +60,10 @@ pub mod paths {
     pub const STRIPE_PORTAL: &str = "/api/v1/billing/stripe/portal";
     /// Stripe webhook (no bearer token; `Stripe-Signature`).
     pub const STRIPE_WEBHOOK: &str = "/api/v1/billing/stripe/webhook";
+    /// Billing events' deliveries (admin, issue 16).
+    pub const OUTBOX: &str = "/api/v1/billing/outbox";
+    /// Retries a dead delivery (admin, issue 16).
+    pub const OUTBOX_RETRY: &str = "/api/v1/billing/outbox/{id}/retry";
     /// Replays one ledger event (admin).
     pub const STRIPE_EVENT_REPLAY: &str = "/api/v1/billing/stripe/events/{eventId}/replay";
     /// Liveness probe.
@@ -78,7 +82,7 @@ pub mod paths {
 
     /// Every route pattern [`super::configure`] registers, with its methods. Keep in step
     /// with `configure`; the tests compare it with the router and the OpenAPI document.
-    pub const ALL: [(&str, &[&str]); 20] = [
+    pub const ALL: [(&str, &[&str]); 22] = [
         (PLANS, &["get", "post"]),
         (PLAN, &["get", "patch"]),
         (TENANT, &["get"]),
@@ -92,6 +96,8 @@ pub mod paths {
         (DISPUTES, &["get"]),
         (STRIPE_EVENTS, &["get"]),
         (STRIPE_EVENT_REPLAY, &["post"]),
+        (OUTBOX, &["get"]),
+        (OUTBOX_RETRY, &["post"]),
         (STRIPE_CHECKOUT, &["post"]),
         (STRIPE_PORTAL, &["post"]),
         (STRIPE_WEBHOOK, &["post"]),
@@ -156,7 +162,9 @@ pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 /// `web::Data<dyn MetricsEndpoint>` (from an `Arc` with `web::Data::from`); [`app`] does
 /// all of it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use resources::{checkout, events, invoices, ops, payments, plans, portal, tenants, webhook};
+    use resources::{
+        checkout, events, invoices, ops, outbox, payments, plans, portal, tenants, webhook,
+    };
 
     let configs = extractor_configs();
     cfg.app_data(configs.json)
@@ -212,6 +220,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(paths::STRIPE_PORTAL, "POST").route(web::post().to(portal::open_portal)))
     .service(
         resource(paths::STRIPE_EVENT_REPLAY, "POST").route(web::post().to(events::replay_event)),
+    )
+    // ---- billing events out (issue 16) ----
+    .service(resource(paths::OUTBOX, "GET").route(web::get().to(outbox::list_outbox)))
+    .service(
+        resource(paths::OUTBOX_RETRY, "POST").route(web::post().to(outbox::retry_outbox_entry)),
     )
     .service(resource(paths::OPENAPI, "GET").route(web::get().to(openapi::openapi)))
     // After the document: its pattern takes every other path under `/api-docs/`.

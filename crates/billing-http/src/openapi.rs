@@ -17,7 +17,7 @@ pub mod viewer;
 
 use crate::error::Problem;
 use crate::resources::{
-    checkout, common, events, invoices, ops, payments, plans, portal, tenants, webhook,
+    checkout, common, events, invoices, ops, outbox, payments, plans, portal, tenants, webhook,
 };
 use crate::responses::{
     BadGateway, BadRequest, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized,
@@ -76,6 +76,8 @@ impl Modify for BearerScheme {
         payments::list_disputes,
         events::list_events,
         events::replay_event,
+        outbox::list_outbox,
+        outbox::retry_outbox_entry,
         checkout::start_checkout,
         portal::open_portal,
         webhook::stripe_webhook,
@@ -107,6 +109,7 @@ impl Modify for BearerScheme {
         (name = "invoices", description = "Invoices and their payment"),
         (name = "payments", description = "Payments and failed attempts"),
         (name = "stripe", description = "Checkout, Customer Portal, webhook and event ledger"),
+        (name = "events", description = "Billing events out: the outbox of deliveries to the platform's services"),
         (name = "operations", description = "Health, metrics and this document")
     )
 )]

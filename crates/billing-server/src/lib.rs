@@ -2,6 +2,7 @@
 
 pub mod build_info;
 pub mod config;
+pub mod events_out;
 pub mod metrics;
 pub mod queues;
 pub mod startup;

@@ -69,6 +69,8 @@ pub struct Application {
     server: Server,
     dispatcher: JoinHandle<()>,
     linker: JoinHandle<()>,
+    /// The billing events' dispatchers and gauges (issue 16).
+    events_out: Vec<JoinHandle<()>>,
     stop_dispatcher: watch::Sender<bool>,
     store: PgStore,
 }
@@ -92,7 +94,8 @@ impl Application {
             max_connections: config.database_max_connections,
             ..PgConfig::new(config.database_url())
         })
-        .with_notification_format(billing_notifier::render_document);
+        .with_notification_format(billing_notifier::render_document)
+        .with_billing_events(crate::events_out::setup(&config.billing_events));
 
         let mut stripe = StripeConfig::new(
             config.stripe.api_key.clone(),
@@ -145,6 +148,7 @@ impl Application {
                 access_cache_ttl: chrono::Duration::milliseconds(i64::from(config.access_cache_ms)),
             },
         );
+        let service = service.with_events_outbox(Arc::new(store.clone()));
         let api: Arc<dyn BillingApi> = Arc::new(service);
 
         let auth = match &config.jwt {
@@ -198,7 +202,7 @@ impl Application {
         let linker = PaymentIntentLinker::new(
             Arc::new(store.clone()),
             provider,
-            clock,
+            clock.clone(),
             billing_domain::jobs::linker::default_policy(),
         );
         let (stop_dispatcher, stopped) = watch::channel(false);
@@ -207,6 +211,16 @@ impl Application {
             reporter.clone(),
             stopped.clone(),
         ));
+        let events_out_metrics = crate::events_out::EventsOutMetrics::register(metrics.registry())
+            .map_err(|e| StartupError::Notifier(e.to_string()))?;
+        let events_out = crate::events_out::start(
+            &config.billing_events,
+            &store,
+            &clock,
+            &events_out_metrics,
+            &stopped,
+        )
+        .map_err(StartupError::Notifier)?;
         let linker = tokio::spawn(link_payment_intents(linker, reporter, stopped));
 
         let state = AppState { api, auth, metrics };
@@ -233,6 +247,7 @@ impl Application {
             server: server.run(),
             dispatcher,
             linker,
+            events_out,
             stop_dispatcher,
             store,
         })
@@ -263,6 +278,11 @@ impl Application {
         }
         if let Err(e) = self.linker.await {
             tracing::warn!(error = %e, "PaymentIntent linker ended abnormally");
+        }
+        for task in self.events_out {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "billing events dispatcher ended abnormally");
+            }
         }
         drop(self.store);
         tracing::info!("stopped");
