@@ -151,6 +151,13 @@ pub enum BillingError {
     /// No return URL was given and none is configured.
     #[error("returnUrl is required: no PORTAL_RETURN_URL is configured")]
     ReturnUrlRequired,
+    // ---- billing events out (issue 16) ----
+    /// No billing event delivery with this id.
+    #[error("no outbox entry {0}")]
+    OutboxEntryNotFound(crate::ids::BillingDeliveryId),
+    /// The delivery has attempts left (or was delivered): only a dead one is retried.
+    #[error("outbox entry {0} is not dead")]
+    OutboxEntryNotDead(crate::ids::BillingDeliveryId),
     /// Input that is well-formed but breaks a business rule.
     #[error("{0}")]
     Invalid(String),

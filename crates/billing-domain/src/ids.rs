@@ -114,6 +114,16 @@ uuid_id!(
     DisputeId
 );
 
+// ---- billing events out (issue 16) ----
+uuid_id!(
+    /// A billing event sent to the platform's other services.
+    BillingEventId
+);
+uuid_id!(
+    /// One subscriber's delivery of a billing event (what the outbox admin retries).
+    BillingDeliveryId
+);
+
 /// A string that is not a valid id of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("not a valid {kind}")]

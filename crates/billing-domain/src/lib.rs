@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod events_out;
 pub mod ids;
 pub mod jobs;
 pub mod metrics;

@@ -62,6 +62,10 @@ pub mod paths {
     pub const STRIPE_WEBHOOK: &str = "/api/v1/billing/stripe/webhook";
     /// Runs a catch-up pass over Stripe's Events API now (admin, issue 15).
     pub const STRIPE_EVENTS_SYNC: &str = "/api/v1/billing/stripe/events/sync";
+    /// Billing events' deliveries (admin, issue 16).
+    pub const OUTBOX: &str = "/api/v1/billing/outbox";
+    /// Retries a dead delivery (admin, issue 16).
+    pub const OUTBOX_RETRY: &str = "/api/v1/billing/outbox/{id}/retry";
     /// Replays one ledger event (admin).
     pub const STRIPE_EVENT_REPLAY: &str = "/api/v1/billing/stripe/events/{eventId}/replay";
     /// Cancels a tenant's subscription (issue 16).
@@ -94,7 +98,7 @@ pub mod paths {
 
     /// Every route pattern [`super::configure`] registers, with its methods. Keep in step
     /// with `configure`; the tests compare it with the router and the OpenAPI document.
-    pub const ALL: [(&str, &[&str]); 25] = [
+    pub const ALL: &[(&str, &[&str])] = &[
         (PLANS, &["get", "post"]),
         (PLAN, &["get", "patch"]),
         (TENANT, &["get"]),
@@ -108,6 +112,8 @@ pub mod paths {
         (DISPUTES, &["get"]),
         (STRIPE_EVENTS, &["get"]),
         (STRIPE_EVENT_REPLAY, &["post"]),
+        (OUTBOX, &["get"]),
+        (OUTBOX_RETRY, &["post"]),
         (STRIPE_CHECKOUT, &["post"]),
         (STRIPE_PORTAL, &["post"]),
         (STRIPE_WEBHOOK, &["post"]),
@@ -178,7 +184,7 @@ pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 /// all of it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use resources::{
-        catchup, checkout, events, invoices, ops, payments, plans, portal, tenants, webhook,
+        catchup, checkout, events, invoices, ops, outbox, payments, plans, portal, tenants, webhook,
     };
 
     let configs = extractor_configs();
@@ -239,6 +245,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(paths::STRIPE_PORTAL, "POST").route(web::post().to(portal::open_portal)))
     .service(
         resource(paths::STRIPE_EVENT_REPLAY, "POST").route(web::post().to(events::replay_event)),
+    )
+    // ---- billing events out (issue 16) ----
+    .service(resource(paths::OUTBOX, "GET").route(web::get().to(outbox::list_outbox)))
+    .service(
+        resource(paths::OUTBOX_RETRY, "POST").route(web::post().to(outbox::retry_outbox_entry)),
     )
     .service(resource(paths::OPENAPI, "GET").route(web::get().to(openapi::openapi)))
     // After the document: its pattern takes every other path under `/api-docs/`.

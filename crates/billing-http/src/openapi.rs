@@ -17,8 +17,8 @@ pub mod viewer;
 
 use crate::error::Problem;
 use crate::resources::{
-    catchup, checkout, common, events, invoices, ops, payments, plans, portal, self_service, tenants,
-    webhook,
+    catchup, checkout, common, events, invoices, ops, outbox, payments, plans, portal, self_service,
+    tenants, webhook,
 };
 use crate::responses::{
     BadGateway, BadRequest, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized,
@@ -83,6 +83,8 @@ impl Modify for BearerScheme {
         events::list_events,
         events::replay_event,
         catchup::sync_events,
+        outbox::list_outbox,
+        outbox::retry_outbox_entry,
         checkout::start_checkout,
         portal::open_portal,
         webhook::stripe_webhook,
@@ -114,6 +116,7 @@ impl Modify for BearerScheme {
         (name = "invoices", description = "Invoices and their payment"),
         (name = "payments", description = "Payments and failed attempts"),
         (name = "stripe", description = "Checkout, Customer Portal, webhook and event ledger"),
+        (name = "events", description = "Billing events out: the outbox of deliveries to the platform's services"),
         (name = "operations", description = "Health, metrics and this document")
     )
 )]

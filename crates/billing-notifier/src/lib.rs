@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 pub mod document;
+pub mod events;
 
 pub use document::render as render_document;
+pub use events::{render as render_billing_event, HttpEventSender};
 
 use std::time::Duration;
 

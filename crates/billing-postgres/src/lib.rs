@@ -7,6 +7,7 @@ mod catchup;
 mod checkout_sessions;
 mod deleted_customers;
 mod error;
+mod events_out;
 mod health;
 mod invoices;
 mod lease;
@@ -27,6 +28,7 @@ mod tenants;
 pub mod testing;
 mod webhook;
 
+pub use events_out::{BillingEventFormat, EventsOutSetup};
 pub use migrate::{
     applied_migrations, ensure_database, revert_all, run_migrations, SetupError, MIGRATIONS,
 };

@@ -173,6 +173,8 @@ pub struct PgStore {
     waiting: Arc<AtomicU32>,
     /// How a notification's document is rendered for the outbox (see [`crate::outbox`]).
     notification_format: Option<NotificationFormat>,
+    /// How billing events are appended (see [`crate::events_out`]).
+    events_out: Option<crate::events_out::EventsOutSetup>,
 }
 
 impl fmt::Debug for PgStore {
@@ -210,6 +212,7 @@ impl PgStore {
             gate: Arc::new(Semaphore::new(max as usize)),
             waiting: Arc::new(AtomicU32::new(0)),
             notification_format: None,
+            events_out: None,
         }
     }
 
@@ -221,6 +224,20 @@ impl PgStore {
     pub fn with_notification_format(mut self, format: NotificationFormat) -> Self {
         self.notification_format = Some(format);
         self
+    }
+
+    /// The store, appending billing events with `setup`'s format and a delivery for each
+    /// of its subscribers. Without it, events are numbered and kept without a body or
+    /// deliveries (see [`crate::events_out`]).
+    #[must_use]
+    pub fn with_billing_events(mut self, setup: crate::events_out::EventsOutSetup) -> Self {
+        self.events_out = Some(setup);
+        self
+    }
+
+    /// How billing events are appended, if set.
+    pub(crate) fn events_out(&self) -> Option<crate::events_out::EventsOutSetup> {
+        self.events_out.clone()
     }
 
     /// The format notifications are rendered with, if one was given.

@@ -77,6 +77,8 @@ pub(crate) struct PgWebhookTx<'a> {
     conn: &'a mut PgConnection,
     /// How notifications are rendered for the outbox (`None`: none was configured).
     notification_format: Option<NotificationFormat>,
+    /// How billing events are appended (issue 16).
+    events_out: Option<&'a crate::events_out::EventsOutSetup>,
     /// A statement failed, so PostgreSQL aborted the transaction: it must not be committed.
     aborted: bool,
     /// The failure may go away if the whole transaction runs again.
@@ -88,10 +90,12 @@ impl<'a> PgWebhookTx<'a> {
     pub(crate) fn new(
         conn: &'a mut PgConnection,
         notification_format: Option<NotificationFormat>,
+        events_out: Option<&'a crate::events_out::EventsOutSetup>,
     ) -> Self {
         Self {
             conn,
             notification_format,
+            events_out,
             aborted: false,
             retry: false,
         }
@@ -336,6 +340,15 @@ impl WebhookTx for PgWebhookTx<'_> {
         let saved = refunds::save_dispute(self.conn, dispute);
         saved.map_err(|e| self.raced(e))
     }
+
+    // ---- billing events out (issue 16) ----
+    fn append_billing_event(
+        &mut self,
+        event: &billing_domain::events_out::NewBillingEvent,
+    ) -> Result<u64, RepoError> {
+        let appended = crate::events_out::append(self.conn, self.events_out, event);
+        self.check_db(appended)
+    }
 }
 
 /// Why one run of the work did not commit.
@@ -363,12 +376,13 @@ fn apply_with_retries(
     conn: &mut PgConnection,
     work: &WebhookWork,
     notification_format: Option<NotificationFormat>,
+    events_out: Option<&crate::events_out::EventsOutSetup>,
 ) -> Result<WorkOutcome, DbError> {
     let mut attempt = 1;
     loop {
         let mut retry = false;
         let result = conn.build_transaction().read_committed().run(|conn| {
-            let mut tx = PgWebhookTx::new(conn, notification_format);
+            let mut tx = PgWebhookTx::new(conn, notification_format, events_out);
             let result = work(&mut tx);
             retry = tx.retry;
             match result {
@@ -412,7 +426,8 @@ impl WebhookStore for PgStore {
     #[tracing::instrument(skip_all)]
     async fn apply(&self, work: WebhookWork) -> Result<WorkOutcome, RepoError> {
         let format = self.notification_format();
-        self.run(move |conn| apply_with_retries(conn, &work, format))
+        let events_out = self.events_out();
+        self.run(move |conn| apply_with_retries(conn, &work, format, events_out.as_ref()))
             .await
     }
 }
@@ -486,7 +501,7 @@ mod tests {
         };
 
         conn.test_transaction::<_, RepoError, _>(|conn| {
-            let mut tx = PgWebhookTx::new(conn, None);
+            let mut tx = PgWebhookTx::new(conn, None, None);
             for amount in [100, 200, 300] {
                 tx.ensure_tenant(tenant)?;
                 invoice.amount_due =

@@ -4,6 +4,7 @@ pub mod build_info;
 pub mod catchup_loop;
 mod catchup_metrics;
 pub mod config;
+pub mod events_out;
 pub mod metrics;
 pub mod queues;
 pub mod startup;

@@ -70,6 +70,8 @@ pub struct Application {
     dispatcher: JoinHandle<()>,
     linker: JoinHandle<()>,
     catchup: Option<JoinHandle<()>>,
+    /// The billing events' dispatchers and gauges (issue 16).
+    events_out: Vec<JoinHandle<()>>,
     stop_dispatcher: watch::Sender<bool>,
     store: PgStore,
 }
@@ -93,7 +95,8 @@ impl Application {
             max_connections: config.database_max_connections,
             ..PgConfig::new(config.database_url())
         })
-        .with_notification_format(billing_notifier::render_document);
+        .with_notification_format(billing_notifier::render_document)
+        .with_billing_events(crate::events_out::setup(&config.billing_events));
 
         let mut stripe = StripeConfig::new(
             config.stripe.api_key.clone(),
@@ -162,7 +165,8 @@ impl Application {
                 access_cache_ttl: chrono::Duration::milliseconds(i64::from(config.access_cache_ms)),
             },
         )
-        .with_catchup(catchup);
+        .with_catchup(catchup)
+        .with_events_outbox(Arc::new(store.clone()));
         let service = Arc::new(service);
         let api: Arc<dyn BillingApi> = service.clone();
 
@@ -217,7 +221,7 @@ impl Application {
         let linker = PaymentIntentLinker::new(
             Arc::new(store.clone()),
             background,
-            clock,
+            clock.clone(),
             billing_domain::jobs::linker::default_policy(),
         );
         let (stop_dispatcher, stopped) = watch::channel(false);
@@ -233,6 +237,16 @@ impl Application {
                 stopped.clone(),
             ))
         });
+        let events_out_metrics = crate::events_out::EventsOutMetrics::register(metrics.registry())
+            .map_err(|e| StartupError::Notifier(e.to_string()))?;
+        let events_out = crate::events_out::start(
+            &config.billing_events,
+            &store,
+            &clock,
+            &events_out_metrics,
+            &stopped,
+        )
+        .map_err(StartupError::Notifier)?;
         let linker = tokio::spawn(link_payment_intents(linker, reporter, stopped));
 
         let state = AppState { api, auth, metrics };
@@ -260,6 +274,7 @@ impl Application {
             dispatcher,
             linker,
             catchup,
+            events_out,
             stop_dispatcher,
             store,
         })
@@ -294,6 +309,11 @@ impl Application {
         if let Some(catchup) = self.catchup {
             if let Err(e) = catchup.await {
                 tracing::warn!(error = %e, "catch-up ended abnormally");
+            }
+        }
+        for task in self.events_out {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "billing events dispatcher ended abnormally");
             }
         }
         drop(self.store);

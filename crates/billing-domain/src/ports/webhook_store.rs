@@ -198,6 +198,18 @@ pub trait WebhookTx {
     fn disputes_of(&mut self, payment: PaymentId) -> Result<Vec<Dispute>, RepoError>;
     /// Inserts or updates a dispute (by id; its Stripe id is unique).
     fn save_dispute(&mut self, dispute: &Dispute) -> Result<(), RepoError>;
+
+    // ---- billing events out (issue 16) ----
+
+    /// Appends a billing event to the outbox: takes the tenant's next sequence number
+    /// (locking its counter row until the transaction ends, so that sequences have no
+    /// gaps and commit in order) and queues one delivery per configured subscriber.
+    /// Returns the sequence. Called by [`crate::events_out::emit::EmittingStore`] once the
+    /// work has decided; rules need not call it.
+    fn append_billing_event(
+        &mut self,
+        event: &crate::events_out::NewBillingEvent,
+    ) -> Result<u64, RepoError>;
 }
 
 /// What one unit of work came to.

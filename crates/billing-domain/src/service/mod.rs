@@ -26,6 +26,7 @@ use crate::ports::{
 
 mod access;
 mod checkout;
+mod events_out;
 mod invoices;
 mod payment_intent;
 mod plans;
@@ -127,6 +128,20 @@ pub trait BillingApi: Send + Sync {
     ) -> Result<ClientSecret, BillingError>;
     /// Whether the storage answers.
     async fn ready(&self) -> Result<(), BillingError>;
+    // ---- billing events out (issue 16) ----
+    /// A page of the billing events' deliveries (admin), newest first.
+    async fn list_outbox(
+        &self,
+        actor: &Actor,
+        status: Option<crate::events_out::DeliveryStatus>,
+        page: PageRequest,
+    ) -> Result<Page<crate::events_out::OutboxEntry>, BillingError>;
+    /// Makes a dead delivery pending again (admin).
+    async fn retry_outbox_entry(
+        &self,
+        actor: &Actor,
+        id: crate::ids::BillingDeliveryId,
+    ) -> Result<(), BillingError>;
     /// Verifies and applies one webhook delivery (raw body and `Stripe-Signature`).
     async fn receive_webhook(
         &self,
@@ -277,6 +292,8 @@ pub struct BillingService {
     settings: BillingSettings,
     access_cache: Arc<access::AccessCache>,
     catchup: Option<Arc<crate::jobs::catchup::CatchupJob>>,
+    /// The billing events' outbox, for its admin endpoints (issue 16).
+    events_outbox: Option<Arc<dyn crate::events_out::BillingEventOutbox>>,
 }
 
 impl BillingService {
@@ -284,6 +301,11 @@ impl BillingService {
     #[must_use]
     pub fn new(mut ports: Ports, settings: BillingSettings) -> Self {
         let access_cache = access::AccessCache::new(&settings);
+        // Every unit of work emits the billing events of what it changed (SPEC §9).
+        ports.webhooks = Arc::new(crate::events_out::emit::EmittingStore::new(
+            ports.webhooks,
+            Arc::clone(&ports.clock),
+        ));
         ports.webhooks = Arc::new(access::ClearingStore {
             inner: ports.webhooks,
             cache: Arc::clone(&access_cache),
@@ -293,6 +315,7 @@ impl BillingService {
             settings,
             access_cache,
             catchup: None,
+            events_outbox: None,
         }
     }
 
@@ -319,6 +342,17 @@ impl BillingService {
                 crate::ports::ProviderError::NotConfigured,
             )),
         }
+    }
+
+    /// The service, answering the billing events' outbox admin endpoints from `outbox`
+    /// (without it they answer an internal error).
+    #[must_use]
+    pub fn with_events_outbox(
+        mut self,
+        outbox: Arc<dyn crate::events_out::BillingEventOutbox>,
+    ) -> Self {
+        self.events_outbox = Some(outbox);
+        self
     }
 
     fn require_admin(actor: &Actor) -> Result<(), BillingError> {
@@ -465,6 +499,23 @@ impl BillingApi for BillingService {
 
     async fn ready(&self) -> Result<(), BillingError> {
         Ok(self.ports.health.ping().await?)
+    }
+
+    async fn list_outbox(
+        &self,
+        actor: &Actor,
+        status: Option<crate::events_out::DeliveryStatus>,
+        page: PageRequest,
+    ) -> Result<Page<crate::events_out::OutboxEntry>, BillingError> {
+        self.list_outbox(actor, status, page).await
+    }
+
+    async fn retry_outbox_entry(
+        &self,
+        actor: &Actor,
+        id: crate::ids::BillingDeliveryId,
+    ) -> Result<(), BillingError> {
+        self.retry_outbox_entry(actor, id).await
     }
 
     async fn receive_webhook(

@@ -116,6 +116,14 @@ impl From<BillingError> for ApiError {
                 "customer_not_found",
                 format!("no tenant has the Stripe customer {customer}"),
             ),
+            BillingError::OutboxEntryNotFound(id) => not_found(
+                "outbox_entry_not_found",
+                format!("there is no outbox entry {id}"),
+            ),
+            BillingError::OutboxEntryNotDead(id) => conflict(
+                "outbox_entry_not_dead",
+                format!("outbox entry {id} is not dead: only an entry out of attempts is retried"),
+            ),
             BillingError::CustomerOfAnotherTenant => conflict(
                 "customer_belongs_to_other_tenant",
                 "this Stripe customer belongs to another tenant",

@@ -21,6 +21,7 @@ pub mod common;
 pub mod events;
 pub mod invoices;
 pub mod ops;
+pub mod outbox;
 pub mod payments;
 pub mod plans;
 pub mod portal;

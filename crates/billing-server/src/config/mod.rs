@@ -18,7 +18,10 @@ pub const DEFAULT_PORT: u16 = 8087;
 /// The default database.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/billing";
 
+mod events_out;
 mod settings;
+
+pub use events_out::EventsOutSettings;
 pub use settings::{Setting, DEFAULT_EMULATOR_PORT, SETTINGS};
 
 /// The environment section of `--help`: every [`SETTINGS`] entry with its default.
@@ -176,6 +179,8 @@ pub struct Config {
     pub access_cache_ms: u32,
     /// `NOTIFICATIONS_URL`.
     pub notifications_url: Option<Url>,
+    /// `BILLING_EVENTS_URL`, `BILLING_EVENTS_SECRET`, `BILLING_EVENTS_MAX_ATTEMPTS`.
+    pub billing_events: EventsOutSettings,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
     /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests may take to finish (default 20;
@@ -476,6 +481,7 @@ impl Config {
                 .transpose(),
             None,
         );
+        let billing_events = errs.or(events_out::read(env), EventsOutSettings::default());
         let log_format = errs.or(
             match env.var("LOG_FORMAT").as_deref() {
                 None | Some("pretty" | "text") => Ok(LogFormat::Pretty),
@@ -586,6 +592,7 @@ impl Config {
             access_grace_days,
             access_cache_ms,
             notifications_url,
+            billing_events,
             log_format,
             shutdown_timeout,
             keep_alive,

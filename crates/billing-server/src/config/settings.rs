@@ -173,6 +173,21 @@ pub const SETTINGS: &[Setting] = &[
         "unset: notifications are logged only",
         "where outbox notifications are POSTed",
     ),
+    setting(
+        "BILLING_EVENTS_URL",
+        "unset: billing events are kept, not sent",
+        "comma-separated URLs each billing event is POSTed to, in order per tenant",
+    ),
+    setting(
+        "BILLING_EVENTS_SECRET",
+        "none (required with BILLING_EVENTS_URL)",
+        "comma-separated signing secrets, newest first (Billing-Signature)",
+    ),
+    setting(
+        "BILLING_EVENTS_MAX_ATTEMPTS",
+        "25",
+        "delivery attempts before a billing event is dead and holds its chain (1-1000)",
+    ),
     setting("LOG_FORMAT", "pretty", "log format: pretty or json"),
     setting("RUST_LOG", "info", "log filter (tracing EnvFilter syntax)"),
     setting(

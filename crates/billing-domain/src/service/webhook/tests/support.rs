@@ -26,6 +26,9 @@ pub(super) struct State {
     pub(super) disputes: Vec<Dispute>,
     /// Customers a `customer.deleted` removed.
     pub(super) deleted_customers: std::collections::HashSet<CustomerRef>,
+    // ---- billing events out (issue 16) ----
+    /// Billing events appended: (tenant, type, sequence).
+    pub(super) billing_events: Vec<(TenantId, &'static str, u64)>,
 }
 
 impl WebhookTx for State {
@@ -272,6 +275,20 @@ impl WebhookTx for State {
         self.disputes.retain(|d| d.id != dispute.id);
         self.disputes.push(dispute.clone());
         Ok(())
+    }
+    fn append_billing_event(
+        &mut self,
+        event: &crate::events_out::NewBillingEvent,
+    ) -> Result<u64, RepoError> {
+        let sequence = self
+            .billing_events
+            .iter()
+            .filter(|(t, _, _)| *t == event.tenant)
+            .count() as u64
+            + 1;
+        self.billing_events
+            .push((event.tenant, event.kind, sequence));
+        Ok(sequence)
     }
 }
 

@@ -1,0 +1,3 @@
+DROP TABLE billing_event_deliveries;
+DROP TABLE billing_events;
+DROP TABLE billing_event_counters;
