@@ -17,8 +17,8 @@ pub mod viewer;
 
 use crate::error::Problem;
 use crate::resources::{
-    catchup, checkout, common, events, invoices, ops, outbox, payments, plans, portal, self_service,
-    tenants, webhook,
+    catchup, checkout, common, events, invoices, ops, outbox, payments, plans, portal,
+    self_service, tenants, webhook,
 };
 use crate::responses::{
     BadGateway, BadRequest, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized,
