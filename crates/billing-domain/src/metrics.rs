@@ -79,6 +79,12 @@ pub trait BillingMetrics: Send + Sync {
     /// One pass over `queue`: `failed` attempts that did not succeed (retried or given
     /// up), of which `given_up` were the item's last.
     fn queue_pass(&self, queue: Queue, failed: u64, given_up: u64);
+
+    /// One correction a reconciliation made (issue 15), by object kind (`subscription`,
+    /// `invoice`, `tenant`). Defaults to nothing, for sinks that do not count them.
+    fn reconcile_correction(&self, kind: &str) {
+        let _ = kind;
+    }
 }
 
 /// A sink that drops everything: for tests and tools that observe nothing.

@@ -62,6 +62,10 @@ pub mod paths {
     pub const STRIPE_WEBHOOK: &str = "/api/v1/billing/stripe/webhook";
     /// Replays one ledger event (admin).
     pub const STRIPE_EVENT_REPLAY: &str = "/api/v1/billing/stripe/events/{eventId}/replay";
+    /// Reconciles a tenant with Stripe (issue 15).
+    pub const TENANT_SYNC: &str = "/api/v1/billing/tenants/{tenantId}/sync";
+    /// The checkout return: a Checkout Session read back from Stripe (issue 15).
+    pub const STRIPE_CHECKOUT_SESSION: &str = "/api/v1/billing/stripe/checkout/{sessionId}";
     /// Liveness probe.
     pub const HEALTH_LIVE: &str = "/health/live";
     /// Readiness probe.
@@ -78,7 +82,7 @@ pub mod paths {
 
     /// Every route pattern [`super::configure`] registers, with its methods. Keep in step
     /// with `configure`; the tests compare it with the router and the OpenAPI document.
-    pub const ALL: [(&str, &[&str]); 20] = [
+    pub const ALL: [(&str, &[&str]); 22] = [
         (PLANS, &["get", "post"]),
         (PLAN, &["get", "patch"]),
         (TENANT, &["get"]),
@@ -99,6 +103,8 @@ pub mod paths {
         (HEALTH_READY, &["get"]),
         (METRICS, &["get"]),
         (OPENAPI, &["get"]),
+        (TENANT_SYNC, &["post"]),
+        (STRIPE_CHECKOUT_SESSION, &["get"]),
     ];
 }
 
@@ -156,7 +162,9 @@ pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 /// `web::Data<dyn MetricsEndpoint>` (from an `Arc` with `web::Data::from`); [`app`] does
 /// all of it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use resources::{checkout, events, invoices, ops, payments, plans, portal, tenants, webhook};
+    use resources::{
+        checkout, events, invoices, ops, payments, plans, portal, reconcile, tenants, webhook,
+    };
 
     let configs = extractor_configs();
     cfg.app_data(configs.json)
@@ -212,6 +220,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(paths::STRIPE_PORTAL, "POST").route(web::post().to(portal::open_portal)))
     .service(
         resource(paths::STRIPE_EVENT_REPLAY, "POST").route(web::post().to(events::replay_event)),
+    )
+    // ---- reconciliation (issue 15) ----
+    .service(resource(paths::TENANT_SYNC, "POST").route(web::post().to(reconcile::sync_tenant)))
+    .service(
+        resource(paths::STRIPE_CHECKOUT_SESSION, "GET")
+            .route(web::get().to(reconcile::checkout_return)),
     )
     .service(resource(paths::OPENAPI, "GET").route(web::get().to(openapi::openapi)))
     // After the document: its pattern takes every other path under `/api-docs/`.

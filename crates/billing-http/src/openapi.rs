@@ -17,7 +17,7 @@ pub mod viewer;
 
 use crate::error::Problem;
 use crate::resources::{
-    checkout, common, events, invoices, ops, payments, plans, portal, tenants, webhook,
+    checkout, common, events, invoices, ops, payments, plans, portal, reconcile, tenants, webhook,
 };
 use crate::responses::{
     BadGateway, BadRequest, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge, Unauthorized,
@@ -83,6 +83,8 @@ impl Modify for BearerScheme {
         ops::ready,
         ops::metrics,
         openapi,
+        reconcile::sync_tenant,
+        reconcile::checkout_return,
     ),
     components(
         schemas(Problem, common::PageResponse<invoices::InvoiceResponse>),

@@ -4,5 +4,6 @@ pub mod build_info;
 pub mod config;
 pub mod metrics;
 pub mod queues;
+pub mod reconcile_sweep;
 pub mod startup;
 pub mod telemetry;

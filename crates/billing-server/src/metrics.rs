@@ -57,6 +57,8 @@ struct Inner {
     outbox_dead: IntCounter,
     lookups_pending: IntGauge,
     lookups_abandoned: IntCounter,
+    /// Reconciliation corrections by object kind (issue 15).
+    reconcile_corrections: IntCounterVec,
     db_pool: IntGaugeVec,
     db_pool_waiting: IntGauge,
     hooks: RwLock<Vec<ScrapeHook>>,
@@ -290,6 +292,14 @@ impl Metrics {
                     &["state"],
                 ),
             ),
+            reconcile_corrections: registered(
+                r,
+                counter_vec(
+                    "billing_reconcile_corrections_total",
+                    "Local state corrected from Stripe by reconciliation (a missed or misapplied event), by object kind.",
+                    &["kind"],
+                ),
+            ),
             db_pool_waiting: registered(
                 r,
                 gauge(
@@ -305,6 +315,9 @@ impl Metrics {
         }
         for state in ["in_use", "idle", "max"] {
             inner.db_pool.with_label_values(&[state]);
+        }
+        for kind in ["subscription", "invoice", "tenant"] {
+            inner.reconcile_corrections.with_label_values(&[kind]);
         }
         Self {
             inner: Arc::new(inner),
@@ -434,6 +447,19 @@ impl BillingMetrics for Metrics {
             // A lookup that failed is tried again; only the abandoned ones are counted.
             Queue::PaymentIntentLookups => self.inner.lookups_abandoned.inc_by(given_up),
         }
+    }
+
+    fn reconcile_correction(&self, kind: &str) {
+        // The kinds are the domain's three words; anything else would be a bug, kept
+        // bounded all the same.
+        let kind = match kind {
+            "subscription" | "invoice" | "tenant" => kind,
+            _ => "other",
+        };
+        self.inner
+            .reconcile_corrections
+            .with_label_values(&[kind])
+            .inc();
     }
 }
 

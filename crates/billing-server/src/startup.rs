@@ -144,7 +144,9 @@ impl Application {
                 access_grace: chrono::Duration::days(i64::from(config.access_grace_days)),
                 access_cache_ttl: chrono::Duration::milliseconds(i64::from(config.access_cache_ms)),
             },
-        );
+        )
+        .with_reconciler(shared.clone(), reporter.clone());
+        let reconciler = service.shared_reconciler();
         let api: Arc<dyn BillingApi> = Arc::new(service);
 
         let auth = match &config.jwt {
@@ -197,7 +199,7 @@ impl Application {
         );
         let linker = PaymentIntentLinker::new(
             Arc::new(store.clone()),
-            provider,
+            provider.clone(),
             clock,
             billing_domain::jobs::linker::default_policy(),
         );
@@ -207,6 +209,17 @@ impl Application {
             reporter.clone(),
             stopped.clone(),
         ));
+        // The reconciliation sweep (issue 15): stops with the dispatcher's signal. Its
+        // Stripe calls go through `provider`; a shared background provider can take its
+        // place here.
+        if let (Some(reconciler), false) = (reconciler, config.reconcile_interval.is_zero()) {
+            drop(tokio::spawn(crate::reconcile_sweep::run(
+                reconciler,
+                provider.clone(),
+                config.reconcile_interval,
+                stopped.clone(),
+            )));
+        }
         let linker = tokio::spawn(link_payment_intents(linker, reporter, stopped));
 
         let state = AppState { api, auth, metrics };

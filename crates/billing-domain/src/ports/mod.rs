@@ -12,6 +12,7 @@ mod clock;
 mod notifier;
 mod provider;
 mod queues;
+mod reconcile;
 mod repositories;
 mod webhook_store;
 
@@ -19,6 +20,7 @@ pub use clock::*;
 pub use notifier::*;
 pub use provider::*;
 pub use queues::*;
+pub use reconcile::*;
 pub use repositories::*;
 pub use webhook_store::*;
 

@@ -30,11 +30,14 @@ mod invoices;
 mod payment_intent;
 mod plans;
 mod portal;
+mod reconcile;
 mod tenants;
 mod webhook;
+pub(crate) use webhook::reconcile as webhook_reconcile;
 
 pub use access::TenantAccess;
 pub use checkout::CheckoutInput;
+pub use reconcile::CheckoutReturn;
 pub use tenants::TenantOverview;
 pub use webhook::{WebhookError, WebhookReceipt};
 
@@ -152,6 +155,21 @@ pub trait BillingApi: Send + Sync {
         query: DisputeQuery,
         page: PageRequest,
     ) -> Result<Page<Dispute>, BillingError>;
+    // ---- reconciliation (issue 15) ----
+    /// Re-reads a tenant's subscriptions and open invoices from Stripe and corrects what
+    /// differs (the tenant itself or admin).
+    async fn sync_tenant(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<crate::jobs::reconcile::ReconcileReport, BillingError>;
+    /// Reads a Checkout Session back from Stripe and, when complete, applies it as its
+    /// `checkout.session.completed` would be (the session's tenant or admin).
+    async fn checkout_return(
+        &self,
+        actor: &Actor,
+        session: &crate::ids::CheckoutSessionRef,
+    ) -> Result<CheckoutReturn, BillingError>;
 }
 
 /// Settings the rules need.
@@ -231,6 +249,8 @@ pub struct BillingService {
     ports: Ports,
     settings: BillingSettings,
     access_cache: Arc<access::AccessCache>,
+    /// Reconciliation (issue 15), wired by [`BillingService::with_reconciler`].
+    reconciler: Option<Arc<crate::jobs::reconcile::Reconciler>>,
 }
 
 impl BillingService {
@@ -246,7 +266,33 @@ impl BillingService {
             ports,
             settings,
             access_cache,
+            reconciler: None,
         }
+    }
+
+    /// Wires reconciliation (issue 15): corrections go through this service's webhook
+    /// store (so its access cache is cleared too) and are counted in `metrics`. The
+    /// returned service also hands the [`Reconciler`](crate::jobs::reconcile::Reconciler)
+    /// to the periodic sweep ([`BillingService::shared_reconciler`]).
+    #[must_use]
+    pub fn with_reconciler(
+        mut self,
+        repo: Arc<dyn crate::ports::ReconcileRepository>,
+        metrics: Arc<dyn crate::metrics::BillingMetrics>,
+    ) -> Self {
+        self.reconciler = Some(Arc::new(crate::jobs::reconcile::Reconciler::new(
+            Arc::clone(&self.ports.webhooks),
+            repo,
+            Arc::clone(&self.ports.clock),
+            metrics,
+        )));
+        self
+    }
+
+    /// The reconciliation, for the periodic sweep; `None` unless wired.
+    #[must_use]
+    pub fn shared_reconciler(&self) -> Option<Arc<crate::jobs::reconcile::Reconciler>> {
+        self.reconciler.clone()
     }
 
     fn require_admin(actor: &Actor) -> Result<(), BillingError> {
@@ -426,6 +472,22 @@ impl BillingApi for BillingService {
         page: PageRequest,
     ) -> Result<Page<Dispute>, BillingError> {
         self.list_disputes(actor, query, page).await
+    }
+
+    async fn sync_tenant(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<crate::jobs::reconcile::ReconcileReport, BillingError> {
+        self.sync_tenant(actor, tenant).await
+    }
+
+    async fn checkout_return(
+        &self,
+        actor: &Actor,
+        session: &crate::ids::CheckoutSessionRef,
+    ) -> Result<CheckoutReturn, BillingError> {
+        self.checkout_return(actor, session).await
     }
 }
 

@@ -116,6 +116,10 @@ impl From<BillingError> for ApiError {
                 "customer_not_found",
                 format!("no tenant has the Stripe customer {customer}"),
             ),
+            BillingError::CheckoutSessionNotFound(session) => not_found(
+                "checkout_session_not_found",
+                format!("no checkout session {session}"),
+            ),
             BillingError::CustomerOfAnotherTenant => conflict(
                 "customer_belongs_to_other_tenant",
                 "this Stripe customer belongs to another tenant",

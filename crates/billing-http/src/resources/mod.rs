@@ -23,5 +23,6 @@ pub mod ops;
 pub mod payments;
 pub mod plans;
 pub mod portal;
+pub mod reconcile;
 pub mod tenants;
 pub mod webhook;

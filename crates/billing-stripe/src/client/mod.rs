@@ -31,6 +31,7 @@ mod config;
 mod lookups;
 mod payment_intent;
 mod portal;
+mod reconcile;
 mod transport;
 
 pub use checkout::CHECKOUT_SESSION_ID_TEMPLATE;
@@ -177,5 +178,34 @@ impl PaymentProvider for StripeClient {
 
     async fn fetch_event(&self, id: &EventId) -> Result<Vec<u8>, ProviderError> {
         lookups::event(self, id).await
+    }
+
+    // ---- reconciliation (issue 15) ----
+    async fn list_subscriptions(
+        &self,
+        customer: &CustomerRef,
+    ) -> Result<Vec<SubscriptionSnapshot>, ProviderError> {
+        reconcile::list_subscriptions(self, customer).await
+    }
+
+    async fn list_open_invoices(
+        &self,
+        customer: &CustomerRef,
+    ) -> Result<Vec<billing_domain::webhook::InvoiceSnapshot>, ProviderError> {
+        reconcile::list_open_invoices(self, customer).await
+    }
+
+    async fn invoice(
+        &self,
+        id: &InvoiceRef,
+    ) -> Result<billing_domain::webhook::InvoiceSnapshot, ProviderError> {
+        reconcile::invoice(self, id).await
+    }
+
+    async fn checkout_session(
+        &self,
+        id: &CheckoutSessionRef,
+    ) -> Result<billing_domain::ports::CheckoutSessionState, ProviderError> {
+        reconcile::checkout_session(self, id).await
     }
 }

@@ -16,6 +16,7 @@ mod event;
 mod signature;
 
 pub(crate) use event::subscription;
+pub(crate) use event::{checkout, invoice};
 pub use signature::sign;
 
 /// Stripe's default signature tolerance (both SDKs).
