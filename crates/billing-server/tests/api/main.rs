@@ -17,6 +17,7 @@ mod identity_provider;
 mod lifecycle;
 mod metrics;
 mod outbox;
+mod reconcile;
 mod refunds;
 mod renewals;
 mod stripe_calls;
