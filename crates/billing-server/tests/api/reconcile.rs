@@ -115,7 +115,7 @@ async fn metric(app: &DevService, line: &str) -> f64 {
             l.strip_prefix(line)
                 .map(|v| v.trim().parse::<f64>().unwrap())
         })
-        .unwrap_or_else(|| panic!("{line} not in /metrics"))
+        .expect("the metric is in /metrics")
 }
 
 async fn sync(app: &DevService, tenant: TenantId, token: &str) -> (u16, Value) {
