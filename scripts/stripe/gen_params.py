@@ -37,6 +37,7 @@ OPERATIONS = [
     "POST /v1/payment_intents/{intent}/confirm",
     "POST /v1/customers",
     "GET /v1/customers/{customer}",
+    "GET /v1/invoices",
     "GET /v1/invoices/{invoice}",
     "POST /v1/invoices/{invoice}/void",
     "POST /v1/invoices/{invoice}/mark_uncollectible",

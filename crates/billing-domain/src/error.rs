@@ -142,6 +142,9 @@ pub enum BillingError {
     /// No tenant has this Stripe customer.
     #[error("unknown customer {0}")]
     CustomerNotFound(String),
+    /// Stripe knows no Checkout Session with this id, or it is not one of ours (issue 15).
+    #[error("no checkout session {0}")]
+    CheckoutSessionNotFound(String),
     /// The Stripe customer belongs to another tenant.
     #[error("customer belongs to another tenant")]
     CustomerOfAnotherTenant,

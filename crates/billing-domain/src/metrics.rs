@@ -80,6 +80,12 @@ pub trait BillingMetrics: Send + Sync {
     /// up), of which `given_up` were the item's last.
     fn queue_pass(&self, queue: Queue, failed: u64, given_up: u64);
 
+    /// One correction a reconciliation made (issue 15), by object kind (`subscription`,
+    /// `invoice`, `tenant`). Defaults to nothing, for sinks that do not count them.
+    fn reconcile_correction(&self, kind: &str) {
+        let _ = kind;
+    }
+
     /// One catch-up pass over Stripe's Events API (`jobs::catchup`). A no-op by default.
     fn catchup_pass(&self, _pass: &CatchupPass) {}
 }

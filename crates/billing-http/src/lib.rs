@@ -62,6 +62,10 @@ pub mod paths {
     pub const STRIPE_WEBHOOK: &str = "/api/v1/billing/stripe/webhook";
     /// Runs a catch-up pass over Stripe's Events API now (admin, issue 15).
     pub const STRIPE_EVENTS_SYNC: &str = "/api/v1/billing/stripe/events/sync";
+    /// Reconciles a tenant with Stripe (issue 15).
+    pub const TENANT_SYNC: &str = "/api/v1/billing/tenants/{tenantId}/sync";
+    /// The checkout return: a Checkout Session read back from Stripe (issue 15).
+    pub const STRIPE_CHECKOUT_SESSION: &str = "/api/v1/billing/stripe/checkout/{sessionId}";
     /// Billing events' deliveries (admin, issue 16).
     pub const OUTBOX: &str = "/api/v1/billing/outbox";
     /// Retries a dead delivery (admin, issue 16).
@@ -99,6 +103,8 @@ pub mod paths {
     /// Every route pattern [`super::configure`] registers, with its methods. Keep in step
     /// with `configure`; the tests compare it with the router and the OpenAPI document.
     pub const ALL: &[(&str, &[&str])] = &[
+        (TENANT_SYNC, &["post"]),
+        (STRIPE_CHECKOUT_SESSION, &["get"]),
         (PLANS, &["get", "post"]),
         (PLAN, &["get", "patch"]),
         (TENANT, &["get"]),
@@ -184,7 +190,8 @@ pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 /// all of it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use resources::{
-        catchup, checkout, events, invoices, ops, outbox, payments, plans, portal, tenants, webhook,
+        catchup, checkout, events, invoices, ops, outbox, payments, plans, portal, reconcile,
+        tenants, webhook,
     };
 
     let configs = extractor_configs();
@@ -250,6 +257,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(paths::OUTBOX, "GET").route(web::get().to(outbox::list_outbox)))
     .service(
         resource(paths::OUTBOX_RETRY, "POST").route(web::post().to(outbox::retry_outbox_entry)),
+    )
+    // ---- reconciliation (issue 15) ----
+    .service(resource(paths::TENANT_SYNC, "POST").route(web::post().to(reconcile::sync_tenant)))
+    .service(
+        resource(paths::STRIPE_CHECKOUT_SESSION, "GET")
+            .route(web::get().to(reconcile::checkout_return)),
     )
     .service(resource(paths::OPENAPI, "GET").route(web::get().to(openapi::openapi)))
     // After the document: its pattern takes every other path under `/api-docs/`.

@@ -17,7 +17,7 @@ pub mod viewer;
 
 use crate::error::Problem;
 use crate::resources::{
-    catchup, checkout, common, events, invoices, ops, outbox, payments, plans, portal,
+    catchup, checkout, common, events, invoices, ops, outbox, payments, plans, portal, reconcile,
     self_service, tenants, webhook,
 };
 use crate::responses::{
@@ -92,6 +92,8 @@ impl Modify for BearerScheme {
         ops::ready,
         ops::metrics,
         openapi,
+        reconcile::sync_tenant,
+        reconcile::checkout_return,
     ),
     components(
         schemas(Problem, common::PageResponse<invoices::InvoiceResponse>),

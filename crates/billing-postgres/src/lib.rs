@@ -17,6 +17,7 @@ pub mod migrate;
 mod outbox;
 mod payments;
 mod plans;
+mod reconcile;
 mod refunds;
 mod rows;
 mod schema;

@@ -175,6 +175,15 @@ diesel::table! {
     }
 }
 
+// Reconciliation sweeps (issue 15); joined with nothing.
+diesel::table! {
+    reconcile_sweeps (slot) {
+        slot -> Timestamptz,
+        claimed_by -> Text,
+        claimed_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(subscriptions -> tenants (tenant_id));
 diesel::joinable!(checkout_sessions -> tenants (tenant_id));
 diesel::joinable!(subscriptions -> plans (plan_id));

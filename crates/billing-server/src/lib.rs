@@ -7,5 +7,6 @@ pub mod config;
 pub mod events_out;
 pub mod metrics;
 pub mod queues;
+pub mod reconcile_sweep;
 pub mod startup;
 pub mod telemetry;

@@ -57,6 +57,8 @@ struct Inner {
     outbox_dead: IntCounter,
     lookups_pending: IntGauge,
     lookups_abandoned: IntCounter,
+    /// Reconciliation corrections by object kind (issue 15).
+    reconcile_corrections: IntCounterVec,
     db_pool: IntGaugeVec,
     db_pool_waiting: IntGauge,
     catchup: crate::catchup_metrics::CatchupMetrics,
@@ -291,6 +293,14 @@ impl Metrics {
                     &["state"],
                 ),
             ),
+            reconcile_corrections: registered(
+                r,
+                counter_vec(
+                    "billing_reconcile_corrections_total",
+                    "Local state corrected from Stripe by reconciliation (a missed or misapplied event), by object kind.",
+                    &["kind"],
+                ),
+            ),
             db_pool_waiting: registered(
                 r,
                 gauge(
@@ -307,6 +317,9 @@ impl Metrics {
         }
         for state in ["in_use", "idle", "max"] {
             inner.db_pool.with_label_values(&[state]);
+        }
+        for kind in ["subscription", "invoice", "tenant"] {
+            inner.reconcile_corrections.with_label_values(&[kind]);
         }
         Self {
             inner: Arc::new(inner),
@@ -440,6 +453,19 @@ impl BillingMetrics for Metrics {
 
     fn catchup_pass(&self, pass: &billing_domain::metrics::CatchupPass) {
         self.inner.catchup.record(pass);
+    }
+
+    fn reconcile_correction(&self, kind: &str) {
+        // The kinds are the domain's three words; anything else would be a bug, kept
+        // bounded all the same.
+        let kind = match kind {
+            "subscription" | "invoice" | "tenant" => kind,
+            _ => "other",
+        };
+        self.inner
+            .reconcile_corrections
+            .with_label_values(&[kind])
+            .inc();
     }
 }
 

@@ -166,7 +166,9 @@ impl Application {
             },
         )
         .with_catchup(catchup)
-        .with_events_outbox(Arc::new(store.clone()));
+        .with_events_outbox(Arc::new(store.clone()))
+        .with_reconciler(shared.clone(), reporter.clone());
+        let reconciler = service.shared_reconciler();
         let service = Arc::new(service);
         let api: Arc<dyn BillingApi> = service.clone();
 
@@ -220,11 +222,21 @@ impl Application {
         );
         let linker = PaymentIntentLinker::new(
             Arc::new(store.clone()),
-            background,
+            background.clone(),
             clock.clone(),
             billing_domain::jobs::linker::default_policy(),
         );
         let (stop_dispatcher, stopped) = watch::channel(false);
+        // The reconciliation sweep (issue 15): stops with the dispatcher's signal. Its
+        // Stripe calls go through the background provider and its rate budget.
+        if let (Some(reconciler), false) = (reconciler, config.reconcile_interval.is_zero()) {
+            drop(tokio::spawn(crate::reconcile_sweep::run(
+                reconciler,
+                background.clone(),
+                config.reconcile_interval,
+                stopped.clone(),
+            )));
+        }
         let dispatcher = tokio::spawn(dispatch_outbox(
             dispatcher,
             reporter.clone(),

@@ -4,10 +4,10 @@
 //! invoice only, as Stripe's does, and emits the invoice's event at the time of its
 //! customer's test clock.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::api::{found, Call};
-use crate::api_billing::bool_param;
+use crate::api_billing::{bool_param, int_param, one_of};
 use crate::engine::Payment;
 use crate::error::ApiError;
 use crate::invoices;
@@ -67,4 +67,64 @@ pub(crate) fn pay_invoice(store: &mut Store, call: &Call<'_>) -> Result<Value, A
     found(store.invoices.get(&id), || {
         ApiError::no_such(404, "invoice", &id, "invoice")
     })
+}
+
+/// `GET /v1/invoices`: newest first (by `created`, then id), filtered by `customer`,
+/// `subscription` and `status` (`draft`, `open`, `paid`, `uncollectible`, `void`), paged
+/// with `limit` (1–100, default 10) and `starting_after`, as Stripe's list is.
+pub(crate) fn list_invoices(store: &mut Store, call: &Call<'_>) -> Result<Value, ApiError> {
+    let params = call.params;
+    let limit = int_param(params, "limit")?.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            None,
+            "This value must be between 1 and 100.",
+        ));
+    }
+    let status = one_of(
+        params,
+        "status",
+        &["draft", "open", "paid", "uncollectible", "void"],
+    )?;
+    let customer = params.non_empty("customer");
+    let subscription = params.non_empty("subscription");
+    let mut matching: Vec<&Value> = store
+        .invoices
+        .values()
+        .filter(|i| customer.is_none_or(|c| str_of(i, "customer") == Some(c)))
+        .filter(|i| subscription.is_none_or(|s| invoice_subscription(i) == Some(s)))
+        .filter(|i| status.is_none_or(|s| str_of(i, "status") == Some(s)))
+        .collect();
+    matching.sort_by(|a, b| {
+        let key = |i: &Value| {
+            (
+                i["created"].as_i64().unwrap_or(0),
+                str_of(i, "id").map(str::to_owned),
+            )
+        };
+        key(b).cmp(&key(a))
+    });
+    let start = match params.non_empty("starting_after") {
+        Some(after) => matching
+            .iter()
+            .position(|i| str_of(i, "id") == Some(after))
+            .map(|i| i + 1)
+            .ok_or_else(|| ApiError::no_such(400, "invoice", after, "starting_after"))?,
+        None => 0,
+    };
+    let limit = usize::try_from(limit).unwrap_or(10);
+    let rest = &matching[start..];
+    let data: Vec<Value> = rest.iter().take(limit).map(|i| (*i).clone()).collect();
+    Ok(
+        json!({ "object": "list", "data": data, "has_more": rest.len() > limit, "url": "/v1/invoices" }),
+    )
+}
+
+/// The subscription an invoice bills: `parent.subscription_details.subscription` in the
+/// pinned version, the older top-level `subscription` otherwise.
+fn invoice_subscription(invoice: &Value) -> Option<&str> {
+    invoice["parent"]["subscription_details"]["subscription"]
+        .as_str()
+        .or_else(|| invoice["subscription"].as_str())
 }

@@ -49,6 +49,7 @@ pub(crate) const ROUTES: &[Route] = routes! {
     "POST" "/v1/customers" => Json(api::create_customer),
     "GET" "/v1/customers/{customer}" => Json(api::retrieve_customer),
     "POST" "/v1/invoices/create_preview" => Json(subscriptions::preview_invoice),
+    "GET" "/v1/invoices" => Json(invoices::list_invoices),
     "GET" "/v1/invoices/{invoice}" => Json(api::retrieve_invoice),
     "POST" "/v1/invoices/{invoice}/void" => Json(invoices::void_invoice),
     "POST" "/v1/invoices/{invoice}/mark_uncollectible" => Json(invoices::mark_uncollectible),

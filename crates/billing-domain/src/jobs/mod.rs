@@ -16,6 +16,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 pub mod catchup;
 pub mod linker;
 pub mod outbox;
+pub mod reconcile;
 
 /// How a leased queue is worked off: batch, lease and retries with exponential backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,6 +13,7 @@ mod clock;
 mod notifier;
 mod provider;
 mod queues;
+mod reconcile;
 mod repositories;
 mod webhook_store;
 
@@ -21,6 +22,7 @@ pub use clock::*;
 pub use notifier::*;
 pub use provider::*;
 pub use queues::*;
+pub use reconcile::*;
 pub use repositories::*;
 pub use webhook_store::*;
 

@@ -12,7 +12,7 @@ use crate::ids::{
 };
 use crate::model::TrialDays;
 use crate::money::Money;
-use crate::webhook::SubscriptionSnapshot;
+use crate::webhook::{CheckoutCompleted, InvoiceSnapshot, SubscriptionSnapshot};
 
 /// A browser-facing secret (a PaymentIntent's client secret). Its `Debug` is redacted
 /// so that it never reaches a log by accident.
@@ -83,6 +83,18 @@ impl SessionEnd {
             Self::Completed => "complete",
         }
     }
+}
+
+/// A Checkout Session as Stripe holds it now (`GET /v1/checkout/sessions/{id}`), for the
+/// checkout return (reconciliation, issue 15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutSessionState {
+    /// What a `checkout.session.completed` event would carry about it.
+    pub session: CheckoutCompleted,
+    /// Stripe's `status` as sent: `open`, `complete` or `expired`.
+    pub status: String,
+    /// Stripe's `payment_status` as sent: `paid`, `unpaid` or `no_payment_required`.
+    pub payment_status: Option<String>,
 }
 
 /// A PaymentIntent to create for an invoice.
@@ -220,6 +232,31 @@ pub trait PaymentProvider: Send + Sync {
         &self,
         id: &PaymentIntentRef,
     ) -> Result<PaymentIntentInfo, ProviderError>;
+
+    // ---- reconciliation (issue 15) ----
+    /// Every subscription of a customer, canceled ones included
+    /// (`GET /v1/subscriptions?customer=&status=all`, all pages), read as the webhook path
+    /// reads one.
+    async fn list_subscriptions(
+        &self,
+        customer: &CustomerRef,
+    ) -> Result<Vec<SubscriptionSnapshot>, ProviderError>;
+
+    /// A customer's open invoices (`GET /v1/invoices?customer=&status=open`, all pages).
+    async fn list_open_invoices(
+        &self,
+        customer: &CustomerRef,
+    ) -> Result<Vec<InvoiceSnapshot>, ProviderError>;
+
+    /// One invoice as it is now (`GET /v1/invoices/{id}`).
+    async fn invoice(&self, id: &InvoiceRef) -> Result<InvoiceSnapshot, ProviderError>;
+
+    /// A Checkout Session as it is now (`GET /v1/checkout/sessions/{id}`). An unknown
+    /// session is [`ProviderError::Refused`] with `not_found`.
+    async fn checkout_session(
+        &self,
+        id: &CheckoutSessionRef,
+    ) -> Result<CheckoutSessionState, ProviderError>;
 
     /// The PaymentIntent Stripe made for one of its invoices (`expand[]=payments`), if any.
     /// `budget` caps the whole call (retries included) below the adapter's own deadline,

@@ -31,12 +31,15 @@ mod invoices;
 mod payment_intent;
 mod plans;
 mod portal;
+mod reconcile;
 mod self_service;
 mod tenants;
 mod webhook;
+pub(crate) use webhook::reconcile as webhook_reconcile;
 
 pub use access::TenantAccess;
 pub use checkout::CheckoutInput;
+pub use reconcile::CheckoutReturn;
 pub use self_service::{change_key, refund_key, PlanChange, RefundInput};
 pub use tenants::TenantOverview;
 pub use webhook::{WebhookError, WebhookReceipt};
@@ -155,6 +158,21 @@ pub trait BillingApi: Send + Sync {
         actor: &Actor,
         id: &EventId,
     ) -> Result<WebhookReceipt, BillingError>;
+    // ---- reconciliation (issue 15) ----
+    /// Re-reads a tenant's subscriptions and open invoices from Stripe and corrects what
+    /// differs (the tenant itself or admin).
+    async fn sync_tenant(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<crate::jobs::reconcile::ReconcileReport, BillingError>;
+    /// Reads a Checkout Session back from Stripe and, when complete, applies it as its
+    /// `checkout.session.completed` would be (the session's tenant or admin).
+    async fn checkout_return(
+        &self,
+        actor: &Actor,
+        session: &crate::ids::CheckoutSessionRef,
+    ) -> Result<CheckoutReturn, BillingError>;
     // ---- refunds and disputes (issue 14) ----
     /// One payment with its refunds and disputes; a tenant token reaches only its own.
     async fn get_payment(
@@ -292,6 +310,8 @@ pub struct BillingService {
     settings: BillingSettings,
     access_cache: Arc<access::AccessCache>,
     catchup: Option<Arc<crate::jobs::catchup::CatchupJob>>,
+    /// Reconciliation (issue 15), wired by [`BillingService::with_reconciler`].
+    reconciler: Option<Arc<crate::jobs::reconcile::Reconciler>>,
     /// The billing events' outbox, for its admin endpoints (issue 16).
     events_outbox: Option<Arc<dyn crate::events_out::BillingEventOutbox>>,
 }
@@ -316,7 +336,33 @@ impl BillingService {
             access_cache,
             catchup: None,
             events_outbox: None,
+            reconciler: None,
         }
+    }
+
+    /// Wires reconciliation (issue 15): corrections go through this service's webhook
+    /// store (so its access cache is cleared too) and are counted in `metrics`. The
+    /// returned service also hands the [`Reconciler`](crate::jobs::reconcile::Reconciler)
+    /// to the periodic sweep ([`BillingService::shared_reconciler`]).
+    #[must_use]
+    pub fn with_reconciler(
+        mut self,
+        repo: Arc<dyn crate::ports::ReconcileRepository>,
+        metrics: Arc<dyn crate::metrics::BillingMetrics>,
+    ) -> Self {
+        self.reconciler = Some(Arc::new(crate::jobs::reconcile::Reconciler::new(
+            Arc::clone(&self.ports.webhooks),
+            repo,
+            Arc::clone(&self.ports.clock),
+            metrics,
+        )));
+        self
+    }
+
+    /// The reconciliation, for the periodic sweep; `None` unless wired.
+    #[must_use]
+    pub fn shared_reconciler(&self) -> Option<Arc<crate::jobs::reconcile::Reconciler>> {
+        self.reconciler.clone()
     }
 
     /// Adds the catch-up ([`crate::jobs::catchup`]) that [`BillingApi::sync_events`] and
@@ -606,6 +652,22 @@ impl BillingApi for BillingService {
             CatchupError::Provider(e) => e.into(),
             CatchupError::Repo(e) => e.into(),
         })
+    }
+
+    async fn sync_tenant(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<crate::jobs::reconcile::ReconcileReport, BillingError> {
+        self.sync_tenant(actor, tenant).await
+    }
+
+    async fn checkout_return(
+        &self,
+        actor: &Actor,
+        session: &crate::ids::CheckoutSessionRef,
+    ) -> Result<CheckoutReturn, BillingError> {
+        self.checkout_return(actor, session).await
     }
 }
 

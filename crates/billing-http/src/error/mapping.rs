@@ -124,6 +124,10 @@ impl From<BillingError> for ApiError {
                 "outbox_entry_not_dead",
                 format!("outbox entry {id} is not dead: only an entry out of attempts is retried"),
             ),
+            BillingError::CheckoutSessionNotFound(session) => not_found(
+                "checkout_session_not_found",
+                format!("no checkout session {session}"),
+            ),
             BillingError::CustomerOfAnotherTenant => conflict(
                 "customer_belongs_to_other_tenant",
                 "this Stripe customer belongs to another tenant",

@@ -25,6 +25,7 @@ pub mod outbox;
 pub mod payments;
 pub mod plans;
 pub mod portal;
+pub mod reconcile;
 pub mod self_service;
 pub mod tenants;
 pub mod webhook;

@@ -196,6 +196,9 @@ pub struct Config {
     /// `STRIPE_EMULATOR_PORT`: where `--dev` without `STRIPE_API_KEY` runs the emulator
     /// (default 12111).
     pub emulator_port: u16,
+    /// `STRIPE_RECONCILE_INTERVAL_SECS`: how often one replica re-reads every live
+    /// subscription and open invoice from Stripe (default 3600; zero turns the sweep off).
+    pub reconcile_interval: Duration,
     /// Development mode (`--dev`).
     pub dev: bool,
 }
@@ -542,6 +545,10 @@ impl Config {
         );
         let shutdown_timeout = errs.or(secs(env, "SHUTDOWN_TIMEOUT_SECS", 20), Duration::ZERO);
         let keep_alive = errs.or(secs(env, "HTTP_KEEP_ALIVE_SECS", 75), Duration::ZERO);
+        let reconcile_interval = errs.or(
+            secs(env, "STRIPE_RECONCILE_INTERVAL_SECS", 3600),
+            Duration::ZERO,
+        );
 
         let (
             Some(checkout_success_url),
@@ -598,6 +605,7 @@ impl Config {
             keep_alive,
             workers,
             emulator_port,
+            reconcile_interval,
             dev,
         };
         Ok((config, made_up))

@@ -79,6 +79,11 @@ pub const SETTINGS: &[Setting] = &[
         "accepted age of a signature timestamp, both directions",
     ),
     setting(
+        "STRIPE_RECONCILE_INTERVAL_SECS",
+        "3600",
+        "how often one replica reconciles every live subscription and open invoice with Stripe (0: off)",
+    ),
+    setting(
         "STRIPE_MAX_RETRIES",
         "2",
         "retries of a Stripe call after the first try",

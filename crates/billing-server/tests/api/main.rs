@@ -18,6 +18,7 @@ mod identity_provider;
 mod lifecycle;
 mod metrics;
 mod outbox;
+mod reconcile;
 mod refunds;
 mod renewals;
 mod self_service;

@@ -3,7 +3,7 @@
 //! seeded — on random ports with a database of its own; and bounded polling. Shared by the
 //! API and browser tests.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
@@ -59,6 +59,11 @@ pub struct DevService {
 
 impl DevService {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`Self::start`], with `tweak` changing the environment first.
+    pub async fn start_with(tweak: impl FnOnce(&mut BTreeMap<&'static str, String>)) -> Self {
         let db = tokio::task::spawn_blocking(TestDatabase::create)
             .await
             .unwrap()
@@ -67,6 +72,7 @@ impl DevService {
         for var in ["STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE"] {
             env.remove(var);
         }
+        tweak(&mut env);
         let view: HashMap<&str, &str> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let (mut config, _) = Config::from_env(&view, true).expect("dev configuration");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -170,6 +176,11 @@ impl DevService {
         let (status, plan) = self.get(&format!("/plans/{code}"), &admin_token()).await;
         assert_eq!(status, 200, "{plan}");
         plan["id"].as_str().unwrap().to_owned()
+    }
+
+    /// The service's database URL (for SQL checks).
+    pub fn db_url(&self) -> &str {
+        self._db.url()
     }
 
     pub async fn stop(self) {

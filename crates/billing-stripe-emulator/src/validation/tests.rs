@@ -50,7 +50,7 @@ fn the_table_is_complete_and_parses() {
     let ops = schema::operations().map(<[_]>::len);
     assert_eq!(
         ops,
-        Some(31),
+        Some(32),
         "params.json parses with every served operation"
     );
     for (method, path) in [
@@ -64,6 +64,7 @@ fn the_table_is_complete_and_parses() {
         ("POST", "/v1/payment_intents/{intent}/confirm"),
         ("POST", "/v1/customers"),
         ("GET", "/v1/customers/{customer}"),
+        ("GET", "/v1/invoices"),
         ("GET", "/v1/invoices/{invoice}"),
         ("POST", "/v1/invoices/{invoice}/void"),
         ("POST", "/v1/invoices/{invoice}/mark_uncollectible"),
@@ -182,6 +183,15 @@ fn the_emulators_other_operations_take_their_usual_parameters() {
         "GET",
         "/v1/events",
         &[("created", "1785765907"), ("type", "invoice.*")],
+    );
+    ok(
+        "GET",
+        "/v1/invoices",
+        &[
+            ("customer", "cus_test_1"),
+            ("status", "open"),
+            ("limit", "100"),
+        ],
     );
     ok(
         "GET",

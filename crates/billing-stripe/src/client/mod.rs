@@ -31,6 +31,7 @@ mod config;
 mod lookups;
 mod payment_intent;
 mod portal;
+mod reconcile;
 mod self_service;
 mod transport;
 
@@ -241,5 +242,34 @@ impl PaymentProvider for StripeClient {
         starting_after: Option<EventId>,
     ) -> Result<billing_domain::ports::EventPage, ProviderError> {
         lookups::list_events(self, created_gte, starting_after).await
+    }
+
+    // ---- reconciliation (issue 15) ----
+    async fn list_subscriptions(
+        &self,
+        customer: &CustomerRef,
+    ) -> Result<Vec<SubscriptionSnapshot>, ProviderError> {
+        reconcile::list_subscriptions(self, customer).await
+    }
+
+    async fn list_open_invoices(
+        &self,
+        customer: &CustomerRef,
+    ) -> Result<Vec<billing_domain::webhook::InvoiceSnapshot>, ProviderError> {
+        reconcile::list_open_invoices(self, customer).await
+    }
+
+    async fn invoice(
+        &self,
+        id: &InvoiceRef,
+    ) -> Result<billing_domain::webhook::InvoiceSnapshot, ProviderError> {
+        reconcile::invoice(self, id).await
+    }
+
+    async fn checkout_session(
+        &self,
+        id: &CheckoutSessionRef,
+    ) -> Result<billing_domain::ports::CheckoutSessionState, ProviderError> {
+        reconcile::checkout_session(self, id).await
     }
 }

@@ -357,7 +357,9 @@ fn meta(m: Option<&Metadata>) -> Metadata {
     m.cloned().unwrap_or_default()
 }
 
-fn checkout(s: wire::CheckoutSessionObject) -> Result<CheckoutCompleted, InvalidPayload> {
+pub(crate) fn checkout(
+    s: wire::CheckoutSessionObject,
+) -> Result<CheckoutCompleted, InvalidPayload> {
     expect_object(s.object.as_deref(), "checkout.session")?;
     let metadata = meta(s.metadata.as_ref());
     let customer = customer_ref(id_of(s.customer.as_ref()), "customer")?;
@@ -382,7 +384,7 @@ fn checkout(s: wire::CheckoutSessionObject) -> Result<CheckoutCompleted, Invalid
     })
 }
 
-fn invoice(i: wire::InvoiceObject) -> Result<InvoiceSnapshot, InvalidPayload> {
+pub(crate) fn invoice(i: wire::InvoiceObject) -> Result<InvoiceSnapshot, InvalidPayload> {
     expect_object(i.object.as_deref(), "invoice")?;
     let metadata = meta(i.metadata.as_ref());
     // Dahlia/basil: `parent.subscription_details`; older: top-level fields.

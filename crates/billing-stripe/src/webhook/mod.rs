@@ -17,6 +17,7 @@ mod signature;
 
 pub(crate) use event::refund;
 pub(crate) use event::subscription;
+pub(crate) use event::{checkout, invoice};
 pub use signature::sign;
 
 /// Stripe's default signature tolerance (both SDKs).

@@ -50,6 +50,7 @@ mod customer;
 mod invoice;
 mod payment_intent;
 mod receive;
+pub(crate) mod reconcile;
 mod subscription;
 mod tenant;
 // ---- refunds and disputes (issue 14) ----

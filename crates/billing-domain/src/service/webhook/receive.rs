@@ -160,7 +160,7 @@ impl BillingService {
     /// the first invoice's PaymentIntent events before `checkout.session.completed`, when
     /// nothing yet tells whose customer it is. The checkout is already committed, so a
     /// failure here is logged and the event stays `unmatched` for an operator's replay.
-    async fn reapply_unmatched(&self, customer: &CustomerRef) {
+    pub(in crate::service) async fn reapply_unmatched(&self, customer: &CustomerRef) {
         let waiting = match self
             .ports
             .ledger
