@@ -104,6 +104,7 @@ pub mod paths {
     /// with `configure`; the tests compare it with the router and the OpenAPI document.
     pub const ALL: &[(&str, &[&str])] = &[
         (TENANT_SYNC, &["post"]),
+        (STRIPE_EVENTS_SYNC, &["post"]),
         (STRIPE_CHECKOUT_SESSION, &["get"]),
         (PLANS, &["get", "post"]),
         (PLAN, &["get", "patch"]),
