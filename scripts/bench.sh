@@ -6,7 +6,10 @@
 #   2. billing-bench checkout  — the Stripe-calling endpoints' own overhead over the fake;
 #   3. billing-bench lifecycle — events made by the Stripe emulator (checkouts paid, then a
 #      test clock advanced a month) delivered to the service, and DB checks after;
-#   4. billing-bench access    — the access check at 32 connections, p50/p99.
+#   4. billing-bench access    — the access check at 32 connections, p50/p99;
+#   5. billing-bench lifecycle --catchup — the same history with every webhook dropped,
+#      one catch-up pass over Stripe's Events API timed, without a limit and then with
+#      the emulator refusing calls over 25/s, and DB checks after.
 # Needs PostgreSQL (PG_URL, default postgres://postgres@127.0.0.1:5432, a superuser: the
 # benchmark drops and creates the database `billing_bench`), psql and pgbench on PATH.
 #
@@ -15,6 +18,7 @@
 # BENCH_SKIP_CHECKOUT=1 skips the checkout benchmark; BENCH_CHECKOUT_SECS sets its phases.
 # BENCH_SKIP_LIFECYCLE=1 skips the lifecycle benchmark; BENCH_LIFECYCLE_TENANTS sets its size.
 # BENCH_SKIP_ACCESS=1 skips the access benchmark; BENCH_ACCESS_SECS sets its length.
+# BENCH_SKIP_CATCHUP=1 skips the catch-up benchmark; BENCH_CATCHUP_TENANTS sets its size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,5 +60,13 @@ if [ "${BENCH_SKIP_ACCESS:-0}" != 1 ]; then
     --duration-secs "${BENCH_ACCESS_SECS:-20}" \
     --markdown-out target/bench/access.md || status=$?
 fi
-echo "tables written to target/bench/{webhooks,checkout,lifecycle,access}.md"
+if [ "${BENCH_SKIP_CATCHUP:-0}" != 1 ]; then
+  ./target/release/billing-bench lifecycle --catchup --pg "$PG_URL" \
+    --tenants "${BENCH_CATCHUP_TENANTS:-500}" \
+    --markdown-out target/bench/catchup.md || status=$?
+  ./target/release/billing-bench lifecycle --catchup --rate-limit 25 --pg "$PG_URL" \
+    --tenants "${BENCH_CATCHUP_TENANTS:-500}" \
+    --markdown-out target/bench/catchup-rate-limited.md || status=$?
+fi
+echo "tables written to target/bench/{webhooks,checkout,lifecycle,access,catchup,catchup-rate-limited}.md"
 exit $status

@@ -8,7 +8,9 @@
 //! * `billing-bench access`: the access check (`GET /tenants/{tenantId}/access`) at 32
 //!   connections, p50 and p99.
 //! * `billing-bench lifecycle`: events made by the Stripe emulator (checkouts paid, then a
-//!   test clock advanced a month over every tenant) delivered to the release server.
+//!   test clock advanced a month over every tenant) delivered to the release server;
+//!   with `--catchup [--rate-limit N]`, the same history with every webhook dropped and
+//!   one timed catch-up pass over Stripe's Events API.
 
 mod access;
 mod checkout;
@@ -156,6 +158,14 @@ struct LifecycleArgs {
     /// Checkouts in flight at once.
     #[arg(long, default_value_t = 8)]
     connections: usize,
+    /// Hold and drop every webhook, then time one catch-up pass
+    /// (`POST /stripe/events/sync`) over the Events API instead.
+    #[arg(long)]
+    catchup: bool,
+    /// With `--catchup`: the emulator refuses API calls over this many per second (429)
+    /// during the pass.
+    #[arg(long, requires = "catchup")]
+    rate_limit: Option<u32>,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -221,6 +231,8 @@ async fn run(cli: Cli) -> Result<bool, env::BoxError> {
                 tenants: a.tenants,
                 connections: a.connections,
                 markdown_out: a.server.markdown_out,
+                catchup: a.catchup,
+                rate_limit: a.rate_limit,
             }
             .run()
             .await
