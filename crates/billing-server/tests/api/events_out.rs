@@ -357,3 +357,75 @@ async fn each_tenant_is_delivered_once_in_order_to_every_subscriber_across_a_res
 fn uuid_like() -> String {
     TenantId::new().to_string()
 }
+
+/// Runs `program` with `args`; whether it exited 0 (its output shown on failure).
+fn runs_ok(program: &str, args: &[&str]) -> bool {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .expect(program);
+    if !out.status.success() {
+        eprintln!(
+            "{program} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out.status.success()
+}
+
+/// A directory of its own under the system's temporary directory.
+fn scratch_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("billing-events-out-{}", TenantId::new()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &std::path::Path, name: &str, contents: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn stripes_official_verifier_accepts_a_delivered_event_and_rejects_a_tampered_one() {
+    let receivers = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/receivers");
+    if !std::path::Path::new(receivers)
+        .join("node_modules")
+        .is_dir()
+    {
+        println!(
+            "skipped: {receivers}/node_modules is missing \
+             (run `npm ci --no-audit --no-fund` there)"
+        );
+        return;
+    }
+    let receiver = Receiver::new(None, 0);
+    let server = receiver.serve().await;
+    let app = app_with(&server, None).await;
+    let tenant = TenantId::new();
+    let created = subscription_event("customer.subscription.created", tenant, "NODE");
+    assert_eq!(outcome(&app, &created).await, "processed");
+    wait_for("a delivered event", || !receiver.accepted().is_empty()).await;
+    let delivered = receiver.accepted().remove(0);
+    assert_signed(&delivered);
+
+    let dir = scratch_dir();
+    let body = write(&dir, "body.json", &delivered.body);
+    let mut tampered = delivered.body.clone();
+    tampered.extend_from_slice(b" ");
+    let tampered = write(&dir, "tampered.json", &tampered);
+    let verify = format!("{receivers}/verify.js");
+    let header = delivered.signature.as_str();
+    assert!(runs_ok("node", &[&verify, &body, header, NEW_SECRET]));
+    assert!(
+        runs_ok("node", &[&verify, &body, header, OLD_SECRET]),
+        "the older secret's v1 during a rotation"
+    );
+    assert!(!runs_ok("node", &[&verify, &tampered, header, NEW_SECRET]));
+    assert!(!runs_ok(
+        "node",
+        &[&verify, &body, header, "bes_not_the_secret"]
+    ));
+    std::fs::remove_dir_all(dir).unwrap();
+}
