@@ -429,3 +429,69 @@ async fn stripes_official_verifier_accepts_a_delivered_event_and_rejects_a_tampe
     ));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The first fenced block of `language` in README.md's "Receiving billing events".
+fn readme_block(language: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme
+        .split_once("\n## Receiving billing events\n")
+        .expect("README.md has the section")
+        .1;
+    let section = section.split("\n## ").next().unwrap();
+    let fence = format!("```{language}\n");
+    let start = section.find(&fence).expect("the code block") + fence.len();
+    let end = start + section[start..].find("```").unwrap();
+    section[start..end].to_owned()
+}
+
+#[test]
+fn the_readmes_python_and_node_verifiers_accept_our_signature_and_reject_a_tampered_body() {
+    let python = readme_block("python")
+        + "\nimport sys\n\
+           body = open(sys.argv[1], 'rb').read()\n\
+           sys.exit(0 if verify(body, sys.argv[2], sys.argv[3]) else 1)\n";
+    let node = readme_block("js")
+        + "\nconst body = require(\"node:fs\").readFileSync(process.argv[2]);\n\
+           process.exit(verify(body, process.argv[3], process.argv[4]) ? 0 : 1);\n";
+    let dir = scratch_dir();
+    let python = write(&dir, "verify.py", python.as_bytes());
+    let node = write(&dir, "verify.js", node.as_bytes());
+    let body = json!({
+        "id": "0193a0c4-7f6e-7b1a-9c3d-2f1e0a9b8c7d",
+        "type": "invoice.paid",
+        "createdAt": "2026-12-08T01:00:00Z",
+        "tenantId": TenantId::new().to_string(),
+        "sequence": 7,
+        "data": {"number": "INV-0007", "description": "Beratung für Zoë"},
+    })
+    .to_string();
+    let secrets = [NEW_SECRET.to_owned(), OLD_SECRET.to_owned()];
+    let now = chrono::Utc::now().timestamp();
+    let header = billing_notifier::events::signature(&secrets, now, &body);
+    let old = billing_notifier::events::signature(&secrets, now - 3600, &body);
+    let signed = write(&dir, "body.json", body.as_bytes());
+    let tampered = write(&dir, "tampered.json", body.replace("7,", "8,").as_bytes());
+
+    for (program, script) in [("python3", &python), ("node", &node)] {
+        let run = |file: &str, header: &str, secret: &str| {
+            runs_ok(program, &[script, file, header, secret])
+        };
+        assert!(
+            run(&signed, &header, NEW_SECRET),
+            "{program}: newest secret"
+        );
+        assert!(run(&signed, &header, OLD_SECRET), "{program}: older secret");
+        assert!(
+            !run(&tampered, &header, NEW_SECRET),
+            "{program}: tampered body"
+        );
+        assert!(
+            !run(&signed, &header, "bes_wrong"),
+            "{program}: wrong secret"
+        );
+        assert!(!run(&signed, &old, NEW_SECRET), "{program}: an hour-old t");
+        assert!(!run(&signed, "v1=00", NEW_SECRET), "{program}: no t");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
