@@ -12,6 +12,7 @@ mod catchup;
 #[path = "../common/mod.rs"]
 mod common;
 mod dev_loop;
+mod events_out;
 mod foundation;
 mod helpers;
 mod identity_provider;
