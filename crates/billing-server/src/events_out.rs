@@ -69,6 +69,26 @@ impl EventsOutMetrics {
             ),
             &["subscriber"],
         )?;
+        // Every SPEC §9 type starts at zero dead, so the dead-delivery alert has a series
+        // to compare with before the first delivery ever dies.
+        for kind in [
+            "tenant.activated",
+            "tenant.suspended",
+            "tenant.cancelled",
+            "subscription.created",
+            "subscription.updated",
+            "subscription.canceled",
+            "invoice.paid",
+            "invoice.overdue",
+            "invoice.voided",
+            "payment.succeeded",
+            "payment.failed",
+            "payment.refunded",
+            "dispute.created",
+            "dispute.closed",
+        ] {
+            total.with_label_values(&[kind, DeliveryOutcome::Dead.as_str()]);
+        }
         registry.register(Box::new(total.clone()))?;
         registry.register(Box::new(waiting.clone()))?;
         registry.register(Box::new(lag.clone()))?;

@@ -24,7 +24,7 @@ pub struct SyncParams {
 /// What the pass did.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct SyncResponse {
+pub struct EventsSyncResponse {
     /// Events Stripe listed.
     pub listed: u64,
     /// Events the ledger lacked, applied now.
@@ -37,7 +37,7 @@ pub struct SyncResponse {
     pub failed: u64,
 }
 
-impl From<&CatchupReport> for SyncResponse {
+impl From<&CatchupReport> for EventsSyncResponse {
     fn from(r: &CatchupReport) -> Self {
         Self {
             listed: r.listed,
@@ -83,7 +83,7 @@ pub fn parse_since(raw: &str) -> Result<DateTime<Utc>, ApiError> {
     tag = "stripe",
     params(SyncParams),
     responses(
-        (status = 200, description = "What the catch-up pass did", body = SyncResponse),
+        (status = 200, description = "What the catch-up pass did", body = EventsSyncResponse),
         Guarded,
         (status = 409, response = Conflict),
         (status = 502, response = BadGateway)
@@ -98,7 +98,7 @@ pub async fn sync_events(
 ) -> Result<HttpResponse, ApiError> {
     let since = query.since.as_deref().map(parse_since).transpose()?;
     let report = api.sync_events(&actor, since).await?;
-    Ok(HttpResponse::Ok().json(SyncResponse::from(&report)))
+    Ok(HttpResponse::Ok().json(EventsSyncResponse::from(&report)))
 }
 
 #[cfg(test)]
